@@ -1,0 +1,113 @@
+/**
+ * Environment configuration, parsed once at start-up with zod. One schema per app, built from
+ * the shared pieces below so every app spells a variable the same way (local runs,
+ * docker-compose and Kubernetes all use these names; see docs/architecture.md).
+ *
+ * Pattern: fail fast on config (Online Boutique `mustMapEnv`): a missing or bad variable stops
+ * start-up with one line naming it and saying what was wrong.
+ */
+import { z } from 'zod';
+
+/** Exit code for a configuration error: EX_CONFIG from BSD sysexits.h. */
+export const EXIT_CONFIG = 78;
+
+/** A variable's raw value as the environment gives it. */
+export type Env = Record<string, string | undefined>;
+
+/** Thrown by {@link parseConfig}: `message` is one line, `variable` the first bad name. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, { message: 'must be a whole number' })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+
+/** A TCP port, 0..65535 (0 lets the OS choose; used by tests). */
+export const port = (fallback: number) => integer(0, 65535).prefault(String(fallback));
+
+/** A duration in milliseconds, 0..24 h. */
+export const milliseconds = (fallback: number) => integer(0, 86_400_000).prefault(String(fallback));
+
+/** pino's levels. */
+export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
+/**
+ * A gRPC target URI (gRPC naming doc, `doc/naming.md` in grpc/grpc): `ipv4:127.0.0.1:50051`,
+ * `dns:///auth:50051`, `unix:/path`, `consul://host:8500/auth`, `etcd:///auth`, or a plain
+ * `host:port` (grpc-js reads that as `dns:`).
+ */
+export const target = (fallback?: string) => {
+  const schema = z
+    .string()
+    .trim()
+    .regex(/^([a-z][a-z0-9+.-]*:.+|[^\s/:]+:\d{1,5})$/, {
+      message: 'must be a gRPC target URI such as ipv4:127.0.0.1:50051, dns:///auth:50051 or host:port',
+    });
+  return fallback === undefined ? schema : schema.prefault(fallback);
+};
+
+/** A directory or file path (not checked for existence here). */
+export const path = (fallback: string) => z.string().trim().min(1).prefault(fallback);
+
+/** Variables every gRPC service reads, with the port defaults from docs/architecture.md. */
+export const serviceEnv = (ports: { grpc: number; metrics: number }) => ({
+  GRPC_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  GRPC_PORT: port(ports.grpc),
+  METRICS_PORT: port(ports.metrics),
+  LOG_LEVEL: logLevel,
+  /** Time from SIGTERM until open calls are cut (forceShutdown), ms. */
+  SHUTDOWN_GRACE_MS: milliseconds(10_000),
+});
+
+/**
+ * Parses `env` with a zod object shape.
+ *
+ * @returns the typed configuration (defaults applied).
+ * @throws ConfigError naming the first variable that is missing or malformed.
+ */
+export function parseConfig<S extends z.ZodRawShape>(shape: S, env: Env = process.env): z.infer<z.ZodObject<S>> {
+  const picked: Env = {};
+  for (const key of Object.keys(shape)) {
+    const value = env[key];
+    // An empty variable counts as unset, as in most shells' `${VAR:-default}`.
+    if (value !== undefined && value !== '') picked[key] = value;
+  }
+  const result = z.object(shape).safeParse(picked);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const variable = String(issue.path[0] ?? '(environment)');
+  const value = picked[variable];
+  const problem =
+    value === undefined
+      ? 'is required but not set'
+      : `${issue.message} (got ${JSON.stringify(value.length > 80 ? value.slice(0, 80) + '…' : value)})`;
+  throw new ConfigError(variable, problem);
+}
+
+/**
+ * {@link parseConfig} for `main.ts`: on a bad variable, prints one line
+ * (`<app>: config error: GRPC_PORT: must be at most 65535 (got "70000")`) to stderr and exits
+ * with {@link EXIT_CONFIG}.
+ */
+export function loadConfigOrExit<S extends z.ZodRawShape>(app: string, shape: S, env: Env = process.env): z.infer<z.ZodObject<S>> {
+  try {
+    return parseConfig(shape, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${app}: config error: ${error.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+}
+
+export { z };

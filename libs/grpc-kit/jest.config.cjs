@@ -1,0 +1,1 @@
+module.exports = { displayName: 'grpc-kit', preset: '../../jest.preset.cjs' };

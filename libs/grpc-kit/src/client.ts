@@ -1,0 +1,185 @@
+/**
+ * createClient(): clients that share one channel per target.
+ *
+ * A grpc-js channel owns the resolver, the load-balancing policy and its subchannels (HTTP/2
+ * connections). Creating one per call pays DNS, TCP and the HTTP/2 handshake every time and
+ * defeats load balancing; gRPC's performance guide says to reuse channels. So the kit keeps one
+ * channel per (target, credentials, options) and hands it to every client for that target.
+ */
+import * as grpc from '@grpc/grpc-js';
+
+/** A ts-proto generated client class (e.g. `authV1.AuthServiceClient`). */
+export interface ClientConstructor<C> {
+  new (address: string, credentials: grpc.ChannelCredentials, options?: Partial<grpc.ClientOptions>): C;
+  service: grpc.ServiceDefinition;
+}
+
+/** Options of {@link createClient}. */
+export interface CreateClientOptions {
+  /** Default: insecure (plaintext), the local default. */
+  credentials?: grpc.ChannelCredentials;
+  /**
+   * Deadline given to unary and client-streaming calls that set none, ms (default 5000).
+   * Server-streaming and bidi calls are long-lived by design and get none by default.
+   */
+  defaultDeadlineMs?: number;
+  /** gRPC service config (grpc/grpc `doc/service_config.md`); default {@link defaultServiceConfig}. */
+  serviceConfig?: ServiceConfig;
+  /** Extra client interceptors, first = outermost, run after the default-deadline one. */
+  interceptors?: grpc.Interceptor[];
+  /** Channel arguments merged over {@link DEFAULT_CHANNEL_OPTIONS}. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** The subset of the gRPC service config this repo uses (JSON form, gRFC A6 for retries). */
+export interface ServiceConfig {
+  loadBalancingConfig?: Array<Record<string, unknown>>;
+  methodConfig?: Array<{
+    name: Array<{ service?: string; method?: string }>;
+    timeout?: string;
+    waitForReady?: boolean;
+    retryPolicy?: {
+      maxAttempts: number;
+      initialBackoff: string;
+      maxBackoff: string;
+      backoffMultiplier: number;
+      retryableStatusCodes: string[];
+    };
+  }>;
+}
+
+/**
+ * round_robin over every address the resolver returns: with several replicas behind one
+ * target, calls spread over all of them instead of pick_first's single connection.
+ */
+export const defaultServiceConfig: ServiceConfig = { loadBalancingConfig: [{ round_robin: {} }] };
+
+/**
+ * Channel arguments every client sets: keepalive pings every 30 s, also while idle, with a
+ * 10 s timeout, so a dead connection is noticed before the next call pays for it (gRFC A8).
+ */
+export const DEFAULT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
+const channels = new Map<string, grpc.Channel>();
+
+/**
+ * Returns a client of the given generated class for `target` (a gRPC target URI such as
+ * `ipv4:127.0.0.1:50051` or `dns:///auth:50051`), on the shared channel for that target.
+ */
+export function createClient<C extends grpc.Client>(Client: ClientConstructor<C>, target: string, options: CreateClientOptions = {}): C {
+  const credentials = options.credentials ?? grpc.credentials.createInsecure();
+  const channelOptions: grpc.ChannelOptions = {
+    ...DEFAULT_CHANNEL_OPTIONS,
+    'grpc.service_config': JSON.stringify(options.serviceConfig ?? defaultServiceConfig),
+    ...options.channelOptions,
+  };
+  const key = `${target}\u0000${credentialsId(credentials)}\u0000${JSON.stringify(channelOptions)}`;
+  let channel = channels.get(key);
+  if (!channel) {
+    channel = new grpc.Channel(target, credentials, channelOptions);
+    channels.set(key, channel);
+  }
+  return new Client(target, credentials, {
+    channelOverride: channel,
+    interceptors: [defaultDeadline(options.defaultDeadlineMs ?? 5_000), ...(options.interceptors ?? [])],
+  });
+}
+
+/** Closes every shared channel (tests and shutdown). Clients made before stop working. */
+export function closeAllChannels(): void {
+  for (const channel of channels.values()) channel.close();
+  channels.clear();
+}
+
+/** Number of shared channels open (for tests and the channel-reuse benchmark). */
+export function openChannelCount(): number {
+  return channels.size;
+}
+
+/**
+ * Client interceptor: a unary or client-streaming call without a deadline gets one `ms` from
+ * now (nice-grpc's `deadlineMiddleware` does the same). Calls that set their own keep it.
+ */
+export function defaultDeadline(ms: number): grpc.Interceptor {
+  return (options, nextCall) => {
+    const streaming = options.method_definition.responseStream;
+    if (options.deadline === undefined && !streaming && ms > 0) {
+      return new grpc.InterceptingCall(nextCall({ ...options, deadline: Date.now() + ms }));
+    }
+    return new grpc.InterceptingCall(nextCall(options));
+  };
+}
+
+const credentialIds = new WeakMap<grpc.ChannelCredentials, number>();
+let nextCredentialId = 1;
+/** Insecure credentials are all alike (one channel); secure ones are told apart by identity. */
+function credentialsId(credentials: grpc.ChannelCredentials): number {
+  if (!credentials._isSecure()) return 0;
+  let id = credentialIds.get(credentials);
+  if (id === undefined) {
+    id = nextCredentialId++;
+    credentialIds.set(credentials, id);
+  }
+  return id;
+}
+
+/** Per-call options of {@link unaryCall}. */
+export interface UnaryCallOptions {
+  metadata?: grpc.Metadata;
+  /** Absolute deadline (Date or ms since epoch); default: the client's default deadline. */
+  deadline?: grpc.Deadline;
+}
+
+/** What {@link unaryCallDetailed} resolves to. */
+export interface UnaryResult<Res> {
+  response: Res;
+  /** Response headers (initial metadata). */
+  headers: grpc.Metadata;
+  /** Trailing metadata. */
+  trailers: grpc.Metadata;
+}
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (error: grpc.ServiceError | null, response: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/**
+ * Promise form of a generated unary method: `await unaryCall(client.getUser.bind(client), req)`.
+ *
+ * @throws grpc.ServiceError with the call's status code and details.
+ */
+export async function unaryCall<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: UnaryCallOptions = {}): Promise<Res> {
+  return (await unaryCallDetailed(method, request, options)).response;
+}
+
+/** {@link unaryCall} that also returns response headers and trailers. */
+export function unaryCallDetailed<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: UnaryCallOptions = {}): Promise<UnaryResult<Res>> {
+  return new Promise((resolve, reject) => {
+    let headers = new grpc.Metadata();
+    let result: { error: grpc.ServiceError | null; response?: Res } | undefined;
+    let trailers: grpc.Metadata | undefined;
+    const settle = () => {
+      if (!result || !trailers) return;
+      if (result.error) reject(result.error);
+      else resolve({ response: result.response as Res, headers, trailers });
+    };
+    const callOptions: Partial<grpc.CallOptions> = options.deadline === undefined ? {} : { deadline: options.deadline };
+    const call = method(request, options.metadata ?? new grpc.Metadata(), callOptions, (error, response) => {
+      result = { error, response };
+      trailers ??= error?.metadata ?? new grpc.Metadata();
+      settle();
+    });
+    call.on('metadata', (md) => (headers = md));
+    call.on('status', (st) => {
+      trailers = st.metadata;
+      settle();
+    });
+  });
+}

@@ -1,0 +1,209 @@
+/**
+ * startServer(): the one way every service in this repo serves gRPC.
+ *
+ * - bindAsync with its error handled (a taken port rejects with the address in the message);
+ * - grpc.health.v1.Health with Watch, for "" and for each service's full name, SERVING only
+ *   after the bind succeeded and NOT_SERVING as soon as shutdown starts (grpc-node
+ *   `examples/health_check`; protocol: grpc/grpc `doc/health-checking.md`);
+ * - server reflection (v1 and v1alpha) over the descriptor set generated from proto/, so
+ *   `buf curl`, grpcurl and grpcui work without .proto files;
+ * - interceptors, first = outermost;
+ * - graceful shutdown on SIGTERM/SIGINT: NOT_SERVING -> hooks (deregistration) -> propagation
+ *   wait -> open streams ended with UNAVAILABLE -> tryShutdown -> forceShutdown when
+ *   `shutdownGraceMs` runs out. Unary calls in flight are allowed to finish.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadFileDescriptorSetFromBuffer, loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { descriptorSetBase64 } from '@grpc-patterns/proto';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { Logger } from '@grpc-patterns/observability';
+import { GrpcError } from './errors.js';
+import { endStream, setUnexpectedErrorReporter } from './handlers.js';
+
+/** One gRPC service to serve: its generated definition, implementation and full name. */
+export interface ServiceRegistration {
+  /** Full name as in proto, e.g. "auth.v1.AuthService" (health status is kept under it). */
+  name: string;
+  definition: grpc.ServiceDefinition;
+  implementation: grpc.UntypedServiceImplementation;
+}
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions {
+  services: ServiceRegistration[];
+  /** Interface to bind; default "0.0.0.0". */
+  host?: string;
+  /** TCP port; 0 picks a free one (tests). */
+  port: number;
+  /** Default: insecure (plaintext), the local default. */
+  credentials?: grpc.ServerCredentials;
+  /** Server interceptors, first = outermost. */
+  interceptors?: grpc.ServerInterceptor[];
+  /** Channel arguments merged over {@link DEFAULT_SERVER_OPTIONS}. */
+  serverOptions?: grpc.ServerOptions;
+  logger: Logger;
+  /** From SIGTERM to forceShutdown, ms. */
+  shutdownGraceMs: number;
+  /** Wait after NOT_SERVING before closing, so load balancers and resolvers see it, ms (default 0). */
+  propagationDelayMs?: number;
+  /** Handle SIGTERM and SIGINT (default true; tests pass false and call shutdown()). */
+  handleSignals?: boolean;
+  /** Run after NOT_SERVING, before draining (e.g. deregister from discovery). */
+  beforeDrain?: Array<() => Promise<void>>;
+  /** Run after the server has stopped (close stores, flush exporters). */
+  afterStop?: Array<() => Promise<void>>;
+}
+
+/** A started server. */
+export interface RunningServer {
+  server: grpc.Server;
+  /** The bound port (useful when 0 was asked for). */
+  port: number;
+  /** `host:port` a client on this machine can dial (127.0.0.1 when bound to 0.0.0.0). */
+  address: string;
+  health: HealthImplementation;
+  /** Number of server-streaming and bidi calls open now. */
+  openStreams(): number;
+  /** Graceful shutdown as described above; resolves when the server has stopped. Idempotent. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+/**
+ * Channel arguments every server sets, and why:
+ * - the server pings each connection every 60 s and drops it after 20 s without an answer, so
+ *   a client that vanished (laptop lid, dead NAT) does not hold a chat stream open forever;
+ * - max_receive_message_length is 4 MiB (grpc's default, stated so it is a decision).
+ * grpc-js servers enforce no client ping policy, so the clients' 30 s keepalive is accepted.
+ */
+export const DEFAULT_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.keepalive_time_ms': 60_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+};
+
+let cachedReflectionPackage: PackageDefinition | undefined;
+
+/** The reflection package: every proto of this repo plus grpc.health.v1. */
+function reflectionPackage(): PackageDefinition {
+  cachedReflectionPackage ??= {
+    ...loadFileDescriptorSetFromBuffer(Buffer.from(descriptorSetBase64, 'base64')),
+    ...loadSync(healthProtoPath),
+  };
+  return cachedReflectionPackage;
+}
+
+/**
+ * Binds, registers health and reflection, and starts serving.
+ *
+ * @throws Error when the address cannot be bound (message names host:port and the cause).
+ */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const { logger } = options;
+  setUnexpectedErrorReporter((error, method) => logger.error({ err: error, method }, 'unexpected error in handler'));
+  const server = new grpc.Server({
+    ...DEFAULT_SERVER_OPTIONS,
+    ...options.serverOptions,
+    interceptors: options.interceptors ?? [],
+  });
+
+  const streams = new Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>();
+  for (const service of options.services) {
+    server.addService(service.definition, trackStreams(service, streams));
+  }
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(options.services.map((s) => [s.name, 'NOT_SERVING'])) });
+  health.addToServer(server);
+  new ReflectionService(reflectionPackage(), {
+    services: [...options.services.map((s) => s.name), 'grpc.health.v1.Health'],
+  }).addToServer(server);
+
+  const host = options.host ?? '0.0.0.0';
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${options.port}`, options.credentials ?? grpc.ServerCredentials.createInsecure(), (error, bound) => {
+      if (error) reject(new Error(`cannot bind gRPC server to ${host}:${options.port}: ${error.message}`));
+      else resolve(bound);
+    });
+  });
+
+  health.setStatus('', 'SERVING');
+  for (const s of options.services) health.setStatus(s.name, 'SERVING');
+  const dialHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason = 'shutdown requested'): Promise<void> => {
+    stopping ??= gracefulShutdown(reason);
+    return stopping;
+  };
+
+  async function gracefulShutdown(reason: string): Promise<void> {
+    const started = Date.now();
+    logger.info({ reason, openStreams: streams.size }, 'shutting down: health NOT_SERVING');
+    health.setStatus('', 'NOT_SERVING');
+    for (const s of options.services) health.setStatus(s.name, 'NOT_SERVING');
+    for (const hook of options.beforeDrain ?? []) await runHook(hook, logger);
+    if (options.propagationDelayMs) await sleep(options.propagationDelayMs);
+
+    const ending = new GrpcError(grpc.status.UNAVAILABLE, 'server shutting down');
+    for (const call of streams) endStream(call, ending);
+
+    const remaining = Math.max(0, options.shutdownGraceMs - (Date.now() - started));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        logger.warn({ graceMs: options.shutdownGraceMs }, 'grace period over: forcing shutdown');
+        server.forceShutdown();
+        resolve();
+      }, remaining);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    for (const hook of options.afterStop ?? []) await runHook(hook, logger);
+    logger.info({ durationMs: Date.now() - started }, 'stopped');
+  }
+
+  if (options.handleSignals ?? true) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      void shutdown(signal).then(() => process.exit(0));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  logger.info({ address: `${host}:${port}`, services: options.services.map((s) => s.name) }, 'serving');
+  return { server, port, address: `${dialHost}:${port}`, health, openStreams: () => streams.size, shutdown };
+}
+
+/** Wraps streaming handlers so shutdown can find and end the open streams. */
+function trackStreams(service: ServiceRegistration, streams: Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>): grpc.UntypedServiceImplementation {
+  const wrapped: grpc.UntypedServiceImplementation = {};
+  for (const [method, handler] of Object.entries(service.implementation)) {
+    const definition = service.definition[method];
+    if (!definition?.responseStream) {
+      wrapped[method] = handler;
+      continue;
+    }
+    wrapped[method] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+      streams.add(call);
+      const forget = () => streams.delete(call);
+      call.once('close', forget);
+      call.once('finish', forget);
+      call.once('cancelled', forget);
+      return (handler as (call: unknown) => void)(call);
+    }) as grpc.UntypedHandleCall;
+  }
+  return wrapped;
+}
+
+async function runHook(hook: () => Promise<void>, logger: Logger): Promise<void> {
+  try {
+    await hook();
+  } catch (error) {
+    logger.error({ err: error }, 'shutdown hook failed');
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

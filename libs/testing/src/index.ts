@@ -97,3 +97,4 @@ export async function expectStatus(promise: Promise<unknown>): Promise<grpc.Serv
 }
 
 export { grpc };
+export * from './process.js';

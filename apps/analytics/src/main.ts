@@ -1,0 +1,2 @@
+// Placeholder: replaced by the analytics service implementation.
+export {};

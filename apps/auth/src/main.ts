@@ -1,0 +1,2 @@
+// Placeholder: replaced by the auth service implementation.
+export {};

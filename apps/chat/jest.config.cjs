@@ -1,0 +1,1 @@
+module.exports = { displayName: 'chat', preset: '../../jest.preset.cjs' };

@@ -1,0 +1,2 @@
+// Placeholder: replaced by the orders service implementation.
+export {};

@@ -1,0 +1,107 @@
+/**
+ * Runs a built service (`apps/<name>/dist/main.js`) as a real child process, the way the stack
+ * runner and production run it, and waits for its health service to say SERVING.
+ */
+import { waitForServing } from '@grpc-patterns/grpc-kit';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+
+/** The repository root (where nx.json is). */
+export const repoRoot = resolve(__dirname, '..', '..', '..');
+
+/** Path of an app's built entry point. */
+export function appMain(app: string): string {
+  return join(repoRoot, 'apps', app, 'dist', 'main.js');
+}
+
+/** A free TCP port on 127.0.0.1, from the OS (listen on 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** A running service process. */
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  /** `ipv4:127.0.0.1:<port>` */
+  target: string;
+  port: number;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the exit code (null if killed by a signal) when the process ends. */
+  exited: Promise<number | null>;
+  /** Sends `signal` (default SIGTERM) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Options of {@link spawnService}. */
+export interface SpawnServiceOptions {
+  /** App folder name under apps/ ("auth"). */
+  name: string;
+  /** GRPC_PORT to use; default a free port. */
+  port?: number;
+  /** Extra environment (merged over the parent's). */
+  env?: Record<string, string>;
+  /** Health service name to wait for; default "" (the whole server). */
+  healthService?: string;
+  /** Default 30 000 ms. */
+  readyTimeoutMs?: number;
+  /** Pass through output to this process' stdout/stderr as well. */
+  inheritOutput?: boolean;
+}
+
+/**
+ * Starts `node apps/<name>/dist/main.js` and waits until it is SERVING.
+ *
+ * @throws Error when the app is not built, exits before it is ready (with its last output), or
+ *   is not SERVING within the timeout.
+ */
+export async function spawnService(options: SpawnServiceOptions): Promise<ServiceProcess> {
+  const main = appMain(options.name);
+  if (!existsSync(main)) throw new Error(`${options.name}: ${main} not found; build it first (npx nx run-many -t build)`);
+  const port = options.port ?? (await freePort());
+  const child = spawn(process.execPath, [main], {
+    env: { ...process.env, GRPC_HOST: '127.0.0.1', ...options.env, GRPC_PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const append = (chunk: Buffer, sink: NodeJS.WriteStream) => {
+    output += chunk.toString();
+    if (output.length > 1_000_000) output = output.slice(-500_000);
+    if (options.inheritOutput) sink.write(chunk);
+  };
+  child.stdout?.on('data', (c: Buffer) => append(c, process.stdout));
+  child.stderr?.on('data', (c: Buffer) => append(c, process.stderr));
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  const target = `ipv4:127.0.0.1:${port}`;
+  const died = new AbortController();
+  void exited.then((code) => died.abort(new Error(`${options.name} exited with code ${code} before it was ready:\n${output.trim().split('\n').slice(-5).join('\n')}`)));
+  try {
+    await waitForServing(target, { service: options.healthService, timeoutMs: options.readyTimeoutMs, signal: died.signal });
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    name: options.name,
+    child,
+    target,
+    port,
+    output: () => output,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

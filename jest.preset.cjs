@@ -23,4 +23,5 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
   testTimeout: 30_000,
+  reporters: ['default', require.resolve('./tools/jest/summary-reporter.cjs')],
 };

@@ -13,10 +13,11 @@
  *   `shutdownGraceMs` runs out. Unary calls in flight are allowed to finish.
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadFileDescriptorSetFromBuffer, loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { descriptorSetBase64 } from '@grpc-patterns/proto';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@grpc-patterns/observability';
 import { GrpcError } from './errors.js';
 import { endStream, setUnexpectedErrorReporter } from './handlers.js';
@@ -84,12 +85,27 @@ export const DEFAULT_SERVER_OPTIONS: grpc.ServerOptions = {
 
 let cachedReflectionPackage: PackageDefinition | undefined;
 
-/** The reflection package: every proto of this repo plus grpc.health.v1. */
+/**
+ * The reflection package: every proto of this repo and grpc.health.v1, exactly as `buf build`
+ * produced them (libs/proto/scripts/codegen.mjs). @grpc/reflection indexes the `fileDescriptorProtos` of every entry, so one
+ * entry carrying the original files is enough. (proto-loader's loadFileDescriptorSetFromBuffer
+ * re-serializes the files and attaches the wrong file to some types, which makes `buf curl`
+ * fail with "failed to find service"; hence the raw files.)
+ */
 function reflectionPackage(): PackageDefinition {
-  cachedReflectionPackage ??= {
-    ...loadFileDescriptorSetFromBuffer(Buffer.from(descriptorSetBase64, 'base64')),
-    ...loadSync(healthProtoPath),
-  };
+  if (!cachedReflectionPackage) {
+    const files: Buffer[] = [];
+    // google.protobuf.FileDescriptorSet { repeated FileDescriptorProto file = 1; }
+    const reader = new BinaryReader(Buffer.from(descriptorSetBase64, 'base64'));
+    while (reader.pos < reader.len) {
+      const [field, wireType] = reader.tag();
+      if (field === 1 && wireType === WireType.LengthDelimited) files.push(Buffer.from(reader.bytes()));
+      else reader.skip(wireType);
+    }
+    cachedReflectionPackage = {
+      'grpc-patterns.files': { format: 'Protocol Buffer 3 FileDescriptorProto', type: {}, fileDescriptorProtos: files },
+    } as unknown as PackageDefinition;
+  }
   return cachedReflectionPackage;
 }
 
@@ -113,10 +129,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(options.services.map((s) => [s.name, 'NOT_SERVING'])) });
-  health.addToServer(server);
+  // Health Watch and reflection streams are tracked like the services' own streams, so
+  // shutdown ends them too instead of waiting for clients to hang up.
+  const trackingServer = {
+    addService: (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) =>
+      server.addService(definition, trackStreams({ name: '', definition, implementation }, streams)),
+  };
+  health.addToServer(trackingServer as unknown as grpc.Server);
   new ReflectionService(reflectionPackage(), {
     services: [...options.services.map((s) => s.name), 'grpc.health.v1.Health'],
-  }).addToServer(server);
+  }).addToServer(trackingServer);
 
   const host = options.host ?? '0.0.0.0';
   const port = await new Promise<number>((resolve, reject) => {
@@ -179,7 +201,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 function trackStreams(service: ServiceRegistration, streams: Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>): grpc.UntypedServiceImplementation {
   const wrapped: grpc.UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(service.implementation)) {
-    const definition = service.definition[method];
+    // Generated definitions key methods by name; proto-loader ones (health) by the proto name,
+    // with the camelCase name as originalName: accept both, as grpc-js addService does.
+    const definition = service.definition[method] ?? Object.values(service.definition).find((d) => d.originalName === method);
     if (!definition?.responseStream) {
       wrapped[method] = handler;
       continue;

@@ -5,7 +5,12 @@ import { closeAllChannels, createClient, GrpcError, invalidArgument, openChannel
 import { HealthImplementation } from 'grpc-health-check';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { collect, expectStatus, grpc, startTestServer, type TestServer } from './index.js';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { collect, expectStatus, grpc, repoRoot, startTestServer, type TestServer } from './index.js';
+
+const execFileAsync = promisify(execFile);
 
 const healthPkg = grpc.loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as unknown as {
   grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
@@ -126,6 +131,17 @@ describe('grpc-kit server and client', () => {
     expect([ended.code, ended.details]).toEqual([grpc.status.UNAVAILABLE, 'server shutting down']);
     expect((await inflight).user?.id).toBe('slow');
     expect(endless).toBeGreaterThan(0);
+  });
+
+  it('lets `buf curl` list and call services through reflection (the README commands)', async () => {
+    const url = `http://${server.running.address}`;
+    const buf = (args: string[]) => execFileAsync(join(repoRoot, 'node_modules', '.bin', 'buf'), ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args]);
+    const list = await buf(['--list-services', url]);
+    expect(list.stdout.trim().split('\n').sort()).toEqual(['analytics.v1.AnalyticsService', 'auth.v1.AuthService', 'grpc.health.v1.Health']);
+    const methods = await buf(['--list-methods', url]);
+    expect(methods.stdout).toContain('auth.v1.AuthService/GetUser');
+    const call = await buf(['--data', '{"userId":"u42"}', `${url}/auth.v1.AuthService/GetUser`]);
+    expect(JSON.parse(call.stdout)).toMatchObject({ user: { id: 'u42', username: 'u', displayName: 'U' } });
   });
 
   it('serves reflection for its own services and health', async () => {

@@ -37,3 +37,4 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 export { pino };
+export * from './metrics.js';

@@ -25,19 +25,26 @@ export class ConfigError extends Error {
   }
 }
 
-const integer = (min: number, max: number) =>
+/**
+ * A whole number in [min, max], given as a decimal string; `unit` words the message
+ * ("must be a whole number of seconds"). Add the default with `.prefault('500')`.
+ */
+export const wholeNumber = (min: number, max: number, unit?: string) =>
   z
     .string()
     .trim()
-    .regex(/^-?\d+$/, { message: 'must be a whole number' })
+    .regex(/^-?\d+$/, { message: unit ? `must be a whole number of ${unit}` : 'must be a whole number' })
     .transform(Number)
     .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
 
+/** A duration in whole seconds, 1..max. */
+export const seconds = (fallback: number, max: number) => wholeNumber(1, max, 'seconds').prefault(String(fallback));
+
 /** A TCP port, 0..65535 (0 lets the OS choose; used by tests). */
-export const port = (fallback: number) => integer(0, 65535).prefault(String(fallback));
+export const port = (fallback: number) => wholeNumber(0, 65535).prefault(String(fallback));
 
 /** A duration in milliseconds, 0..24 h. */
-export const milliseconds = (fallback: number) => integer(0, 86_400_000).prefault(String(fallback));
+export const milliseconds = (fallback: number) => wholeNumber(0, 86_400_000).prefault(String(fallback));
 
 /** pino's levels. */
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');

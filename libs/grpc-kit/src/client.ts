@@ -67,6 +67,10 @@ export const DEFAULT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
 const channels = new Map<string, grpc.Channel>();
 
 /**
+ * Do not call `close()` on a client from here: grpc-js closes the channel given as
+ * `channelOverride`, which would break every other client of the target (a later
+ * createClient() then makes a new channel). Use {@link closeAllChannels} at shutdown.
+ *
  * Returns a client of the given generated class for `target` (a gRPC target URI such as
  * `ipv4:127.0.0.1:50051` or `dns:///auth:50051`), on the shared channel for that target.
  */
@@ -79,7 +83,8 @@ export function createClient<C extends grpc.Client>(Client: ClientConstructor<C>
   };
   const key = `${target}\u0000${credentialsId(credentials)}\u0000${JSON.stringify(channelOptions)}`;
   let channel = channels.get(key);
-  if (!channel) {
+  // A client's close() shuts its (shared) channel down: never hand out a dead one.
+  if (!channel || channel.getConnectivityState(false) === grpc.connectivityState.SHUTDOWN) {
     channel = new grpc.Channel(target, credentials, channelOptions);
     channels.set(key, channel);
   }

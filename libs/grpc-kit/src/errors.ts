@@ -9,7 +9,7 @@ import { Metadata, status, type ServiceError, type StatusObject } from '@grpc/gr
 
 /** One bad field of a request, as google.rpc.BadRequest.FieldViolation describes it. */
 export interface FieldViolation {
-  /** Path of the field in the request, proto names, dot-separated ("items.0.quantity"). */
+  /** Path of the field in the request, proto names, as google.rpc.BadRequest writes it ("items[0].quantity"). */
   field: string;
   description: string;
 }

@@ -54,12 +54,17 @@ export function endStream(call: AnyServerStream, error: GrpcError): void {
  * Writes one message, honouring HTTP/2 flow control: when `write()` returns false the stream's
  * buffer is over its high-water mark, and this waits for 'drain' before resolving.
  *
- * @throws GrpcError CANCELLED when the call ends (client gone, deadline, shutdown) while waiting.
+ * @throws GrpcError CANCELLED (or the shutdown's UNAVAILABLE) when the call has ended or ends
+ *   while waiting (client gone, deadline, shutdown); nothing is written then.
  */
 export function writeMessage<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<unknown, T>, message: T): Promise<void> {
-  if (call.cancelled) return Promise.reject(new GrpcError(status.CANCELLED, 'call cancelled'));
-  if (call.write(message)) return Promise.resolve();
   const signal = callSignal(call);
+  // Never write after the call ended (client gone, shutdown's UNAVAILABLE already sent): a write
+  // after end would replace the status the client is about to see.
+  if (call.cancelled || call.writableEnded || signal.aborted) {
+    return Promise.reject(signal.reason ?? new GrpcError(status.CANCELLED, 'call ended'));
+  }
+  if (call.write(message)) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
     const done = (error?: unknown) => {
       call.off('drain', onDrain);

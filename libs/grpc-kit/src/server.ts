@@ -64,7 +64,7 @@ export interface RunningServer {
   /** `host:port` a client on this machine can dial (127.0.0.1 when bound to 0.0.0.0). */
   address: string;
   health: HealthImplementation;
-  /** Number of server-streaming and bidi calls open now. */
+  /** Server-streaming and bidi calls open now, health Watch and reflection streams included. */
   openStreams(): number;
   /** Graceful shutdown as described above; resolves when the server has stopped. Idempotent. */
   shutdown(reason?: string): Promise<void>;
@@ -211,8 +211,8 @@ function trackStreams(service: ServiceRegistration, streams: Set<grpc.ServerWrit
     wrapped[method] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
       streams.add(call);
       const forget = () => streams.delete(call);
+      // Not on 'finish': a stream whose status is still queued behind flow control is open.
       call.once('close', forget);
-      call.once('finish', forget);
       call.once('cancelled', forget);
       return (handler as (call: unknown) => void)(call);
     }) as grpc.UntypedHandleCall;

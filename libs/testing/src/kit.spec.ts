@@ -115,6 +115,10 @@ describe('grpc-kit server and client', () => {
     const b = createClient(analyticsV1.AnalyticsServiceClient, server.target);
     expect(openChannelCount()).toBe(1);
     expect(a.getChannel()).toBe(b.getChannel());
+    a.close(); // closes the shared channel: the next client must get a live one
+    const c = createClient(authV1.AuthServiceClient, server.target);
+    expect(c.getChannel()).not.toBe(b.getChannel());
+    expect(c.getChannel().getConnectivityState(false)).not.toBe(grpc.connectivityState.SHUTDOWN);
   });
 
   it('ends open streams with UNAVAILABLE on shutdown and finishes in-flight unary calls', async () => {

@@ -1,0 +1,31 @@
+/**
+ * The embedded default store: PGlite (PostgreSQL compiled to WebAssembly, electric-sql/pglite)
+ * with its data directory on disk, so users and keys survive a restart without a database
+ * server. The SQL is sql-store.ts', unchanged for real PostgreSQL.
+ */
+import { PGlite } from '@electric-sql/pglite';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createSqlStore, migrate } from './sql-store.js';
+import type { AuthStore } from './store.js';
+
+/**
+ * Opens (creating on first use: about 4 s for initdb, then about 0.5 s per open) the PGlite
+ * database in `dataDir`, runs the schema and returns the store. One process per directory:
+ * PGlite is single-user, like PostgreSQL's single-user mode.
+ *
+ * @param dataDir directory path; relative paths are from the working directory. Created with
+ *   mode 0700, since it holds the private signing key.
+ */
+export async function openPgliteStore(dataDir: string): Promise<AuthStore> {
+  const dir = resolve(dataDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const db = await PGlite.create({ dataDir: dir });
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return createSqlStore(db, () => db.close());
+}

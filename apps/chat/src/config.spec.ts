@@ -1,0 +1,28 @@
+// The chat service's environment: defaults and fail-fast messages.
+import { ConfigError, parseConfig } from '@grpc-patterns/config';
+import { chatConfigShape } from './config.js';
+
+describe('chat config', () => {
+  it('defaults to port 50054, metrics 9104 and 1000-event / 1000-member limits', () => {
+    expect(parseConfig(chatConfigShape, {})).toEqual({
+      GRPC_HOST: '0.0.0.0',
+      GRPC_PORT: 50054,
+      METRICS_PORT: 9104,
+      LOG_LEVEL: 'info',
+      SHUTDOWN_GRACE_MS: 10_000,
+      MAX_PENDING_EVENTS: 1_000,
+      MAX_ROOM_MEMBERS: 1_000,
+    });
+    expect(parseConfig(chatConfigShape, { MAX_PENDING_EVENTS: '5', MAX_ROOM_MEMBERS: '2' })).toMatchObject({ MAX_PENDING_EVENTS: 5, MAX_ROOM_MEMBERS: 2 });
+  });
+
+  it.each([
+    ['MAX_PENDING_EVENTS', '0', 'MAX_PENDING_EVENTS: must be at least 1 (got "0")'],
+    ['MAX_PENDING_EVENTS', 'many', 'MAX_PENDING_EVENTS: must be a whole number (got "many")'],
+    ['MAX_ROOM_MEMBERS', '1.5', 'MAX_ROOM_MEMBERS: must be a whole number (got "1.5")'],
+  ])('rejects %s=%s with one line naming it', (name, value, message) => {
+    // toThrow(error) compares the message exactly.
+    expect(() => parseConfig(chatConfigShape, { [name]: value })).toThrow(new ConfigError(name, message.slice(name.length + 2)));
+    expect(() => parseConfig(chatConfigShape, { [name]: value })).toThrow(message);
+  });
+});

@@ -1,0 +1,22 @@
+/**
+ * The chat service's environment: the variables every service reads plus the two limits that
+ * keep a room and a slow stream bounded in memory. Parsed once by main.ts with
+ * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
+ */
+import { serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+
+/** zod shape of the chat service's environment (exported for tests and tools). */
+export const chatConfigShape = {
+  ...serviceEnv({ grpc: 50054, metrics: 9104 }),
+  /**
+   * Room events one stream may have waiting for its client (accepted from the room, not yet
+   * handed to grpc-js). One more and the stream ends with RESOURCE_EXHAUSTED "client too slow".
+   * An event is at most ~4 KiB of text plus framing, so 1000 is at most ~4 MiB per stream.
+   */
+  MAX_PENDING_EVENTS: wholeNumber(1, 1_000_000).prefault('1000'),
+  /** Members one room may have; the next JoinRoom fails with RESOURCE_EXHAUSTED. */
+  MAX_ROOM_MEMBERS: wholeNumber(1, 1_000_000).prefault('1000'),
+};
+
+/** The parsed configuration. */
+export type ChatConfig = z.infer<z.ZodObject<typeof chatConfigShape>>;

@@ -1,0 +1,89 @@
+/**
+ * `register` and `login`: the unary pattern. One request, one response, a deadline on each call,
+ * and failures as status codes (ALREADY_EXISTS, UNAUTHENTICATED, INVALID_ARGUMENT naming the
+ * field).
+ */
+import { unaryCall } from '@grpc-patterns/grpc-kit';
+import { authV1 } from '@grpc-patterns/proto';
+import { Command, Option } from 'commander';
+import type { Clients } from '../clients.js';
+import { clientsFor, type CliContext } from '../context.js';
+import { formatExpiry, formatUser } from '../format.js';
+
+/** Options of `login`. */
+export interface LoginOptions {
+  username: string;
+  password: string;
+  json?: boolean;
+}
+
+/** Options of `register`. */
+export interface RegisterOptions extends LoginOptions {
+  displayName?: string;
+}
+
+// The password may come from the environment so it stays out of shell history and `ps`.
+const passwordOption = () => new Option('--password <password>', 'password (at least 8 characters)').env('GRPC_PATTERNS_PASSWORD').makeOptionMandatory();
+const usernameOption = () => new Option('--username <name>', 'login name: 3-32 characters of [a-z0-9_.-]').makeOptionMandatory();
+
+/**
+ * Register: prints the new user, or with `json` the RegisterResponse as JSON.
+ *
+ * @throws grpc.ServiceError ALREADY_EXISTS (username taken), INVALID_ARGUMENT (a bad field).
+ */
+export async function runRegister(clients: Clients, options: RegisterOptions, ctx: Pick<CliContext, 'out'>): Promise<authV1.RegisterResponse> {
+  const auth = clients.auth;
+  const response = await unaryCall(
+    auth.register.bind(auth),
+    authV1.RegisterRequest.fromPartial({ username: options.username, password: options.password, displayName: options.displayName ?? '' }),
+    { deadline: clients.unaryDeadline() },
+  );
+  if (options.json) ctx.out.write(JSON.stringify(authV1.RegisterResponse.toJSON(response)) + '\n');
+  else ctx.out.write(`registered ${formatUser(response.user)}\n`);
+  return response;
+}
+
+/**
+ * Login: prints the user and when the access token expires; with `json`, the LoginResponse as
+ * JSON, tokens included (for scripts: `... login --json | jq -r .tokens.accessToken`).
+ *
+ * @throws grpc.ServiceError UNAUTHENTICATED (unknown user or wrong password, same message).
+ */
+export async function runLogin(clients: Clients, options: LoginOptions, ctx: Pick<CliContext, 'out'>, now: () => Date = () => new Date()): Promise<authV1.LoginResponse> {
+  const auth = clients.auth;
+  const response = await unaryCall(auth.login.bind(auth), authV1.LoginRequest.fromPartial({ username: options.username, password: options.password }), {
+    deadline: clients.unaryDeadline(),
+  });
+  if (options.json) {
+    ctx.out.write(JSON.stringify(authV1.LoginResponse.toJSON(response)) + '\n');
+  } else {
+    ctx.out.write(`logged in as ${formatUser(response.user)}\n`);
+    ctx.out.write(`access token (${response.tokens?.tokenType || 'Bearer'}) expires ${formatExpiry(response.tokens?.accessTokenExpireTime, now())}\n`);
+  }
+  return response;
+}
+
+/** The `register` command. */
+export function registerCommand(ctx: CliContext): Command {
+  return new Command('register')
+    .description('create a user (auth.v1.AuthService/Register, unary)')
+    .addOption(usernameOption())
+    .addOption(passwordOption())
+    .option('--display-name <name>', 'shown to other users; default the username')
+    .option('--json', 'print the response as JSON')
+    .action(async (options: RegisterOptions, command: Command) => {
+      await runRegister(clientsFor(command, ctx), options, ctx);
+    });
+}
+
+/** The `login` command. */
+export function loginCommand(ctx: CliContext): Command {
+  return new Command('login')
+    .description('log in and show the token expiry (auth.v1.AuthService/Login, unary)')
+    .addOption(usernameOption())
+    .addOption(passwordOption())
+    .option('--json', 'print the response as JSON, tokens included')
+    .action(async (options: LoginOptions, command: Command) => {
+      await runLogin(clientsFor(command, ctx), options, ctx);
+    });
+}

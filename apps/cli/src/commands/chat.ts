@@ -1,0 +1,61 @@
+/**
+ * `chat`: the bidirectional-streaming pattern, interactively. Each stdin line is sent as a
+ * message while the room's events print as they come; end of input (Ctrl-D) or Ctrl-C
+ * half-closes the stream, the server announces the leave and ends it.
+ */
+import { Command } from 'commander';
+import { createInterface } from 'node:readline';
+import { nonEmpty } from '../args.js';
+import type { Clients } from '../clients.js';
+import { ChatSession, formatChatEvent } from '../chat-session.js';
+import { clientsFor, type CliContext } from '../context.js';
+
+/** Options of `chat`. */
+export interface ChatOptions {
+  room: string;
+  user: string;
+}
+
+/**
+ * Joins `room` as `user`, sends stdin lines, prints events until the stream ends. No deadline:
+ * the session lasts as long as the user wants; a dead connection is still noticed by the
+ * channel's keepalive pings (grpc-kit DEFAULT_CHANNEL_OPTIONS).
+ *
+ * @returns the number of events printed.
+ * @throws grpc.ServiceError INVALID_ARGUMENT (bad room or user name), UNAVAILABLE (server gone or shutting down).
+ */
+export async function runChat(clients: Clients, options: ChatOptions, ctx: Pick<CliContext, 'out' | 'stdin'>): Promise<number> {
+  const session = ChatSession.open(clients.chat, options.room, options.user, {
+    onEvent: (e) => ctx.out.write(formatChatEvent(e) + '\n'),
+  });
+  const lines = createInterface({ input: ctx.stdin, crlfDelay: Infinity, terminal: false });
+  let leaving = false;
+  const leave = () => {
+    if (leaving) return;
+    leaving = true;
+    session.call.end();
+  };
+  lines.on('line', (line) => {
+    if (!leaving && line.trim() !== '') session.send(line);
+  });
+  lines.on('close', leave);
+  process.once('SIGINT', leave);
+  try {
+    await session.ended;
+  } finally {
+    process.off('SIGINT', leave);
+    lines.close();
+  }
+  return session.events.length;
+}
+
+/** The `chat` command. */
+export function chatCommand(ctx: CliContext): Command {
+  return new Command('chat')
+    .description('join a room: stdin lines are messages, room events are printed (chat.v1.ChatService/Chat, bidi streaming)')
+    .requiredOption('--room <name>', 'room: 1-64 characters of [a-zA-Z0-9_.-]', nonEmpty)
+    .requiredOption('--user <name>', 'your display name, 1-64 characters', nonEmpty)
+    .action(async (options: ChatOptions, command: Command) => {
+      await runChat(clientsFor(command, ctx), options, ctx);
+    });
+}

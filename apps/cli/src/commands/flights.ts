@@ -1,0 +1,138 @@
+/**
+ * `flights`: the server-streaming pattern. One request, then chunks of rows as the server's
+ * scan finds them; each chunk is printed as it arrives and the progress bar follows the
+ * server's `rows_scanned` / `rows_total`.
+ */
+import { analyticsV1 } from '@grpc-patterns/proto';
+import { Command, Option } from 'commander';
+import { airportCode, integer, isoDate, UINT32_MAX } from '../args.js';
+import type { Clients } from '../clients.js';
+import { clientsFor, type CliContext } from '../context.js';
+import { flightHeader, flightJson, flightLine } from '../format.js';
+import { createProgress, type Progress } from '../progress.js';
+import { messages } from '../streams.js';
+
+/** Filters of StreamFlights as command options. */
+export interface FlightFilter {
+  origin?: string;
+  destination?: string;
+  /** First day included, YYYY-MM-DD. */
+  from?: string;
+  /** First day excluded, YYYY-MM-DD. */
+  to?: string;
+  minDelay?: number;
+  chunkSize?: number;
+  limit?: number;
+}
+
+/** Options of `flights`. */
+export interface FlightsOptions extends FlightFilter {
+  json?: boolean;
+  progress?: boolean;
+}
+
+/** What a flights stream delivered. */
+export interface FlightsResult {
+  flights: number;
+  messages: number;
+  rowsScanned: number;
+  rowsTotal: number;
+  ms: number;
+}
+
+/**
+ * `min_delay_minutes` when no --min-delay is given: the smallest sint32, so no flight is left
+ * out. (The proto field has no "unset": 0 would mean "delayed 0 minutes or more" and silently
+ * drop every early departure.)
+ */
+export const NO_MIN_DELAY = -2_147_483_648;
+
+/** The StreamFlightsRequest for a filter (every scalar set, as encoding needs). */
+export function flightsRequest(filter: FlightFilter): analyticsV1.StreamFlightsRequest {
+  return analyticsV1.StreamFlightsRequest.fromPartial({
+    origin: filter.origin ?? '',
+    destination: filter.destination ?? '',
+    fromDate: filter.from ?? '',
+    toDate: filter.to ?? '',
+    minDelayMinutes: filter.minDelay ?? NO_MIN_DELAY,
+    chunkSize: filter.chunkSize ?? 0,
+    limit: filter.limit ?? 0,
+  });
+}
+
+/**
+ * Streams flights matching `filter`, handing each response message to `onMessage`, under the
+ * stream deadline.
+ *
+ * @throws grpc.ServiceError INVALID_ARGUMENT (malformed filter), DEADLINE_EXCEEDED, UNAVAILABLE.
+ */
+export async function streamFlights(clients: Clients, filter: FlightFilter, onMessage: (m: analyticsV1.StreamFlightsResponse) => void | Promise<void>): Promise<FlightsResult> {
+  const started = Date.now();
+  const stream = clients.analytics.streamFlights(flightsRequest(filter), { deadline: clients.streamDeadline() });
+  const result: FlightsResult = { flights: 0, messages: 0, rowsScanned: 0, rowsTotal: 0, ms: 0 };
+  try {
+    for await (const message of messages(stream)) {
+      result.messages++;
+      result.flights += message.flights.length;
+      result.rowsScanned = Number(message.rowsScanned);
+      result.rowsTotal = Number(message.rowsTotal);
+      await onMessage(message);
+    }
+  } finally {
+    // A consumer that stops early (an error in onMessage) must not leave the scan running.
+    stream.cancel();
+  }
+  result.ms = Date.now() - started;
+  return result;
+}
+
+/**
+ * Prints the flights of `options` as a table (or JSON lines) while they stream in, then one
+ * summary line (on stderr with --json, so stdout stays pure JSON lines).
+ */
+export async function runFlights(clients: Clients, options: FlightsOptions, ctx: CliContext): Promise<FlightsResult> {
+  const progress: Progress = createProgress({
+    enabled: options.progress !== false && ctx.errIsTTY,
+    stream: ctx.errStream,
+    out: ctx.out,
+    outIsTerminal: ctx.outIsTTY,
+    label: 'flights',
+  });
+  let result: FlightsResult;
+  try {
+    if (!options.json) progress.log(flightHeader() + '\n');
+    result = await streamFlights(clients, options, (message) => {
+      if (message.flights.length > 0) {
+        progress.log(message.flights.map((f) => (options.json ? flightJson(f) : flightLine(f))).join('\n') + '\n');
+      }
+      progress.update(message.rowsScanned, message.rowsTotal);
+    });
+  } finally {
+    progress.stop();
+  }
+  const summary = `${result.flights} flights in ${result.messages} messages; scanned ${result.rowsScanned} of ${result.rowsTotal} rows in ${result.ms} ms\n`;
+  (options.json ? ctx.err : ctx.out).write(summary);
+  return result;
+}
+
+/** Adds the StreamFlights filter options to a command. */
+export function addFlightFilterOptions(command: Command): Command {
+  return command
+    .option('--origin <iata>', 'origin airport, e.g. SFO', airportCode)
+    .option('--destination <iata>', 'destination airport', airportCode)
+    .option('--from <date>', 'first departure day included, YYYY-MM-DD', isoDate)
+    .option('--to <date>', 'first departure day excluded, YYYY-MM-DD', isoDate)
+    .option('--min-delay <minutes>', 'only flights delayed at least this many minutes (default: every flight, early ones too)', integer(-2_147_483_648, 2_147_483_647));
+}
+
+/** The `flights` command. */
+export function flightsCommand(ctx: CliContext): Command {
+  return addFlightFilterOptions(new Command('flights').description('stream flights matching the filters (analytics.v1.AnalyticsService/StreamFlights, server streaming)'))
+    .option('--chunk-size <n>', 'flights per message, 1..10000 (0: the server default, 500)', integer(0, 10_000))
+    .option('--limit <n>', 'stop after this many flights (0: no limit)', integer(0, UINT32_MAX))
+    .option('--json', 'print one JSON object per flight')
+    .addOption(new Option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)'))
+    .action(async (options: FlightsOptions, command: Command) => {
+      await runFlights(clientsFor(command, ctx), options, ctx);
+    });
+}

@@ -1,0 +1,59 @@
+/**
+ * The `grpc-patterns` command line: a subcommand per pattern, and `tour`. Built as a function of
+ * the process context so tests run it in process (argv in, output and exit code out).
+ */
+import { closeAllChannels } from '@grpc-patterns/grpc-kit';
+import { Command, CommanderError, Option } from 'commander';
+import { milliseconds } from './args.js';
+import { DEFAULT_DEADLINES } from './clients.js';
+import { configShape, SERVICES, targetVariable } from './config.js';
+import { chatCommand } from './commands/chat.js';
+import { delayStatsCommand } from './commands/delay-stats.js';
+import { flightsCommand } from './commands/flights.js';
+import { loginCommand, registerCommand } from './commands/auth.js';
+import { orderCommand } from './commands/order.js';
+import { tourCommand } from './commands/tour.js';
+import { uploadMetricsCommand } from './commands/upload-metrics.js';
+import type { CliContext } from './context.js';
+import { exitCodeOf, formatError } from './errors.js';
+
+/** The commander program, writing through `ctx` and throwing instead of exiting. */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('grpc-patterns')
+    .description('Try the gRPC patterns of this repo against the running services.')
+    .configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) })
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  for (const service of SERVICES) {
+    const variable = targetVariable(service);
+    const fallback = configShape[variable].parse(undefined);
+    program.addOption(new Option(`--${service}-target <target>`, `gRPC target of ${service} (env ${variable}, default ${fallback})`));
+  }
+  program
+    .option('--deadline-ms <ms>', `deadline of each unary call (default ${DEFAULT_DEADLINES.unaryMs})`, milliseconds)
+    .option('--stream-deadline-ms <ms>', `deadline of a whole streaming call (default ${DEFAULT_DEADLINES.streamMs})`, milliseconds);
+  for (const make of [registerCommand, loginCommand, flightsCommand, delayStatsCommand, uploadMetricsCommand, chatCommand, orderCommand, tourCommand]) {
+    program.addCommand(make(ctx).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
+  }
+  return program;
+}
+
+/**
+ * Runs the CLI with `argv` (without node and script), closes the channels, and resolves to the
+ * exit code: 0, 1 for a failure (printed as `error: <STATUS>: <message>`), 78 for a bad target,
+ * or commander's code for usage errors and --help.
+ */
+export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    // commander has already printed its own usage errors (and --help / --version).
+    if (error instanceof CommanderError) return error.exitCode;
+    ctx.err.write(formatError(error) + '\n');
+    return exitCodeOf(error);
+  } finally {
+    closeAllChannels();
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Versioned schema migrations, recorded in `schema_migrations` (the Rails / golang-migrate
+ * convention): each version runs once, in order, in one transaction with its bookkeeping row,
+ * so a crash leaves either the old or the new schema. Plain PostgreSQL, so PGlite and a real
+ * server run the same statements. Never edit a shipped migration: add the next version.
+ */
+import type { SqlDatabase } from './sql-database.js';
+
+/** One schema change. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** The orders schema, oldest first. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'orders and order items',
+    sql: `
+      CREATE TABLE orders (
+        id uuid PRIMARY KEY,
+        user_id text NOT NULL,
+        -- The idempotency key, scoped to the user: two users may pick the same key.
+        request_id text NOT NULL,
+        -- SHA-256 (hex) of the canonical request, to tell a retry from a reused key.
+        request_fingerprint text NOT NULL,
+        currency char(3) NOT NULL,
+        total_cents bigint NOT NULL CHECK (total_cents >= 0),
+        status text NOT NULL,
+        -- Millisecond precision, as JavaScript dates and page tokens carry it.
+        create_time timestamptz(3) NOT NULL,
+        -- NULL: the key never expires (IDEMPOTENCY_KEY_TTL_MS unset).
+        idempotency_key_expire_time timestamptz(3),
+        CONSTRAINT orders_idempotency_key UNIQUE (user_id, request_id)
+      );
+      -- ListOrders: one user's orders, newest first, keyset-paged on (create_time, id).
+      CREATE INDEX orders_user_newest ON orders (user_id, create_time DESC, id DESC);
+      CREATE TABLE order_items (
+        order_id uuid NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+        position integer NOT NULL,
+        sku text NOT NULL,
+        quantity integer NOT NULL CHECK (quantity BETWEEN 1 AND 1000),
+        unit_price_cents bigint NOT NULL CHECK (unit_price_cents BETWEEN 0 AND 100000000),
+        PRIMARY KEY (order_id, position)
+      );
+    `,
+  },
+];
+
+/**
+ * Arbitrary constant key of the PostgreSQL advisory lock that serializes migrations when
+ * several replicas start at once against one server (harmless on single-connection PGlite).
+ */
+const MIGRATION_LOCK_KEY = 5_505_505;
+
+/**
+ * Brings the schema up to the newest version, in one transaction (PostgreSQL DDL is
+ * transactional): a failing migration leaves the schema and `schema_migrations` untouched.
+ *
+ * @returns the versions applied by this call, in order (empty when already current).
+ */
+export async function migrate(db: SqlDatabase, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await tx.exec(`
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )
+    `);
+    const done = new Set((await tx.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version));
+    const applied: number[] = [];
+    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (done.has(migration.version)) continue;
+      await tx.exec(migration.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      applied.push(migration.version);
+    }
+    return applied;
+  });
+}

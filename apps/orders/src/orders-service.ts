@@ -1,0 +1,191 @@
+/**
+ * orders.v1.OrderService: idempotent unary RPCs. PlaceOrder creates an order exactly once per
+ * idempotency key (user_id, request_id), however often and however concurrently the client
+ * retries; GetOrder and ListOrders read.
+ *
+ * PlaceOrder, step by step:
+ * 1. validate and normalize (INVALID_ARGUMENT naming the field), fingerprint the request;
+ * 2. key already used? same fingerprint: replay the stored order with the response header
+ *    `idempotent-replayed: true` (no auth call: the user was checked when it was placed);
+ *    different fingerprint: FAILED_PRECONDITION;
+ * 3. ask auth whether the user exists, under the caller's deadline;
+ * 4. insert atomically (INSERT ... ON CONFLICT DO NOTHING); a concurrent duplicate that lost
+ *    the race gets the winner's order back, as a replay.
+ * The pattern is Stripe's Idempotency-Key (stripe.com/docs/api/idempotent_requests) and the
+ * IETF draft-ietf-httpapi-idempotency-key-header, moved to gRPC metadata and a request field.
+ */
+import { GrpcError, invalidArgument, unary, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
+import type { Logger } from '@grpc-patterns/observability';
+import { ordersV1 } from '@grpc-patterns/proto';
+import * as grpc from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import { migrate } from './migrations.js';
+import { SqlOrderStore, type OrderStore, type StoredOrder } from './order-store.js';
+import { decodePageToken, encodePageToken } from './page-token.js';
+import { userIdViolation, validatePlaceOrder, type ValidPlaceOrder } from './place-order-request.js';
+import { openPgliteDatabase } from './sql-database.js';
+import { authUserCheck, type UserCheck } from './user-check.js';
+
+/** Response header (initial metadata) set on a PlaceOrder answered from a stored order. */
+export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
+/** ListOrders page size when the request says 0 (orders.proto). */
+export const DEFAULT_PAGE_SIZE = 20;
+/** Largest ListOrders page (orders.proto). */
+export const MAX_PAGE_SIZE = 100;
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What {@link createOrdersService} needs. */
+export interface OrdersServiceOptions {
+  /** PGlite data directory; created if missing; migrated on open. */
+  dataDir: string;
+  /** gRPC target URI of auth.v1.AuthService. */
+  authTarget: string;
+  logger: Logger;
+  /** Recorded with each order as its key's expiry, ms; undefined: keys never expire. */
+  idempotencyKeyTtlMs?: number;
+  /** The clock (create_time); tests pass a fixed one. Default: `() => new Date()`. */
+  now?: () => Date;
+}
+
+/** A built service: register it with startServer() and close it after the server stopped. */
+export interface OrdersService {
+  registration: ServiceRegistration;
+  store: OrderStore;
+  /** Closes the store (PGlite flushes and releases the data directory). */
+  close(): Promise<void>;
+}
+
+/** Opens the store under `dataDir`, applies migrations and builds the service on it. */
+export async function createOrdersService(options: OrdersServiceOptions): Promise<OrdersService> {
+  const db = await openPgliteDatabase(options.dataDir);
+  try {
+    const applied = await migrate(db);
+    if (applied.length > 0) options.logger.info({ versions: applied, dataDir: options.dataDir }, 'schema migrated');
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const store = new SqlOrderStore(db);
+  const implementation = orderServiceImplementation({
+    store,
+    userCheck: authUserCheck(options.authTarget),
+    logger: options.logger,
+    now: options.now ?? (() => new Date()),
+    idempotencyKeyTtlMs: options.idempotencyKeyTtlMs,
+  });
+  return {
+    registration: { name: 'orders.v1.OrderService', definition: ordersV1.OrderServiceService, implementation },
+    store,
+    close: () => store.close(),
+  };
+}
+
+/** Dependencies of {@link orderServiceImplementation}. */
+export interface OrderServiceDependencies {
+  store: OrderStore;
+  userCheck: UserCheck;
+  logger: Logger;
+  now: () => Date;
+  idempotencyKeyTtlMs?: number;
+}
+
+/**
+ * The handlers. Status codes:
+ * - PlaceOrder: INVALID_ARGUMENT (bad field, named); FAILED_PRECONDITION (`request_id <key> was
+ *   already used with a different request`, or `user <id> does not exist`); UNAVAILABLE /
+ *   DEADLINE_EXCEEDED (auth unreachable / the caller's deadline ran out).
+ * - GetOrder: INVALID_ARGUMENT (`order_id` empty or not a UUID); NOT_FOUND.
+ * - ListOrders: INVALID_ARGUMENT (`user_id`, `page_size` > 100, `page_token`).
+ */
+export function orderServiceImplementation(deps: OrderServiceDependencies): ordersV1.OrderServiceServer {
+  const { store, userCheck, logger, now } = deps;
+
+  /** Answers a request whose key already holds `stored`: a replay, or a reused key. */
+  function replay(call: grpc.ServerUnaryCall<unknown, unknown>, stored: StoredOrder, request: ValidPlaceOrder, source: 'key lookup' | 'insert conflict'): ordersV1.PlaceOrderResponse {
+    if (stored.requestFingerprint !== request.fingerprint) {
+      throw new GrpcError(grpc.status.FAILED_PRECONDITION, `request_id ${request.requestId} was already used with a different request`);
+    }
+    const headers = new grpc.Metadata();
+    headers.set(IDEMPOTENT_REPLAYED_HEADER, 'true');
+    call.sendMetadata(headers);
+    // source "insert conflict": a concurrent duplicate lost the race at the unique key.
+    logger.debug({ orderId: stored.id, userId: stored.userId, requestId: stored.requestId, source }, 'order replayed');
+    return { order: toProtoOrder(stored) };
+  }
+
+  return {
+    placeOrder: unary(async (call) => {
+      const request = validatePlaceOrder(call.request);
+      const existing = await store.findByKey(request.userId, request.requestId);
+      if (existing) return replay(call, existing, request, 'key lookup');
+
+      await userCheck(request.userId, call);
+      // Auth answered, but the caller may be gone by now: then do not create an order it will
+      // never hear about (a retry with the same key would still get exactly one).
+      ensureCallerWaiting(call);
+
+      const createTime = now();
+      const result = await store.insertOnce({
+        ...request,
+        id: randomUUID(),
+        createTime,
+        idempotencyKeyExpireTime: deps.idempotencyKeyTtlMs === undefined ? undefined : new Date(createTime.getTime() + deps.idempotencyKeyTtlMs),
+      });
+      if (!result.created) return replay(call, result.order, request, 'insert conflict');
+      logger.info({ orderId: result.order.id, userId: request.userId, requestId: request.requestId, totalCents: result.order.totalCents }, 'order placed');
+      return { order: toProtoOrder(result.order) };
+    }),
+
+    getOrder: unary(async (call) => {
+      const { orderId } = call.request;
+      if (orderId === '') throw invalidArgument('order_id', 'must not be empty');
+      if (!UUID_PATTERN.test(orderId)) throw invalidArgument('order_id', 'must be a UUID');
+      const order = await store.get(orderId.toLowerCase());
+      if (!order) throw new GrpcError(grpc.status.NOT_FOUND, `order ${orderId} not found`);
+      return { order: toProtoOrder(order) };
+    }),
+
+    listOrders: unary(async (call) => {
+      const { userId, pageSize, pageToken } = call.request;
+      const violations = [userIdViolation(userId), pageSize > MAX_PAGE_SIZE ? { field: 'page_size', description: `must be at most ${MAX_PAGE_SIZE}` } : undefined].filter(
+        (v) => v !== undefined,
+      );
+      if (violations.length > 0) throw invalidArgument(violations);
+      const cursor = pageToken === '' ? undefined : decodePageToken(pageToken, userId);
+      const limit = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
+      // One row more than the page tells whether another page follows, without a count query.
+      const rows = await store.listByUser(userId, limit + 1, cursor);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        orders: page.map(toProtoOrder),
+        nextPageToken: rows.length > limit && last ? encodePageToken({ userId, createTime: last.createTime, id: last.id }) : '',
+      };
+    }),
+  };
+}
+
+/**
+ * @throws GrpcError CANCELLED when the client cancelled, DEADLINE_EXCEEDED when its deadline
+ *   has passed (the client sees its own status either way; this only stops the work).
+ */
+function ensureCallerWaiting(call: grpc.ServerUnaryCall<unknown, unknown>): void {
+  if (call.cancelled) throw new GrpcError(grpc.status.CANCELLED, 'call cancelled');
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (Date.now() >= deadlineMs) throw new GrpcError(grpc.status.DEADLINE_EXCEEDED, 'deadline exceeded before the order was placed');
+}
+
+function toProtoOrder(order: StoredOrder): ordersV1.Order {
+  return ordersV1.Order.fromPartial({
+    id: order.id,
+    requestId: order.requestId,
+    userId: order.userId,
+    items: order.items,
+    totalCents: order.totalCents,
+    currency: order.currency,
+    status: order.status === 'PLACED' ? ordersV1.OrderStatus.ORDER_STATUS_PLACED : ordersV1.OrderStatus.ORDER_STATUS_UNSPECIFIED,
+    createTime: order.createTime,
+  });
+}

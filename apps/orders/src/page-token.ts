@@ -1,0 +1,50 @@
+/**
+ * ListOrders page tokens: opaque to clients (AIP-158), base64url of a keyset cursor, i.e. the
+ * (create_time, id) of the last order on the previous page. Keyset paging, unlike OFFSET, costs
+ * the same on every page and neither skips nor repeats orders when new ones arrive meanwhile.
+ * The token also names the user_id it was issued for: AIP-158 asks for INVALID_ARGUMENT when
+ * a token is reused with different request parameters.
+ */
+import { invalidArgument } from '@grpc-patterns/grpc-kit';
+import { z } from '@grpc-patterns/config';
+
+/** Where the next page starts: after this order in (create_time DESC, id DESC) order. */
+export interface PageCursor {
+  userId: string;
+  createTime: Date;
+  id: string;
+}
+
+const cursorSchema = z.object({
+  v: z.literal(1),
+  u: z.string().min(1),
+  /** create_time, ms since the epoch (the column has millisecond precision). */
+  t: z.number().int().min(0).max(8.64e15),
+  i: z.uuid(),
+});
+
+/** Encodes a cursor as a page token: base64url (RFC 4648 §5) of compact JSON. */
+export function encodePageToken(cursor: PageCursor): string {
+  return Buffer.from(JSON.stringify({ v: 1, u: cursor.userId, t: cursor.createTime.getTime(), i: cursor.id })).toString('base64url');
+}
+
+/**
+ * Decodes a page token from a previous ListOrders response for the same user.
+ *
+ * @throws GrpcError INVALID_ARGUMENT `page_token: is not a valid page token` when it was not
+ *   made by {@link encodePageToken}, or `page_token: belongs to another user_id` when it was
+ *   issued for a different user.
+ */
+export function decodePageToken(token: string, userId: string): PageCursor {
+  let parsed: unknown;
+  try {
+    if (!/^[A-Za-z0-9_-]+$/.test(token)) throw new Error('not base64url');
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw invalidArgument('page_token', 'is not a valid page token');
+  }
+  const result = cursorSchema.safeParse(parsed);
+  if (!result.success) throw invalidArgument('page_token', 'is not a valid page token');
+  if (result.data.u !== userId) throw invalidArgument('page_token', 'belongs to another user_id');
+  return { userId: result.data.u, createTime: new Date(result.data.t), id: result.data.i };
+}

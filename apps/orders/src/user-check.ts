@@ -1,0 +1,64 @@
+/**
+ * The downstream call: does the user exist? auth.v1.AuthService/GetUser, made on behalf of
+ * the incoming call (`parent`), so grpc-js gives it the caller's deadline and cancels it when
+ * the caller cancels (`grpc.propagate.DEFAULTS`). Downstream statuses are translated, never
+ * passed through: auth's NOT_FOUND is the orders caller's FAILED_PRECONDITION, and an auth
+ * outage must not look like an orders bug (INTERNAL).
+ */
+import { createClient, GrpcError, isServiceError, unaryCall, type ServiceConfig } from '@grpc-patterns/grpc-kit';
+import { authV1 } from '@grpc-patterns/proto';
+import * as grpc from '@grpc/grpc-js';
+
+/** Checks that a user exists; the call it runs for is passed as `parent`. */
+export type UserCheck = (userId: string, parent: grpc.ServerUnaryCall<unknown, unknown>) => Promise<void>;
+
+/**
+ * Service config of the auth channel: round_robin over auth replicas, and GetUser (a read, safe
+ * to repeat) retried on UNAVAILABLE up to 3 attempts with jittered exponential backoff (gRFC A6).
+ * Retries stay inside the caller's deadline.
+ */
+export const AUTH_SERVICE_CONFIG: ServiceConfig = {
+  loadBalancingConfig: [{ round_robin: {} }],
+  methodConfig: [
+    {
+      name: [{ service: 'auth.v1.AuthService', method: 'GetUser' }],
+      retryPolicy: { maxAttempts: 3, initialBackoff: '0.05s', maxBackoff: '0.5s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] },
+    },
+  ],
+};
+
+/**
+ * A {@link UserCheck} backed by auth.GetUser at `authTarget` (a gRPC target URI), on the
+ * shared channel for that target.
+ *
+ * The returned check rejects with a GrpcError:
+ * - FAILED_PRECONDITION `user <id> does not exist` (auth NOT_FOUND or INVALID_ARGUMENT: no such user can exist);
+ * - UNAVAILABLE `auth service unavailable: cannot check user <id>` (auth down or unreachable);
+ * - DEADLINE_EXCEEDED `deadline exceeded while checking user <id> with auth`;
+ * - CANCELLED `call cancelled` (the caller went away).
+ * Any other auth status is an unexpected error: it becomes INTERNAL and is logged.
+ */
+export function authUserCheck(authTarget: string): UserCheck {
+  const client = createClient(authV1.AuthServiceClient, authTarget, { serviceConfig: AUTH_SERVICE_CONFIG });
+  const getUser = client.getUser.bind(client);
+  return async (userId, parent) => {
+    try {
+      await unaryCall(getUser, authV1.GetUserRequest.fromPartial({ userId }), { parent });
+    } catch (error) {
+      if (!isServiceError(error)) throw error;
+      switch (error.code) {
+        case grpc.status.NOT_FOUND:
+        case grpc.status.INVALID_ARGUMENT:
+          throw new GrpcError(grpc.status.FAILED_PRECONDITION, `user ${userId} does not exist`);
+        case grpc.status.UNAVAILABLE:
+          throw new GrpcError(grpc.status.UNAVAILABLE, `auth service unavailable: cannot check user ${userId}`);
+        case grpc.status.DEADLINE_EXCEEDED:
+          throw new GrpcError(grpc.status.DEADLINE_EXCEEDED, `deadline exceeded while checking user ${userId} with auth`);
+        case grpc.status.CANCELLED:
+          throw new GrpcError(grpc.status.CANCELLED, 'call cancelled');
+        default:
+          throw new Error(`auth.GetUser(${userId}) failed: ${grpc.status[error.code]} ${error.details}`, { cause: error });
+      }
+    }
+  };
+}

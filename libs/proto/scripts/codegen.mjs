@@ -3,7 +3,7 @@
 //   2. `buf build`: a FileDescriptorSet of every file (with imports), embedded as base64 in
 //      descriptor-set.ts, so server reflection works from dist/ with no .proto files around.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,11 +13,22 @@ const buf = join(root, 'node_modules', '.bin', 'buf');
 const out = join(here, '..', 'src', 'gen');
 
 execFileSync(buf, ['generate', 'proto', '--template', 'proto/buf.gen.yaml'], { cwd: root, stdio: 'inherit' });
+
+// google.rpc.Status and the standard error details (BadRequest, RetryInfo, ErrorInfo, ...), for
+// rich errors in grpc-status-details-bin: taken verbatim from the google-proto-files package
+// (googleapis), staged in a scratch module so buf reads only these two files.
+const googleapis = join(dirname(fileURLToPath(import.meta.resolve('google-proto-files/package.json'))), 'google', 'rpc');
+const staged = join(here, '..', '.googleapis');
+rmSync(staged, { recursive: true, force: true });
+mkdirSync(join(staged, 'google', 'rpc'), { recursive: true });
+for (const file of ['status.proto', 'error_details.proto']) copyFileSync(join(googleapis, file), join(staged, 'google', 'rpc', file));
+execFileSync(buf, ['generate', staged, '--template', JSON.stringify({ ...tsProtoTemplate(), clean: false })], { cwd: root, stdio: 'inherit' });
 const build = (input) => execFileSync(buf, ['build', input, '--as-file-descriptor-set', '-o', '-'], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
 // grpc.health.v1 too (from grpc-health-check), so reflection describes the health service.
 // Serialized FileDescriptorSets concatenate into one (their only field is repeated).
 const healthProtoRoot = join(dirname(fileURLToPath(import.meta.resolve('grpc-health-check/package.json'))), 'proto');
 const descriptorSet = Buffer.concat([build('proto'), build(healthProtoRoot)]);
+rmSync(staged, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 writeFileSync(
   join(out, 'descriptor-set.ts'),
@@ -26,3 +37,13 @@ writeFileSync(
     `export const descriptorSetBase64 =\n  '${descriptorSet.toString('base64')}';\n`,
 );
 console.log(`codegen: wrote ${out} (descriptor set ${descriptorSet.length} bytes)`);
+
+/** proto/buf.gen.yaml as an object (the same plugin and options for the googleapis files). */
+function tsProtoTemplate() {
+  const text = readFileSync(join(root, 'proto', 'buf.gen.yaml'), 'utf8');
+  const opts = [...text.matchAll(/^\s+- ([a-zA-Z]+=[^\s#]+)\s*$/gm)].map((m) => m[1]);
+  return {
+    version: 'v2',
+    plugins: [{ local: join(root, 'node_modules', '.bin', 'protoc-gen-ts_proto'), out: out, opt: opts }],
+  };
+}

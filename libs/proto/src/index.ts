@@ -8,4 +8,6 @@ export * as analyticsV1 from './gen/analytics/v1/analytics.js';
 export * as metricsV1 from './gen/metrics/v1/metrics.js';
 export * as chatV1 from './gen/chat/v1/chat.js';
 export * as ordersV1 from './gen/orders/v1/orders.js';
+export * as googleRpc from './google.js';
+export * as googleProtobuf from './google-protobuf.js';
 export { descriptorSetBase64 } from './gen/descriptor-set.js';

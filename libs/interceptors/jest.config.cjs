@@ -1,0 +1,1 @@
+module.exports = { displayName: 'interceptors', preset: '../../jest.preset.cjs' };

@@ -8,7 +8,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { NO_MIN_DELAY } from './commands/flights.js';
 import type { CliContext } from './context.js';
 import { BufferWriter } from './format.js';
 import { runCli } from './program.js';
@@ -198,7 +197,7 @@ describe('flights and delay-stats (server streaming)', () => {
   it('without --min-delay asks for every flight (early ones too), and --json keeps stdout to JSON lines', async () => {
     seen.flightRequests.length = 0;
     const r = await cli('flights', '--json');
-    expect(seen.flightRequests[0].minDelayMinutes).toBe(NO_MIN_DELAY);
+    expect(seen.flightRequests[0].minDelayMinutes).toBeUndefined();
     const lines = r.out.trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).delayMinutes)).toEqual([61, 75, 120]);
     expect(r.err).toMatch(/^3 flights in 2 messages/);
@@ -268,7 +267,7 @@ describe('upload-metrics (client streaming)', () => {
     const before = Date.now();
     const r = await cli('upload-metrics', '--from-flights', '--origin', 'SFO', '--month', '2001-03');
     expect(r.code).toBe(0);
-    expect(seen.flightRequests[0]).toMatchObject({ origin: 'SFO', fromDate: '2001-03-01', toDate: '2001-04-01', minDelayMinutes: NO_MIN_DELAY });
+    expect(seen.flightRequests[0]).toMatchObject({ origin: 'SFO', fromDate: '2001-03-01', toDate: '2001-04-01', });
     expect(seen.points.map((p) => [p.name, p.value, p.labels])).toEqual([
       ['flight_departure_delay_minutes', 61, { origin: 'SFO' }],
       ['flight_departure_delay_minutes', 75, { origin: 'SFO' }],

@@ -40,13 +40,6 @@ export interface FlightsResult {
   ms: number;
 }
 
-/**
- * `min_delay_minutes` when no --min-delay is given: the smallest sint32, so no flight is left
- * out. (The proto field has no "unset": 0 would mean "delayed 0 minutes or more" and silently
- * drop every early departure.)
- */
-export const NO_MIN_DELAY = -2_147_483_648;
-
 /** The StreamFlightsRequest for a filter (every scalar set, as encoding needs). */
 export function flightsRequest(filter: FlightFilter): analyticsV1.StreamFlightsRequest {
   return analyticsV1.StreamFlightsRequest.fromPartial({
@@ -54,7 +47,8 @@ export function flightsRequest(filter: FlightFilter): analyticsV1.StreamFlightsR
     destination: filter.destination ?? '',
     fromDate: filter.from ?? '',
     toDate: filter.to ?? '',
-    minDelayMinutes: filter.minDelay ?? NO_MIN_DELAY,
+    // Unset (no --min-delay) means no delay filter: early departures are kept.
+    minDelayMinutes: filter.minDelay,
     chunkSize: filter.chunkSize ?? 0,
     limit: filter.limit ?? 0,
   });

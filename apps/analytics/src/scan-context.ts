@@ -1,0 +1,32 @@
+/** What both streaming handlers need: the data, the airport names and the shared counters. */
+import type { AirportDirectory } from './airports.js';
+import type { FlightsDataset, ScanCounters } from './flights-dataset.js';
+import type { WriteCounters } from './flow-control.js';
+
+/** Counters of a service instance (see each field's interface). */
+export interface AnalyticsCounters extends ScanCounters, WriteCounters {
+  /** Scans running now. */
+  scansActive: number;
+}
+
+/** A fresh set of counters, all zero. */
+export function newCounters(): AnalyticsCounters {
+  return { rowGroupsDecoded: 0, rowGroupsSkipped: 0, messagesWritten: 0, drainWaits: 0, maxPendingWrites: 0, scansActive: 0 };
+}
+
+/** Dependencies of a scan. */
+export interface ScanContext {
+  dataset: FlightsDataset;
+  airports: AirportDirectory;
+  counters: AnalyticsCounters;
+  /** Prune row groups by statistics (default on). */
+  prune: boolean;
+}
+
+/** What a finished (or stopped) scan did, for the call's log line. */
+export interface ScanSummary {
+  rowsScanned: number;
+  /** Flights sent (StreamFlights) or aggregates sent (StreamDelayStats). */
+  items: number;
+  messages: number;
+}

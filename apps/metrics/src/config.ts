@@ -1,0 +1,31 @@
+/**
+ * The metrics service's environment: the variables every service reads plus the limits that
+ * keep one UploadMetrics call bounded in memory and time. Parsed once by main.ts with
+ * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
+ */
+import { milliseconds, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+
+const DAY_MS = 86_400_000;
+
+/** zod shape of the metrics service's environment (exported for tests and tools). */
+export const metricsConfigShape = {
+  ...serviceEnv({ grpc: 50053, metrics: 9103 }),
+  /**
+   * Distinct series (name + labels) one call may create; a point of a new series past the cap
+   * is rejected with reason "series limit". Each series costs at most ~33 KB (two sketch
+   * stores of 2048 bins of 8 bytes), so 10,000 series is at most ~330 MB per call.
+   */
+  MAX_SERIES: wholeNumber(1, 100_000).prefault('10000'),
+  /**
+   * Points older than now minus this are rejected ("time too old"), ms; default 7 days. The
+   * maximum, 100 years, allows backfilling historical series (the 2001 flights data).
+   */
+  MAX_POINT_AGE_MS: wholeNumber(0, 36_500 * DAY_MS).prefault(String(7 * DAY_MS)),
+  /** Points later than now plus this are rejected ("time in the future"), ms; default 5 min, max 24 h. */
+  MAX_CLOCK_SKEW_MS: milliseconds(5 * 60_000),
+  /** Points one call may send; the next one fails the call with RESOURCE_EXHAUSTED. */
+  MAX_POINTS_PER_CALL: wholeNumber(1, Number.MAX_SAFE_INTEGER).prefault('10000000'),
+};
+
+/** The parsed configuration. */
+export type MetricsConfig = z.infer<z.ZodObject<typeof metricsConfigShape>>;

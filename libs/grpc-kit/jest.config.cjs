@@ -1,1 +1,0 @@
-module.exports = { displayName: 'grpc-kit', preset: '../../jest.preset.cjs' };

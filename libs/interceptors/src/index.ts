@@ -1,2 +1,17 @@
 // Filled in by the interceptors issue.
 export {};
+export * from './call-context.js';
+export * from './error-details.js';
+export * from './public-methods.js';
+export * from './auth.js';
+export * from './authz.js';
+export * from './rate-limit.js';
+export * from './validation.js';
+export * from './recovery.js';
+export * from './tracing.js';
+export * from './server-metrics.js';
+export * from './logging.js';
+export * from './request-id.js';
+export * from './deadline.js';
+export * from './client-propagation.js';
+export * from './client-metrics.js';

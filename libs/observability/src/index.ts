@@ -38,3 +38,4 @@ export function createLogger(options: LoggerOptions): Logger {
 
 export { pino };
 export * from './metrics.js';
+export * from './tracing.js';

@@ -1,0 +1,65 @@
+import { closeAllChannels } from '@grpc-patterns/grpc-kit';
+import { grpc } from '@grpc-patterns/testing';
+import { captureLogger, PATHS, SHAPES, startShapeServer, until, type ShapeServer } from '../test/four-shapes.js';
+import { callContext } from './call-context.js';
+import { loggingInterceptor, serverCodeToLevel } from './logging.js';
+import { requestIdInterceptor } from './request-id.js';
+
+const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.secret-token-payload.sig';
+const PASSWORD = 'hunter2-password';
+
+/** Stands in for the auth interceptor: puts a user into the call context. */
+const fakeAuth: grpc.ServerInterceptor = (method, call) => {
+  const ctx = callContext(method, call);
+  return new grpc.ServerInterceptingCall(call, {
+    start: (next) => next({ onReceiveMetadata: (md, n) => ((ctx.user = { id: 'user-7', roles: ['user'] }), n(md)) }),
+  });
+};
+
+describe('loggingInterceptor', () => {
+  let server: ShapeServer;
+  let log: ReturnType<typeof captureLogger>;
+  beforeEach(async () => {
+    log = captureLogger();
+    server = await startShapeServer([loggingInterceptor({ logger: log.logger }), requestIdInterceptor(), fakeAuth]);
+  });
+  afterEach(async () => {
+    await server.close();
+    closeAllChannels();
+  });
+
+  it.each(SHAPES)('%s: writes one line per finished call with the documented fields and no secrets', async (shape) => {
+    const secrets = { authorization: `Bearer ${TOKEN}`, 'x-password': PASSWORD, 'x-request-id': 'req-1' };
+    expect(grpc.status[(await server.call(shape, { metadata: secrets })).code]).toBe('OK');
+    expect(grpc.status[(await server.call(shape, { metadata: secrets, mode: 'invalid' })).code]).toBe('INVALID_ARGUMENT');
+    await until(() => log.lines.length === 2, 'two lines');
+    const [ok, bad] = log.lines;
+    expect(Object.keys(ok).sort()).toEqual(['duration_ms', 'grpc.code', 'grpc.method', 'grpc.service', 'grpc.type', 'level', 'msg', 'peer', 'pid', 'request_id', 'service', 'time', 'user'].sort());
+    expect(ok).toMatchObject({ level: 'info', msg: 'finished call', 'grpc.method': PATHS[shape], 'grpc.type': shape, 'grpc.code': 'OK', request_id: 'req-1', user: 'user-7' });
+    expect(ok.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(typeof ok.duration_ms).toBe('number');
+    expect(bad).toMatchObject({ level: 'info', 'grpc.code': 'INVALID_ARGUMENT', 'grpc.error': 'name: is bad' });
+    for (const line of log.text) {
+      expect(line).not.toContain(TOKEN);
+      expect(line).not.toContain(PASSWORD);
+      expect(line).not.toContain('Bearer');
+    }
+  });
+
+  it.each(SHAPES)('%s: logs a deadline exceeded at warn and an internal error at error', async (shape) => {
+    expect(grpc.status[(await server.call(shape, { mode: 'hang', timeoutMs: 50 })).code]).toBe('DEADLINE_EXCEEDED');
+    expect(grpc.status[(await server.call(shape, { mode: 'error' })).code]).toBe('UNKNOWN');
+    await until(() => log.lines.length === 2, 'two lines');
+    const byCode = Object.fromEntries(log.lines.map((l) => [l['grpc.code'], l.level]));
+    expect(byCode).toEqual({ DEADLINE_EXCEEDED: 'warn', UNKNOWN: 'error' });
+  });
+
+  it('maps codes to levels as documented', () => {
+    const levels = Object.fromEntries(Array.from({ length: 17 }, (_, c) => [grpc.status[c], serverCodeToLevel(c)]));
+    expect(levels).toEqual({
+      OK: 'info', CANCELLED: 'info', UNKNOWN: 'error', INVALID_ARGUMENT: 'info', DEADLINE_EXCEEDED: 'warn', NOT_FOUND: 'info',
+      ALREADY_EXISTS: 'info', PERMISSION_DENIED: 'info', RESOURCE_EXHAUSTED: 'info', FAILED_PRECONDITION: 'info', ABORTED: 'info',
+      OUT_OF_RANGE: 'info', UNIMPLEMENTED: 'error', INTERNAL: 'error', UNAVAILABLE: 'warn', DATA_LOSS: 'error', UNAUTHENTICATED: 'info',
+    });
+  });
+});

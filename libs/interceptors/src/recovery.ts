@@ -1,0 +1,130 @@
+/**
+ * recovery: nothing a handler throws reaches the client as anything but INTERNAL "internal
+ * error", the full error goes to the log, and the process stays up. The pattern is
+ * go-grpc-middleware's `recovery` interceptor (which turns handler panics into codes.Internal);
+ * this one is the outermost of the chain so it also covers the interceptors inside it.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { INTERNAL_MESSAGE, statusName } from '@grpc-patterns/grpc-kit';
+import type { Logger } from '@grpc-patterns/observability';
+import { callContext, currentCallContext, recordStatus, runInCallContext, type CallContext } from './call-context.js';
+
+/** Options of {@link recoveryInterceptor}. */
+export interface RecoveryOptions {
+  /** Where the full error (message, stack, cause) goes, at level error. */
+  logger: Logger;
+}
+
+type Recover = (error: unknown, how: string) => void;
+
+/**
+ * Process-wide: which calls have a recovery interceptor, so an unhandled rejection raised while
+ * one of them was being handled can be routed back to it. Kept on globalThis so that several
+ * copies of this module (jest module registries) share one listener.
+ */
+interface RecoveryGlobal {
+  calls: WeakMap<CallContext, Recover>;
+}
+const GLOBAL_KEY = Symbol.for('grpc-patterns.interceptors.recovery');
+
+function recoveryGlobal(): RecoveryGlobal {
+  const holder = globalThis as unknown as { [GLOBAL_KEY]?: RecoveryGlobal };
+  let g = holder[GLOBAL_KEY];
+  if (!g) {
+    const created: RecoveryGlobal = { calls: new WeakMap() };
+    g = created;
+    holder[GLOBAL_KEY] = created;
+    // Node runs 'unhandledRejection' listeners in the async context of the rejected promise,
+    // so the current call context says which call's handler the rejection came from.
+    process.on('unhandledRejection', (reason) => {
+      const ctx = currentCallContext();
+      const recover = ctx && created.calls.get(ctx);
+      if (recover) {
+        recover(reason, 'handler promise rejected (unhandled)');
+        return;
+      }
+      // Not ours: keep Node's default (--unhandled-rejections=throw) when no one else listens.
+      if (process.listenerCount('unhandledRejection') === 1) throw reason;
+    });
+  }
+  return g;
+}
+
+/**
+ * Server interceptor that turns handler failures into INTERNAL with the generic message
+ * {@link INTERNAL_MESSAGE} ("internal error") and logs the original at level error with the
+ * method path ("handler failed: ..."):
+ *
+ * - an exception thrown synchronously by an inner interceptor or a handler (caught around
+ *   every listener `next(...)`);
+ * - an `async` handler whose promise rejects and that nobody awaits (grpc-js ignores handler
+ *   return values; Node would otherwise crash the process on the unhandled rejection);
+ * - any UNKNOWN status: grpc-js answers a handler that threw with UNKNOWN "Unknown error", and
+ *   one that called back with a plain `Error` with UNKNOWN and the error's message as details
+ *   (internal text leaking to the client). No UNKNOWN leaves the server: it becomes INTERNAL,
+ *   the original details go to the log.
+ *
+ * Not recovered, on purpose: exceptions thrown from detached callbacks (a bare `setTimeout`);
+ * Node documents the process state after an uncaught exception as undefined, so those still
+ * crash the process (the orchestrator restarts it).
+ *
+ * Works for unary, client-streaming, server-streaming and bidi calls. Put it first (outermost).
+ */
+export function recoveryInterceptor(options: RecoveryOptions): grpc.ServerInterceptor {
+  const { logger } = options;
+  const registry = recoveryGlobal();
+  return (method, call) => {
+    const ctx = callContext(method, call);
+    let statusSent = false;
+    const internal = (metadata?: grpc.Metadata | null): { code: grpc.status; details: string; metadata: grpc.Metadata | null } => ({ code: grpc.status.INTERNAL, details: INTERNAL_MESSAGE, metadata: metadata ?? null });
+
+    const recover: Recover = (error, how) => {
+      logger.error({ err: error, 'grpc.method': method.path, request_id: ctx.requestId, trace_id: ctx.traceId }, `handler failed: ${how}`);
+      if (statusSent) return;
+      statusSent = true;
+      const status = internal();
+      recordStatus(ctx, status);
+      call.sendStatus(status);
+    };
+    registry.calls.set(ctx, recover);
+
+    const guarded = (fn: () => void) =>
+      runInCallContext(ctx, () => {
+        try {
+          fn();
+        } catch (error) {
+          recover(error, 'exception thrown');
+        }
+      });
+
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMd) => guarded(() => nextMd(metadata)),
+          onReceiveMessage: (message, nextMsg) => guarded(() => nextMsg(message)),
+          onReceiveHalfClose: (nextHc) => guarded(() => nextHc()),
+          // The entry stays (weakly held): a rejection after the call ended is still logged.
+          onCancel: () => {
+            statusSent = true;
+          },
+        }),
+      sendStatus: (status, next) => {
+        if (statusSent) {
+          next(status);
+          return;
+        }
+        statusSent = true;
+        let out = status;
+        if (status.code === grpc.status.UNKNOWN) {
+          logger.error(
+            { 'grpc.method': method.path, 'grpc.code': statusName(status.code), details: status.details, request_id: ctx.requestId, trace_id: ctx.traceId },
+            'handler failed: UNKNOWN status replaced by INTERNAL',
+          );
+          out = internal(status.metadata);
+        }
+        recordStatus(ctx, out);
+        next(out);
+      },
+    });
+  };
+}

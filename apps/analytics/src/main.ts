@@ -1,7 +1,8 @@
-// Instrumentation first: tracing will be set up here before grpc loads (interceptors issue).
+// Instrumentation first: tracing is set up before grpc-js and the service code load.
+import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
-import { startServer } from '@grpc-patterns/grpc-kit';
-import { createLogger } from '@grpc-patterns/observability';
+import { grpcKeySource, serve } from '@grpc-patterns/interceptors';
+import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { createAnalyticsService } from './analytics-service.js';
 import { analyticsConfigShape } from './config.js';
 
@@ -14,12 +15,13 @@ async function main(): Promise<void> {
     maxConcurrentScans: config.MAX_CONCURRENT_SCANS,
     logger,
   });
-  await startServer({
-    services: [service.registration],
-    host: config.GRPC_HOST,
-    port: config.GRPC_PORT,
+  await serve({
+    config,
     logger,
-    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+    tracing,
+    registry: createMetricsRegistry(),
+    services: [service.registration],
+    keySource: grpcKeySource({ target: config.AUTH_TARGET, onFetchError: (err) => logger.warn({ err }, 'fetching token keys from auth failed') }),
     afterStop: [service.close],
   });
 }

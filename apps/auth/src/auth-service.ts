@@ -38,6 +38,8 @@ export interface AuthServiceDeps {
 export interface AuthService {
   registration: ServiceRegistration;
   implementation: authV1.AuthServiceServer;
+  /** The public keys, issuer and audience tokens are verified with (what GetPublicKeys returns). */
+  verificationKeys: { keys: authV1.Jwk[]; issuer: string; audience: string };
   /** Closes the store. */
   close(): Promise<void>;
 }
@@ -126,6 +128,7 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
   return {
     registration: { name: 'auth.v1.AuthService', definition: authV1.AuthServiceService, implementation },
     implementation,
+    verificationKeys: { keys: jwks, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
     close: () => store.close(),
   };
 }

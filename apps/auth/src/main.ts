@@ -1,7 +1,8 @@
-// Instrumentation first: tracing will be set up here before grpc loads (interceptors issue).
+// Instrumentation first: tracing is set up before grpc-js and the service code load.
+import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
-import { startServer } from '@grpc-patterns/grpc-kit';
-import { createLogger } from '@grpc-patterns/observability';
+import { serve, staticKeySource } from '@grpc-patterns/interceptors';
+import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { createAuthService } from './auth-service.js';
 import { authConfigShape } from './config.js';
 import { openPgliteStore } from './pglite-store.js';
@@ -13,12 +14,14 @@ async function main() {
   try {
     const service = await createAuthService({ config, store, logger });
     logger.info({ dataDir: config.DATA_DIR, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }, 'auth store open');
-    await startServer({
-      services: [service.registration],
-      host: config.GRPC_HOST,
-      port: config.GRPC_PORT,
+    await serve({
+      config,
       logger,
-      shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+      tracing,
+      registry: createMetricsRegistry(),
+      services: [service.registration],
+      // auth verifies tokens with its own public keys: it cannot call itself at start-up.
+      keySource: staticKeySource(service.verificationKeys),
       afterStop: [service.close],
     });
   } catch (error) {

@@ -3,11 +3,13 @@
  * keep a room and a slow stream bounded in memory. Parsed once by main.ts with
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
-import { serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+import { authTargetEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
 
 /** zod shape of the chat service's environment (exported for tests and tools). */
 export const chatConfigShape = {
   ...serviceEnv({ grpc: 50054, metrics: 9104 }),
+  /** Where auth is: its public keys verify the access tokens callers send. */
+  ...authTargetEnv(),
   /**
    * Room events one stream may have waiting for its client (accepted from the room, not yet
    * handed to grpc-js). One more and the stream ends with RESOURCE_EXHAUSTED "client too slow".

@@ -1,7 +1,8 @@
-// Instrumentation first: tracing will be set up here before grpc loads (interceptors issue).
+// Instrumentation first: tracing is set up before grpc-js and the service code load.
+import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
-import { startServer } from '@grpc-patterns/grpc-kit';
-import { createLogger } from '@grpc-patterns/observability';
+import { grpcKeySource, serve } from '@grpc-patterns/interceptors';
+import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { createChatService } from './chat-service.js';
 import { chatConfigShape } from './config.js';
 
@@ -9,12 +10,13 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit('chat', chatConfigShape);
   const logger = createLogger({ service: 'chat', level: config.LOG_LEVEL });
   const service = await createChatService({ logger, maxPendingEvents: config.MAX_PENDING_EVENTS, maxRoomMembers: config.MAX_ROOM_MEMBERS });
-  await startServer({
-    services: [service.registration],
-    host: config.GRPC_HOST,
-    port: config.GRPC_PORT,
+  await serve({
+    config,
     logger,
-    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+    tracing,
+    registry: createMetricsRegistry(),
+    services: [service.registration],
+    keySource: grpcKeySource({ target: config.AUTH_TARGET, onFetchError: (err) => logger.warn({ err }, 'fetching token keys from auth failed') }),
     afterStop: [service.close],
   });
 }

@@ -3,13 +3,15 @@
  * keep one UploadMetrics call bounded in memory and time. Parsed once by main.ts with
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
-import { milliseconds, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+import { milliseconds, authTargetEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
 
 const DAY_MS = 86_400_000;
 
 /** zod shape of the metrics service's environment (exported for tests and tools). */
 export const metricsConfigShape = {
   ...serviceEnv({ grpc: 50053, metrics: 9103 }),
+  /** Where auth is: its public keys verify the access tokens callers send. */
+  ...authTargetEnv(),
   /**
    * Distinct series (name + labels) one call may create; a point of a new series past the cap
    * is rejected with reason "series limit". Each series costs at most ~33 KB (two sketch

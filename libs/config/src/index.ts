@@ -78,6 +78,12 @@ export const serviceEnv = (ports: { grpc: number; metrics: number }) => ({
 });
 
 /**
+ * Where auth is, for services that verify access tokens with its GetPublicKeys (JWKS):
+ * a gRPC target URI, default `ipv4:127.0.0.1:50051` (auth on this machine).
+ */
+export const authTargetEnv = () => ({ AUTH_TARGET: target('ipv4:127.0.0.1:50051') });
+
+/**
  * Parses `env` with a zod object shape.
  *
  * @returns the typed configuration (defaults applied).

@@ -15,3 +15,5 @@ export * from './request-id.js';
 export * from './deadline.js';
 export * from './client-propagation.js';
 export * from './client-metrics.js';
+export * from './chain.js';
+export * from './serve.js';

@@ -1,0 +1,103 @@
+/**
+ * The interceptor chains, written once. grpc-js runs server interceptors in array order, first
+ * = outermost (the first sees the call first and its status last), like connect-es' "layered
+ * onion" and go-grpc-middleware's ChainUnaryServer. Why each sits where it does:
+ *
+ *  1. recovery       outermost, so a throw anywhere below (handler or interceptor) becomes
+ *                    INTERNAL "internal error" and is logged, never leaked;
+ *  2. tracing        the server span covers everything after it, continuing the caller's trace
+ *                    (traceparent), and puts the trace id in the call context for logs;
+ *  3. metrics        counts every call, including those auth, limits or validation reject;
+ *  4. logging        one line per call, including rejections; reads request id, trace id and
+ *                    user from the call context when the call ends, so it sits outside them;
+ *  5. request id     before anything that may reject, so every error carries an x-request-id;
+ *  6. deadline       caps the call before any work is done (key fetches included);
+ *  7. auth           who is calling (Bearer JWT, verified locally against auth's JWKS);
+ *  8. authz          may they call this method (gRFC A43-shaped policy over token roles);
+ *  9. rate limit     after auth so the bucket is per user, before validation so floods of bad
+ *                    requests are limited too;
+ * 10. validation     innermost: only well-formed requests reach the handler.
+ *
+ * Client side: propagation (deadline, request id, trace context, cancellation from the call
+ * being handled) then metrics, so the metrics see the call as it leaves.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from '@grpc-patterns/observability';
+import type { Registry } from 'prom-client';
+import { authInterceptor, createTokenVerifier, type KeySource } from './auth.js';
+import { authzInterceptor, type AuthorizationPolicy } from './authz.js';
+import { clientMetricsInterceptor } from './client-metrics.js';
+import { clientPropagationInterceptor } from './client-propagation.js';
+import { deadlineInterceptor, type DeadlineOptions } from './deadline.js';
+import { loggingInterceptor } from './logging.js';
+import { rateLimitInterceptor, type ConsumingLimiter } from './rate-limit.js';
+import { recoveryInterceptor } from './recovery.js';
+import { requestIdInterceptor } from './request-id.js';
+import { serverMetricsInterceptor } from './server-metrics.js';
+import { tracingInterceptor } from './tracing.js';
+import { validationInterceptor, ValidationRegistry } from './validation.js';
+
+/**
+ * The policy every service runs unless it passes its own (gRFC A43 shape): any authenticated
+ * user with role "user" or "admin" may call any method of the five services; nothing else
+ * (public methods — Login, Register, health, reflection — bypass the policy).
+ */
+export const DEFAULT_POLICY: AuthorizationPolicy = {
+  name: 'grpc-patterns',
+  deny_rules: [],
+  allow_rules: [
+    {
+      name: 'users-call-services',
+      source: { roles: ['user', 'admin'] },
+      request: {
+        paths: ['/auth.v1.AuthService/*', '/analytics.v1.AnalyticsService/*', '/metrics.v1.MetricsService/*', '/chat.v1.ChatService/*', '/orders.v1.OrderService/*'],
+      },
+    },
+  ],
+};
+
+/** Options of {@link serverInterceptorChain}. */
+export interface ServerChainOptions {
+  logger: Logger;
+  /** The process registry (createMetricsRegistry()). */
+  registry: Registry;
+  /** Where access-token keys come from: grpcKeySource({ target: AUTH_TARGET }), or staticKeySource in auth itself. */
+  keySource: KeySource;
+  /** Default {@link DEFAULT_POLICY}. */
+  policy?: AuthorizationPolicy;
+  /** Default: in-memory, 100 calls per second per user and method. */
+  rateLimiter?: ConsumingLimiter;
+  /** Request rules per method; default none. */
+  validation?: ValidationRegistry;
+  /** Default: unary 10 s / max 30 s, streams 1 h. */
+  deadlines?: DeadlineOptions;
+}
+
+/** The server chain in the order documented above (first = outermost). */
+export function serverInterceptorChain(options: ServerChainOptions): grpc.ServerInterceptor[] {
+  const { logger } = options;
+  const report = (error: unknown) => logger.error({ err: error }, 'unexpected error in interceptor');
+  return [
+    recoveryInterceptor({ logger }),
+    tracingInterceptor(),
+    serverMetricsInterceptor({ registry: options.registry }),
+    loggingInterceptor({ logger }),
+    requestIdInterceptor(),
+    deadlineInterceptor(options.deadlines),
+    authInterceptor({ verifier: createTokenVerifier({ keySource: options.keySource }), report }),
+    authzInterceptor({
+      policy: options.policy ?? DEFAULT_POLICY,
+      onDenied: (decision, path, user) => logger.warn({ decision, path, user: user?.id }, 'permission denied'),
+    }),
+    rateLimitInterceptor({
+      limiter: options.rateLimiter,
+      onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
+    }),
+    validationInterceptor(options.validation ?? new ValidationRegistry(), { report }),
+  ];
+}
+
+/** The client chain: propagation, then metrics (first = outermost). */
+export function clientInterceptorChain(options: { registry: Registry }): grpc.Interceptor[] {
+  return [clientPropagationInterceptor(), clientMetricsInterceptor({ registry: options.registry })];
+}

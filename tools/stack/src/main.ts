@@ -85,6 +85,7 @@ async function main(): Promise<number> {
 
   if (options.tour) {
     const code = await runTour(selected.map((s) => s.name), ports);
+    await printHandledCalls(processes, ports);
     if (options.exitAfterTour) {
       await stop(code);
       return code;
@@ -112,6 +113,30 @@ function printTable(processes: ServiceProcess[], ports: Map<string, { grpc: numb
 /** The metrics URL, or "(not served)" until the service logs that it serves /metrics. */
 function metricsUrl(port: number, p: ServiceProcess): string {
   return p.output().includes('"metrics endpoint"') ? `http://127.0.0.1:${port}/metrics` : '(not served)';
+}
+
+/**
+ * Reads each service's /metrics after the tour and prints grpc_server_handled_total per code
+ * (health and reflection left out): what Prometheus would scrape, shown without Prometheus.
+ */
+async function printHandledCalls(processes: ServiceProcess[], ports: Map<string, { grpc: number; metrics: number }>): Promise<void> {
+  process.stdout.write('\nCalls each service handled (grpc_server_handled_total from its /metrics):\n');
+  for (const p of processes) {
+    const url = `http://127.0.0.1:${ports.get(p.name)?.metrics}/metrics`;
+    try {
+      const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+      const byCode = new Map<string, number>();
+      for (const m of text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_service="([^"]+)"[^}]*grpc_code="([^"]+)"[^}]*\} (\d+)/gm)) {
+        if (m[1].startsWith('grpc.')) continue;
+        byCode.set(m[2], (byCode.get(m[2]) ?? 0) + Number(m[3]));
+      }
+      const total = [...byCode.values()].reduce((a, b) => a + b, 0);
+      const codes = [...byCode.entries()].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ${n}`).join(', ');
+      process.stdout.write(`  ${p.name.padEnd(10)} ${String(total).padStart(4)} calls: ${codes || '-'}  (${url})\n`);
+    } catch (error) {
+      process.stdout.write(`  ${p.name.padEnd(10)} metrics unreadable at ${url}: ${(error as Error).message}\n`);
+    }
+  }
 }
 
 function runTour(services: string[], ports: Map<string, { grpc: number; metrics: number }>): Promise<number> {

@@ -39,6 +39,10 @@ maybe('npm start (tools/stack) end to end', () => {
       expect(output).toContain(service);
     }
     expect(output).toMatch(/Stopped: auth exit 0, analytics exit 0, metrics exit 0, chat exit 0, orders exit 0/);
+    // Every service served /metrics and counted the tour's calls with the go-grpc-prometheus names.
+    for (const service of ['auth', 'analytics', 'metrics', 'chat', 'orders']) {
+      expect(output).toMatch(new RegExp(`^  ${service} +[1-9]\\d* calls: .*OK [1-9]`, 'm'));
+    }
   });
 
   it('names a service that fails to start, with its error, and stops the rest', async () => {

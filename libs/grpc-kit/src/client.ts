@@ -29,6 +29,11 @@ export interface CreateClientOptions {
   interceptors?: grpc.Interceptor[];
   /** Channel arguments merged over {@link DEFAULT_CHANNEL_OPTIONS}. */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Compress request messages with gzip (`grpc.default_compression_algorithm`). Worth it for
+   * large, repetitive payloads only. grpc-js servers never compress their responses.
+   */
+  gzip?: boolean;
 }
 
 /** The subset of the gRPC service config this repo uses (JSON form, gRFC A6 for retries). */
@@ -53,6 +58,64 @@ export interface ServiceConfig {
  * target, calls spread over all of them instead of pick_first's single connection.
  */
 export const defaultServiceConfig: ServiceConfig = { loadBalancingConfig: [{ round_robin: {} }] };
+
+/** Per-method settings of {@link methodServiceConfig}. */
+export interface MethodPolicy {
+  /** Full service name, "orders.v1.OrderService". */
+  service: string;
+  /** Method name ("PlaceOrder"); absent: every method of the service. */
+  method?: string;
+  /** Default deadline of calls that set none, ms (service config `timeout`). */
+  timeoutMs?: number;
+  /** Wait for a READY subchannel instead of failing fast with UNAVAILABLE (gRPC wait-for-ready semantics). */
+  waitForReady?: boolean;
+  /**
+   * Status codes to retry (gRFC A6), e.g. ["UNAVAILABLE"]: the call was not processed. Add
+   * "ABORTED" only for idempotent methods (orders.PlaceOrder with its idempotency key).
+   */
+  retryableStatusCodes?: string[];
+  /** Attempts including the first, 2..5 (grpc caps it at 5); default 4. */
+  maxAttempts?: number;
+}
+
+/**
+ * A service config with round_robin and one methodConfig per policy: timeout, waitForReady and
+ * a retry policy with exponential backoff (0.1 s, x2, at most 1 s, jittered by grpc). Retries
+ * happen inside the call's deadline and are transparent to the caller. Source: gRFC A6
+ * (client retries) and grpc/grpc `doc/service_config.md`.
+ */
+export function methodServiceConfig(policies: MethodPolicy[]): ServiceConfig {
+  return {
+    ...defaultServiceConfig,
+    methodConfig: policies.map((p) => ({
+      name: [p.method ? { service: p.service, method: p.method } : { service: p.service }],
+      ...(p.timeoutMs !== undefined ? { timeout: durationString(p.timeoutMs) } : {}),
+      ...(p.waitForReady !== undefined ? { waitForReady: p.waitForReady } : {}),
+      ...(p.retryableStatusCodes?.length
+        ? {
+            retryPolicy: {
+              maxAttempts: p.maxAttempts ?? 4,
+              initialBackoff: '0.1s',
+              maxBackoff: '1s',
+              backoffMultiplier: 2,
+              retryableStatusCodes: p.retryableStatusCodes,
+            },
+          }
+        : {}),
+    })),
+  };
+}
+
+/**
+ * A protobuf Duration in JSON form with all nine fraction digits ("0.100000000s" for 100 ms).
+ * grpc-js 1.14 reads the fraction of a service config `timeout` as nanoseconds as written, so
+ * "0.1s" would mean 1 ns there; nine digits are right for every parser.
+ */
+export function durationString(ms: number): string {
+  const whole = Math.floor(ms / 1000);
+  const nanos = Math.round((ms - whole * 1000) * 1_000_000);
+  return `${whole}.${String(nanos).padStart(9, '0')}s`;
+}
 
 /**
  * Channel arguments every client sets: keepalive pings every 30 s, also while idle, with a
@@ -79,6 +142,7 @@ export function createClient<C extends grpc.Client>(Client: ClientConstructor<C>
   const channelOptions: grpc.ChannelOptions = {
     ...DEFAULT_CHANNEL_OPTIONS,
     'grpc.service_config': JSON.stringify(options.serviceConfig ?? defaultServiceConfig),
+    ...(options.gzip ? { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip } : {}),
     ...options.channelOptions,
   };
   const key = `${target}\u0000${credentialsId(credentials)}\u0000${JSON.stringify(channelOptions)}`;

@@ -1,7 +1,7 @@
 // Tests of grpc-kit's server and client behaviour through the harness: health with Watch,
 // reflection, error mapping, default deadlines, channel reuse and graceful shutdown.
 import { analyticsV1, authV1 } from '@grpc-patterns/proto';
-import { closeAllChannels, createClient, GrpcError, invalidArgument, openChannelCount, serverStreaming, unary, unaryCall, writeMessage } from '@grpc-patterns/grpc-kit';
+import { closeAllChannels, createClient, GrpcError, invalidArgument, methodServiceConfig, openChannelCount, serverStreaming, unary, unaryCall, writeMessage } from '@grpc-patterns/grpc-kit';
 import { HealthImplementation } from 'grpc-health-check';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -107,6 +107,40 @@ describe('grpc-kit server and client', () => {
     const client = server.client(authV1.AuthServiceClient, { defaultDeadlineMs: 100 });
     const late = await expectStatus(unaryCall(client.getUser.bind(client), { userId: 'slow' }));
     expect(late.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  it('retries UNAVAILABLE through the service config (gRFC A6) and applies its per-method timeout', async () => {
+    let attempts = 0;
+    const flaky = await startTestServer({
+      services: [
+        {
+          name: 'auth.v1.AuthService',
+          definition: authV1.AuthServiceService,
+          implementation: authImpl({
+            getUser: unary(async (call) => {
+              attempts++;
+              if (attempts < 3) throw new GrpcError(grpc.status.UNAVAILABLE, 'try again');
+              if (call.request.userId === 'slow') await new Promise((r) => setTimeout(r, 1_500));
+              return { user: { id: call.request.userId, username: 'u', displayName: 'U', roles: [] } };
+            }),
+          }),
+        },
+      ],
+    });
+    try {
+      const serviceConfig = methodServiceConfig([{ service: 'auth.v1.AuthService', method: 'GetUser', retryableStatusCodes: ['UNAVAILABLE'], timeoutMs: 1_000 }]);
+      const client = flaky.client(authV1.AuthServiceClient, { serviceConfig, defaultDeadlineMs: 0 });
+      expect((await unaryCall(client.getUser.bind(client), { userId: 'u7' })).user?.id).toBe('u7');
+      expect(attempts).toBe(3);
+      const late = await expectStatus(unaryCall(client.getUser.bind(client), { userId: 'slow' }));
+      expect(late.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      const noRetry = flaky.client(authV1.AuthServiceClient, { defaultDeadlineMs: 0, channelOptions: { 'grpc.enable_retries': 0 } });
+      attempts = 0;
+      const failed = await expectStatus(unaryCall(noRetry.getUser.bind(noRetry), { userId: 'u8' }));
+      expect([failed.code, attempts]).toEqual([grpc.status.UNAVAILABLE, 1]);
+    } finally {
+      await flaky.close();
+    }
   });
 
   it('reuses one channel per target', () => {

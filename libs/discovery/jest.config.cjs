@@ -1,0 +1,1 @@
+module.exports = { displayName: 'discovery', preset: '../../jest.preset.cjs' };

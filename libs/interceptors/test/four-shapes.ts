@@ -25,6 +25,11 @@ export const SECRET = 'secret internal detail';
 export interface Observed {
   /** currentCallContext() when the handler started. */
   contexts: Array<CallContext | undefined>;
+  /**
+   * Date.now() when the handler started: after every interceptor ran, so an upper bound on
+   * any time an interceptor read (e.g. the `now` a deadline was computed from).
+   */
+  startedAt: number[];
   /** currentCallContext() when a request message event reached a streaming handler. */
   messageContexts: Array<CallContext | undefined>;
   /** Request metadata the handler got. */
@@ -58,6 +63,7 @@ function toServiceError(e: Error | GrpcError): Partial<grpc.StatusObject> | Erro
 export function shapeServices(observed: Observed) {
   const start = (call: { metadata: grpc.Metadata; on(e: 'cancelled', f: () => void): unknown }) => {
     observed.contexts.push(currentCallContext());
+    observed.startedAt.push(Date.now());
     observed.metadata.push(call.metadata);
     call.on('cancelled', () => observed.cancelled++);
     return mode(call.metadata);
@@ -151,8 +157,17 @@ export interface ShapeServer extends TestServer {
 export interface CallOptions {
   mode?: Mode;
   metadata?: Record<string, string>;
-  /** ms from now */
+  /** Client deadline, ms from now: the client's own timer and the server's race to end the call. */
   timeoutMs?: number;
+  /**
+   * A deadline only the server enforces, ms: sent as the `grpc-timeout` header (what a client
+   * deadline becomes on the wire) without arming the client's own deadline timer. The server's
+   * deadline then always ends the call (DEADLINE_EXCEEDED), however slowly the request got there;
+   * with `timeoutMs` the client's timer usually fires first and its cancellation reaches the
+   * server before the server's own deadline (the server's copy is later by the request's transit
+   * time), or, under load, before the server even started the call.
+   */
+  serverTimeoutMs?: number;
   /** Request messages for client-stream and bidi calls (default 3). */
   messages?: number;
   /** Client interceptors of this call's client. */
@@ -170,7 +185,7 @@ export interface CallResult {
 }
 
 export function newObserved(): Observed {
-  return { contexts: [], messageContexts: [], metadata: [], cancelled: 0 };
+  return { contexts: [], startedAt: [], messageContexts: [], metadata: [], cancelled: 0 };
 }
 
 /** Starts the four services with the given server interceptors. */
@@ -187,6 +202,8 @@ export function callShape(server: TestServer, shape: Shape, options: CallOptions
   const metadata = new grpc.Metadata();
   if (options.mode) metadata.set('x-mode', options.mode);
   for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
+  // grpc-js only writes grpc-timeout itself for a call with a deadline (none here then).
+  if (options.serverTimeoutMs !== undefined) metadata.set('grpc-timeout', `${options.serverTimeoutMs}m`);
   // defaultDeadlineMs: 0 — the calls get only the deadline the test asks for.
   const clientOptions = { defaultDeadlineMs: 0, interceptors: options.interceptors };
   const callOptions: grpc.CallOptions = options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };

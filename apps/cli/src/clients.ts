@@ -1,10 +1,48 @@
 /**
  * The generated clients the CLI uses, one per service, on grpc-kit's shared channel per target
- * (so `tour` opens one HTTP/2 connection per service however many calls it makes).
+ * (so `tour` opens one HTTP/2 connection per service however many calls it makes), and the one
+ * place where the access token is put on calls: {@link bearerTokenInterceptor}.
  */
+import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@grpc-patterns/grpc-kit';
 import { analyticsV1, authV1, chatV1, metricsV1, ordersV1 } from '@grpc-patterns/proto';
+import { decodeJwt } from 'jose';
 import type { Targets } from './config.js';
+
+/** Metadata key of the access token (RFC 6750 section 2.1: `authorization: Bearer <token>`). */
+export const AUTHORIZATION_KEY = 'authorization';
+
+/**
+ * Client interceptor: adds `authorization: Bearer <token>` to every call (unary and the three
+ * streaming shapes: metadata goes out once, at the start of the call) while `token()` returns
+ * one. Read per call, so a token obtained by Login mid-way (the tour) is used from the next call
+ * on. A call whose metadata already has an `authorization` entry keeps it (the tour sends a
+ * malformed token on purpose that way).
+ */
+export function bearerTokenInterceptor(token: () => string | undefined): grpc.Interceptor {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        const value = token();
+        if (value && metadata.get(AUTHORIZATION_KEY).length === 0) metadata.set(AUTHORIZATION_KEY, `Bearer ${value}`);
+        next(metadata, listener);
+      },
+    });
+}
+
+/**
+ * The `sub` claim (user id) of a JWT, read WITHOUT verifying it: the CLI only uses it as the
+ * default `user_id` of its own orders; the services verify the token on every call.
+ * Undefined when the token is not a JWT or has no string `sub`.
+ */
+export function tokenSubject(token: string): string | undefined {
+  try {
+    const sub = decodeJwt(token).sub;
+    return typeof sub === 'string' && sub !== '' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Deadlines of the CLI's calls, ms. */
 export interface Deadlines {
@@ -28,26 +66,56 @@ export const DEFAULT_DEADLINES: Deadlines = { unaryMs: 10_000, streamMs: 300_000
  */
 export class Clients {
   private made = new Map<string, unknown>();
+  private accessToken: string | undefined;
+  private user: string | undefined;
+  private readonly interceptors = [bearerTokenInterceptor(() => this.accessToken)];
 
   constructor(
     readonly targets: Targets,
     readonly deadlines: Deadlines = DEFAULT_DEADLINES,
-  ) {}
+    token?: string,
+  ) {
+    if (token) this.useToken(token);
+  }
+
+  /**
+   * Every later call carries `authorization: Bearer <token>`. `userId` is the user the token
+   * was issued to (Login's response); default: the token's `sub` claim.
+   */
+  useToken(token: string, userId?: string): void {
+    this.accessToken = token;
+    this.user = userId ?? tokenSubject(token);
+  }
+
+  /** The access token calls carry, if any. */
+  get token(): string | undefined {
+    return this.accessToken;
+  }
+
+  /** The id of the user the token belongs to, if known. */
+  get userId(): string | undefined {
+    return this.user;
+  }
+
+  /** Clients for the same targets and deadlines that send no token (on the same channels). */
+  withoutToken(): Clients {
+    return new Clients(this.targets, this.deadlines);
+  }
 
   get auth(): authV1.AuthServiceClient {
-    return this.client('auth', () => createClient(authV1.AuthServiceClient, this.targets.auth, { defaultDeadlineMs: this.deadlines.unaryMs }));
+    return this.client('auth', () => createClient(authV1.AuthServiceClient, this.targets.auth, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
   }
   get analytics(): analyticsV1.AnalyticsServiceClient {
-    return this.client('analytics', () => createClient(analyticsV1.AnalyticsServiceClient, this.targets.analytics, { defaultDeadlineMs: this.deadlines.unaryMs }));
+    return this.client('analytics', () => createClient(analyticsV1.AnalyticsServiceClient, this.targets.analytics, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
   }
   get metrics(): metricsV1.MetricsServiceClient {
-    return this.client('metrics', () => createClient(metricsV1.MetricsServiceClient, this.targets.metrics, { defaultDeadlineMs: this.deadlines.streamMs }));
+    return this.client('metrics', () => createClient(metricsV1.MetricsServiceClient, this.targets.metrics, { defaultDeadlineMs: this.deadlines.streamMs, interceptors: this.interceptors }));
   }
   get chat(): chatV1.ChatServiceClient {
-    return this.client('chat', () => createClient(chatV1.ChatServiceClient, this.targets.chat, { defaultDeadlineMs: this.deadlines.unaryMs }));
+    return this.client('chat', () => createClient(chatV1.ChatServiceClient, this.targets.chat, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
   }
   get orders(): ordersV1.OrderServiceClient {
-    return this.client('orders', () => createClient(ordersV1.OrderServiceClient, this.targets.orders, { defaultDeadlineMs: this.deadlines.unaryMs }));
+    return this.client('orders', () => createClient(ordersV1.OrderServiceClient, this.targets.orders, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
   }
 
   /** Absolute deadline for a unary call starting now. */

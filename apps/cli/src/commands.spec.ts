@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { CliContext } from './context.js';
+import { NO_TOKEN_MESSAGE, type CliContext } from './context.js';
 import { BufferWriter } from './format.js';
 import { runCli } from './program.js';
 
@@ -20,7 +20,22 @@ function unimplemented() {
   });
 }
 
-const seen = { flightRequests: [] as analyticsV1.StreamFlightsRequest[], points: [] as metricsV1.UploadMetricsRequest[], deadlines: [] as number[] };
+const seen = {
+  flightRequests: [] as analyticsV1.StreamFlightsRequest[],
+  points: [] as metricsV1.UploadMetricsRequest[],
+  deadlines: [] as number[],
+  /** `authorization` metadata of every call, as "<method> <value or (none)>". */
+  authorization: [] as string[],
+};
+const authorizationOf = (method: string, metadata: grpc.Metadata) => seen.authorization.push(`${method} ${metadata.get('authorization')[0] ?? '(none)'}`);
+
+/** An (unsigned) JWT whose payload is `claims`: the CLI only reads `sub` from it; servers verify. */
+function fakeJwt(claims: Record<string, unknown>): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'ES256', typ: 'at+jwt' })}.${part(claims)}.c2ln`;
+}
+/** The token the commands get by default (GRPC_PATTERNS_TOKEN): user u-1's. */
+const TOKEN = fakeJwt({ sub: 'u-1' });
 const orders = new Map<string, ordersV1.Order>();
 
 const authImpl: authV1.AuthServiceServer = {
@@ -29,6 +44,7 @@ const authImpl: authV1.AuthServiceServer = {
     return { user: { ...user, username: call.request.username, displayName: call.request.username } };
   }),
   login: unary(async (call) => {
+    authorizationOf('Login', call.metadata);
     seen.deadlines.push(Number(call.getDeadline()) - Date.now()); // Infinity when the client set none
     if (call.request.password !== 'right-password') throw new GrpcError(grpc.status.UNAUTHENTICATED, 'invalid username or password');
     return { user, tokens: { accessToken: 'a.b.c', refreshToken: 'r', tokenType: 'Bearer', accessTokenExpireTime: new Date(Date.now() + 900_000) } };
@@ -40,6 +56,7 @@ const authImpl: authV1.AuthServiceServer = {
 
 const analyticsImpl: analyticsV1.AnalyticsServiceServer = {
   streamFlights: serverStreaming(async (call) => {
+    authorizationOf('StreamFlights', call.metadata);
     seen.flightRequests.push(call.request);
     const f = (time: string, delay: number) =>
       analyticsV1.Flight.fromPartial({ departureTime: time, delayMinutes: delay, distanceMiles: 679, origin: 'SFO', destination: 'SEA', originCity: 'San Francisco', destinationCity: 'Seattle' });
@@ -58,10 +75,13 @@ const analyticsImpl: analyticsV1.AnalyticsServiceServer = {
 
 const metricsImpl: metricsV1.MetricsServiceServer = {
   uploadMetrics: clientStreaming(async (call) => {
+    authorizationOf('UploadMetrics', call.metadata);
+    // The array of when the call started: a cancelled upload of an earlier test may still deliver late.
+    const into = seen.points;
     let received = 0;
     let rejected = 0;
     for await (const p of call as AsyncIterable<metricsV1.UploadMetricsRequest>) {
-      seen.points.push(p);
+      into.push(p);
       received++;
       if (!Number.isFinite(p.value)) rejected++;
     }
@@ -76,6 +96,7 @@ const metricsImpl: metricsV1.MetricsServiceServer = {
 
 const ordersImpl: ordersV1.OrderServiceServer = {
   placeOrder: unary(async (call) => {
+    authorizationOf('PlaceOrder', call.metadata);
     const r = call.request;
     const existing = orders.get(r.requestId);
     const fingerprint = JSON.stringify(ordersV1.PlaceOrderRequest.toJSON(r));
@@ -113,10 +134,15 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
+/** Runs the CLI against the test server, with GRPC_PATTERNS_TOKEN set to {@link TOKEN}. */
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return cliWithEnv({ GRPC_PATTERNS_TOKEN: TOKEN }, ...argv);
+}
+
+async function cliWithEnv(env: Record<string, string>, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out = new BufferWriter();
   const err = new BufferWriter();
-  const ctx: CliContext = { out, err, env: {}, stdin: new PassThrough(), outIsTTY: false, errIsTTY: false };
+  const ctx: CliContext = { out, err, env, stdin: new PassThrough(), outIsTTY: false, errIsTTY: false };
   const code = await runCli([...targets, ...argv], ctx);
   return { code, out: out.text(), err: err.text() };
 }
@@ -145,6 +171,91 @@ describe('auth commands (unary)', () => {
 
   it('register prints the new user', async () => {
     expect(await cli('register', '--username', 'bob', '--password', 'whatever1')).toEqual({ code: 0, out: 'registered bob (id u-1, roles user)\n', err: '' });
+  });
+});
+
+describe('access token', () => {
+  beforeEach(() => {
+    seen.authorization.length = 0;
+  });
+  // The order tests below count orders from o-1.
+  afterAll(() => orders.clear());
+
+  it('login --print-token prints only the access token, for export GRPC_PATTERNS_TOKEN=$(...)', async () => {
+    expect(await cliWithEnv({}, 'login', '--username', 'ann', '--password', 'right-password', '--print-token')).toEqual({ code: 0, out: 'a.b.c\n', err: '' });
+    expect(seen.authorization).toEqual(['Login (none)']);
+  });
+
+  it('--print-token and --json exclude each other', async () => {
+    const r = await cliWithEnv({}, 'login', '--username', 'ann', '--password', 'right-password', '--print-token', '--json');
+    expect(r).toEqual({ code: 1, out: '', err: "error: option '--json' cannot be used with option '--print-token'\n" });
+    expect(seen.authorization).toEqual([]);
+  });
+
+  it('every call of a command carries "authorization: Bearer <token>" from GRPC_PATTERNS_TOKEN', async () => {
+    expect((await cli('flights')).code).toBe(0);
+    expect((await cli('upload-metrics', '--from-flights', '--origin', 'SFO', '--month', '2001-03')).code).toBe(0);
+    expect((await cli('order', '--sku', 'beans', '--price-cents', '1')).code).toBe(0);
+    // upload-metrics opens the upload first, then the flights stream that feeds it.
+    expect(seen.authorization).toEqual([`StreamFlights Bearer ${TOKEN}`, `UploadMetrics Bearer ${TOKEN}`, `StreamFlights Bearer ${TOKEN}`, `PlaceOrder Bearer ${TOKEN}`]);
+  });
+
+  it('--token wins over GRPC_PATTERNS_TOKEN, before or after the command name', async () => {
+    expect((await cli('--token', 'from-option', 'flights')).code).toBe(0);
+    expect((await cli('flights', '--token', 'after-command')).code).toBe(0);
+    expect(seen.authorization).toEqual(['StreamFlights Bearer from-option', 'StreamFlights Bearer after-command']);
+  });
+
+  it('a command that needs a token and has none fails before any call, with one line saying how to get one', async () => {
+    const commands = [
+      ['flights'],
+      ['delay-stats'],
+      ['upload-metrics', '--from-flights', '--origin', 'SFO', '--month', '2001-03'],
+      ['chat', '--room', 'lobby', '--user', 'ann'],
+      ['order', '--user-id', 'u-1', '--sku', 'beans', '--price-cents', '1'],
+    ];
+    for (const argv of commands) {
+      expect(await cliWithEnv({}, ...argv)).toEqual({ code: 1, out: '', err: `error: ${NO_TOKEN_MESSAGE}\n` });
+      expect(await cliWithEnv({ GRPC_PATTERNS_TOKEN: '' }, ...argv)).toEqual({ code: 1, out: '', err: `error: ${NO_TOKEN_MESSAGE}\n` });
+    }
+    expect(NO_TOKEN_MESSAGE).toBe(
+      'no access token: run `export GRPC_PATTERNS_TOKEN=$(grpc-patterns login --username <name> --print-token)`, or pass --token <jwt>, or --username <name> --password <password> to log in first',
+    );
+    expect(seen.authorization).toEqual([]);
+  });
+
+  it('--username/--password on a command log in first and send the token Login returned', async () => {
+    const r = await cliWithEnv({}, 'order', '--username', 'ann', '--password', 'right-password', '--sku', 'beans', '--price-cents', '1', '--json');
+    expect(r.code).toBe(0);
+    // Login itself goes without a token; the order is for the user Login named (u-1).
+    expect(seen.authorization).toEqual(['Login (none)', 'PlaceOrder Bearer a.b.c']);
+    expect(JSON.parse(r.out).order.userId).toBe('u-1');
+    // The password may come from GRPC_PATTERNS_PASSWORD; an explicit --username beats GRPC_PATTERNS_TOKEN.
+    expect((await cliWithEnv({ GRPC_PATTERNS_PASSWORD: 'right-password', GRPC_PATTERNS_TOKEN: TOKEN }, 'flights', '--username', 'ann')).code).toBe(0);
+    expect(seen.authorization.slice(2)).toEqual(['Login (none)', 'StreamFlights Bearer a.b.c']);
+  });
+
+  it('a wrong password, or credentials given twice or half, fail before the command call', async () => {
+    expect(await cliWithEnv({}, 'flights', '--username', 'ann', '--password', 'wrong-password')).toEqual({ code: 1, out: '', err: 'error: UNAUTHENTICATED: invalid username or password\n' });
+    expect(await cliWithEnv({}, '--token', TOKEN, 'flights', '--username', 'ann', '--password', 'right-password')).toEqual({
+      code: 1,
+      out: '',
+      err: 'error: give either --token or --username/--password, not both\n',
+    });
+    expect(await cliWithEnv({}, 'flights', '--username', 'ann')).toEqual({ code: 1, out: '', err: 'error: --username needs --password (or GRPC_PATTERNS_PASSWORD)\n' });
+    expect(await cliWithEnv({}, 'flights', '--password', 'right-password')).toEqual({ code: 1, out: '', err: 'error: --password needs --username\n' });
+    expect(seen.authorization).toEqual(['Login (none)']);
+  });
+
+  it('order without --user-id orders for the token\'s user (sub), and says so when the token names none', async () => {
+    const r = await cliWithEnv({ GRPC_PATTERNS_TOKEN: fakeJwt({ sub: 'u-7' }) }, 'order', '--sku', 'beans', '--price-cents', '1', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).order.userId).toBe('u-7');
+    expect(await cliWithEnv({ GRPC_PATTERNS_TOKEN: 'opaque-token' }, 'order', '--sku', 'beans', '--price-cents', '1')).toEqual({
+      code: 1,
+      out: '',
+      err: 'error: no --user-id given and the access token names no user (sub): pass --user-id\n',
+    });
   });
 });
 
@@ -232,7 +343,7 @@ describe('upload-metrics (client streaming)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cli-points-'));
 
   it('streams every point of a CSV file: extra columns become labels, bad values go to the server as NaN', async () => {
-    seen.points.length = 0;
+    seen.points = [];
     const file = join(dir, 'points.csv');
     writeFileSync(file, 'time,value,host\n2026-01-01T00:00:00Z,1.5,a\n2026-01-01T00:00:01Z,abc,a\n1767225602000,3,b\n');
     const r = await cli('upload-metrics', '--file', file, '--name', 'cpu_seconds');
@@ -246,7 +357,7 @@ describe('upload-metrics (client streaming)', () => {
   });
 
   it('reads JSON lines, and names the line of a malformed one', async () => {
-    seen.points.length = 0;
+    seen.points = [];
     const file = join(dir, 'points.jsonl');
     writeFileSync(file, '{"name":"queue_depth","time":"2026-01-01T00:00:00Z","value":4,"labels":{"queue":"q1"}}\n\n{"time":"2026-01-01T00:00:05Z","value":5}\n');
     expect((await cli('upload-metrics', '--file', file)).code).toBe(0);
@@ -262,7 +373,7 @@ describe('upload-metrics (client streaming)', () => {
   });
 
   it('pipes flight delays from analytics into the upload, stamped when received', async () => {
-    seen.points.length = 0;
+    seen.points = [];
     seen.flightRequests.length = 0;
     const before = Date.now();
     const r = await cli('upload-metrics', '--from-flights', '--origin', 'SFO', '--month', '2001-03');

@@ -3,10 +3,23 @@
  * chosen by the global options. Injected so tests run commands in process and read the output.
  */
 import type { Env } from '@grpc-patterns/config';
-import type { Command } from 'commander';
+import { unaryCall } from '@grpc-patterns/grpc-kit';
+import { authV1 } from '@grpc-patterns/proto';
+import { Option, type Command } from 'commander';
 import { Clients, DEFAULT_DEADLINES } from './clients.js';
 import { resolveTargets, type TargetOptions } from './config.js';
+import { CliError } from './errors.js';
 import type { Writer } from './format.js';
+
+/** Environment variable holding the access token (`--token` wins). */
+export const TOKEN_VARIABLE = 'GRPC_PATTERNS_TOKEN';
+/** Environment variable holding the password (`--password` wins). */
+export const PASSWORD_VARIABLE = 'GRPC_PATTERNS_PASSWORD';
+
+/** What a command that needs a token and has none says (one line, how to get one). */
+export const NO_TOKEN_MESSAGE =
+  `no access token: run \`export ${TOKEN_VARIABLE}=$(grpc-patterns login --username <name> --print-token)\`, ` +
+  'or pass --token <jwt>, or --username <name> --password <password> to log in first';
 
 /** The process around a command. */
 export interface CliContext {
@@ -40,6 +53,24 @@ export function processContext(): CliContext {
 export interface GlobalOptions extends TargetOptions {
   deadlineMs?: number;
   streamDeadlineMs?: number;
+  /** Access token (`--token`); {@link TOKEN_VARIABLE} when not given. */
+  token?: string;
+}
+
+/** `--username` / `--password` of a command that needs a token: log in with them first. */
+export interface CredentialOptions {
+  username?: string;
+  password?: string;
+}
+
+/**
+ * Adds `--username` and `--password` to a command that needs a token, as the alternative to
+ * `--token`: the command logs in (auth.v1.AuthService/Login) and uses the token it gets.
+ */
+export function addCredentialOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--username <name>', 'log in as this user first, instead of --token'))
+    .addOption(new Option('--password <password>', `password for --username (env ${PASSWORD_VARIABLE})`));
 }
 
 /**
@@ -54,4 +85,37 @@ export function clientsFor(command: Command, ctx: CliContext): Clients {
     unaryMs: options.deadlineMs ?? DEFAULT_DEADLINES.unaryMs,
     streamMs: options.streamDeadlineMs ?? DEFAULT_DEADLINES.streamMs,
   });
+}
+
+/**
+ * Clients whose calls carry an access token, for the commands whose RPCs need one (all but
+ * Register and Login). In order:
+ * - `--username` (with `--password` or GRPC_PATTERNS_PASSWORD): log in first and use the
+ *   access token Login returns (it wins over GRPC_PATTERNS_TOKEN; with `--token` too it is an
+ *   error: which one was meant?);
+ * - `--token`, else GRPC_PATTERNS_TOKEN (an empty value counts as none);
+ * - none: fail before any call with {@link NO_TOKEN_MESSAGE}.
+ *
+ * @throws ConfigError (bad target), CliError (no token, or conflicting/incomplete
+ *   credentials), grpc.ServiceError from Login (UNAUTHENTICATED for a wrong password).
+ */
+export async function authenticatedClientsFor(command: Command, ctx: CliContext): Promise<Clients> {
+  const clients = clientsFor(command, ctx);
+  const options = command.optsWithGlobals<GlobalOptions & CredentialOptions>();
+  const token = options.token || ctx.env[TOKEN_VARIABLE] || undefined;
+  if (options.username !== undefined) {
+    if (options.token) throw new CliError('give either --token or --username/--password, not both');
+    const password = options.password ?? ctx.env[PASSWORD_VARIABLE];
+    if (!password) throw new CliError(`--username needs --password (or ${PASSWORD_VARIABLE})`);
+    const auth = clients.auth;
+    const login = await unaryCall(auth.login.bind(auth), authV1.LoginRequest.fromPartial({ username: options.username, password }), { deadline: clients.unaryDeadline() });
+    const accessToken = login.tokens?.accessToken;
+    if (!accessToken) throw new CliError('Login returned no access token');
+    clients.useToken(accessToken, login.user?.id);
+    return clients;
+  }
+  if (options.password !== undefined) throw new CliError('--password needs --username');
+  if (!token) throw new CliError(NO_TOKEN_MESSAGE);
+  clients.useToken(token);
+  return clients;
 }

@@ -1,8 +1,14 @@
 #!/usr/bin/env node
-// The `grpc-patterns` binary. Instrumentation first: when tracing is set up (interceptors
-// issue) it goes here, before grpc loads through the imports below.
+// The `grpc-patterns` binary: a client, so it sets up no tracing of its own; its calls carry
+// request ids and tokens through the interceptors in clients.ts.
 import { runCli } from './program.js';
 import { processContext } from './context.js';
+
+// `grpc-patterns delay-stats ... | head -3`: the reader went away; stop quietly, like Unix tools.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 runCli(process.argv.slice(2), processContext()).then(
   (code) => {

@@ -14,7 +14,7 @@ import { loginCommand, registerCommand } from './commands/auth.js';
 import { orderCommand } from './commands/order.js';
 import { tourCommand } from './commands/tour.js';
 import { uploadMetricsCommand } from './commands/upload-metrics.js';
-import type { CliContext } from './context.js';
+import { TOKEN_VARIABLE, type CliContext } from './context.js';
 import { exitCodeOf, formatError } from './errors.js';
 
 /** The commander program, writing through `ctx` and throwing instead of exiting. */
@@ -31,7 +31,9 @@ export function buildProgram(ctx: CliContext): Command {
   }
   program
     .option('--deadline-ms <ms>', `deadline of each unary call (default ${DEFAULT_DEADLINES.unaryMs})`, milliseconds)
-    .option('--stream-deadline-ms <ms>', `deadline of a whole streaming call (default ${DEFAULT_DEADLINES.streamMs})`, milliseconds);
+    .option('--stream-deadline-ms <ms>', `deadline of a whole streaming call (default ${DEFAULT_DEADLINES.streamMs})`, milliseconds)
+    // Read from ctx.env in context.ts (not commander's .env()), so tests can inject it.
+    .option('--token <jwt>', `access token sent as "authorization: Bearer <jwt>" on every call (env ${TOKEN_VARIABLE}; get one with \`login --print-token\`)`);
   for (const make of [registerCommand, loginCommand, flightsCommand, delayStatsCommand, uploadMetricsCommand, chatCommand, orderCommand, tourCommand]) {
     program.addCommand(make(ctx).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
   }

@@ -1,5 +1,6 @@
-// End to end: the five BUILT services as child processes (as `npm start` runs them), and the
-// tour against them. Skipped when a service is not built, except under CI=true, where a
+// End to end: the five BUILT services as child processes (as `npm start` runs them), each
+// behind the interceptor chain (every non-public call needs auth's access token, verified
+// against auth's JWKS: hence AUTH_TARGET for every service), and the tour against them. Skipped when a service is not built, except under CI=true, where a
 // missing build is a failure (spawnService then throws "... not found; build it first").
 import { closeAllChannels } from '@grpc-patterns/grpc-kit';
 import { appMain, freePort, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
@@ -27,12 +28,16 @@ if (!run) console.warn(`tour e2e skipped: not built: ${missing.join(', ')} (npx 
       return service;
     };
     const auth = await start('auth', { DATA_DIR: join(dataDir, 'auth') });
-    const [analytics, metrics, chat, orders] = await Promise.all([
-      start('analytics'),
-      start('metrics'),
-      start('chat'),
+    // allSettled: when one fails to start, the others are still in `services` for afterAll to stop.
+    const started = await Promise.allSettled([
+      start('analytics', { AUTH_TARGET: auth.target }),
+      start('metrics', { AUTH_TARGET: auth.target }),
+      start('chat', { AUTH_TARGET: auth.target }),
       start('orders', { DATA_DIR: join(dataDir, 'orders'), AUTH_TARGET: auth.target }),
     ]);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [analytics, metrics, chat, orders] = started.map((r) => (r as PromiseFulfilledResult<ServiceProcess>).value);
     targets = { auth: auth.target, analytics: analytics.target, metrics: metrics.target, chat: chat.target, orders: orders.target };
   });
 
@@ -44,7 +49,8 @@ if (!run) console.warn(`tour e2e skipped: not built: ${missing.join(', ')} (npx 
 
   it('every step passes every check, and the output shows each section and the summary', async () => {
     const out = new BufferWriter();
-    const result = await runTour(targets, { out });
+    const runId = `e2e${Date.now().toString(36)}`;
+    const result = await runTour(targets, { out, runId });
     const text = out.text();
     if (!result.ok) console.error(text);
     expect(result.steps.map((s) => [s.pattern, s.shape, s.ok])).toEqual([
@@ -65,6 +71,26 @@ if (!run) console.warn(`tour e2e skipped: not built: ${missing.join(', ')} (npx 
     }
     expect(text).toContain('Login with a wrong password -> UNAUTHENTICATED');
     expect(text).toContain('retry carries the response header idempotent-replayed: true');
+    // The interceptor chain, seen from the client: the token on every call after Login ...
+    expect(text).toContain('from here on every call carries "authorization: Bearer <access token>"');
+    expect(text).toContain('GetUser with the token found the user by id');
+    // ... and refused without one, on every service and every call shape;
+    for (const call of ['GetUser', 'StreamFlights', 'UploadMetrics', 'Chat', 'PlaceOrder']) {
+      expect(text).toContain(`ok   ${call} without a token -> UNAUTHENTICATED "missing bearer token"`);
+    }
+    expect(text).toContain('ok   GetUser with a malformed token -> UNAUTHENTICATED "invalid token"');
+    // x-request-id: generated on a rejection, echoed when sent;
+    expect(text).toMatch(/ok {3}the rejection carries a generated x-request-id \([0-9a-f-]{36}\)/);
+    expect(text).toContain(`ok   response header x-request-id echoes the one sent (tour-${runId}-get-user)`);
+    // INVALID_ARGUMENT with google.rpc.BadRequest in grpc-status-details-bin;
+    expect(text).toContain(
+      'ok   Register with a bad username and a short password -> INVALID_ARGUMENT "username: must be 3-32 characters of a-z, 0-9, "_", "." and "-"; password: must be at least 8 characters"',
+    );
+    expect(text).toContain('ok   grpc-status-details-bin holds a google.rpc.BadRequest with the field violations username, password');
+    expect(text).toContain('ok   quantity 0 (token sent: validation runs after auth) -> INVALID_ARGUMENT "items[0].quantity: must be between 1 and 1000"');
+    expect(text).toContain('ok   grpc-status-details-bin holds a google.rpc.BadRequest with the field violations items[0].quantity');
+    // orders for the logged-in user only.
+    expect(text).toContain(`ok   an order for other_${runId}'s user_id -> PERMISSION_DENIED "orders can only be placed for yourself"`);
     expect(text).toMatch(/all 5 patterns behaved as specified/);
   });
 

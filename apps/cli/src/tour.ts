@@ -3,29 +3,40 @@
  * pattern, each step CHECKING what the pattern promises (not just that a call returned):
  *
  * 1. auth, unary: register, login, GetUser, GetPublicKeys; the access token verified locally
- *    against the JWKS with jose; a wrong password gives UNAUTHENTICATED.
+ *    against the JWKS with jose; a wrong password gives UNAUTHENTICATED. From the login on,
+ *    every call carries `authorization: Bearer <access token>` (clients.ts). The server
+ *    interceptor chain at work: no token gives UNAUTHENTICATED "missing bearer token" and a bad
+ *    one "invalid token"; `x-request-id` comes back in the response headers (the one sent, or a
+ *    generated one, even on a rejection); INVALID_ARGUMENT carries google.rpc.BadRequest field
+ *    violations in `grpc-status-details-bin`.
  * 2. analytics, server streaming: a filtered StreamFlights whose every row matches the filter;
- *    StreamDelayStats per origin and month, months arriving in order.
+ *    StreamDelayStats per origin and month, months arriving in order; no token: UNAUTHENTICATED.
  * 3. metrics, client streaming: the delays just streamed, uploaded; the summary's counts and
- *    extremes equal what was sent and min <= p50 <= p95 <= p99 <= max.
+ *    extremes equal what was sent and min <= p50 <= p95 <= p99 <= max; no token: UNAUTHENTICATED.
  * 4. chat, bidi streaming: two users in one room see each other's messages and presence in the
- *    same sequence order; a leave is seen by the other.
- * 5. orders, idempotent unary: a retry with the same key replays the order (same id, header
- *    `idempotent-replayed: true`); the same key with another payload is FAILED_PRECONDITION.
+ *    same sequence order; a leave is seen by the other; no token: UNAUTHENTICATED.
+ * 5. orders, idempotent unary: the order is placed for the logged-in user; a retry with the same
+ *    key replays it (same id, header `idempotent-replayed: true`); the same key with another
+ *    payload is FAILED_PRECONDITION; a bad quantity INVALID_ARGUMENT with BadRequest details;
+ *    another user's user_id PERMISSION_DENIED; no token UNAUTHENTICATED.
+ *
+ * The tour logs in itself: `--token` and GRPC_PATTERNS_TOKEN are not used.
  *
  * Everything is printed through an injected writer and returned as a {@link TourResult}, so the
  * e2e test calls runTour() directly and `grpc-patterns tour` only maps `ok` to the exit code.
  */
 import * as grpc from '@grpc/grpc-js';
-import { isServiceError, statusName, unaryCall } from '@grpc-patterns/grpc-kit';
-import { analyticsV1, authV1, chatV1, ordersV1, type metricsV1 } from '@grpc-patterns/proto';
+import { isServiceError, statusName, unaryCall, unaryCallDetailed, type FieldViolation } from '@grpc-patterns/grpc-kit';
+import { decodeStatusDetails, REQUEST_ID_KEY } from '@grpc-patterns/interceptors';
+import { analyticsV1, authV1, chatV1, ordersV1, metricsV1 } from '@grpc-patterns/proto';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isMessage, isPresence, ChatSession } from './chat-session.js';
-import { Clients, DEFAULT_DEADLINES, type Deadlines } from './clients.js';
+import { AUTHORIZATION_KEY, Clients, DEFAULT_DEADLINES, type Deadlines } from './clients.js';
 import { streamDelayStats, type WindowStats } from './commands/delay-stats.js';
 import { streamFlights, type FlightFilter } from './commands/flights.js';
 import { placeOrder, placeOrderRequest } from './commands/order.js';
+import { clientStream } from './streams.js';
 import { uploadPoints } from './commands/upload-metrics.js';
 import type { Targets } from './config.js';
 import { DELAY_STATS_COLUMNS, delayStatsRow, flightHeader, flightLine, indent, num, table, topStats, type Writer } from './format.js';
@@ -85,6 +96,16 @@ export const TOUR_FLIGHTS: Required<Pick<FlightFilter, 'origin' | 'from' | 'to' 
 /** The StreamDelayStats query of step 2: per origin airport and month, Q1 2001, airports with 1000+ flights. */
 export const TOUR_DELAY_STATS = { from: '2001-01-01', to: '2001-04-01', minFlights: 1000 };
 
+/** What the auth interceptor says to a call without `authorization: Bearer ...` (libs/interceptors auth.ts). */
+export const MISSING_TOKEN_MESSAGE = 'missing bearer token';
+/** ... and to a token that does not verify. */
+export const INVALID_TOKEN_MESSAGE = 'invalid token';
+/** What orders says to a PlaceOrder for another user's user_id (apps/orders). */
+export const NOT_YOURSELF_MESSAGE = 'orders can only be placed for yourself';
+
+/** A request id as the request-id interceptor generates it (UUID v4). */
+const GENERATED_REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 /** A failed check; ends the step. */
 class CheckFailed extends Error {}
 
@@ -92,8 +113,8 @@ class CheckFailed extends Error {}
 interface StepTools {
   /** Records a check; a false one fails the step here. */
   check(ok: boolean, what: string, detail?: string): void;
-  /** Records that `call` fails with `code` (and what message it gave). */
-  expectCode(call: Promise<unknown>, code: grpc.status, what: string): Promise<grpc.ServiceError>;
+  /** Records that `call` fails with `code` and, when given, exactly `message`. */
+  expectCode(call: Promise<unknown>, code: grpc.status, what: string, message?: string): Promise<grpc.ServiceError>;
   /** Prints a line (or lines) in the step's section. */
   log(text: string): void;
 }
@@ -101,6 +122,8 @@ interface StepTools {
 /** Data the steps hand on: the user for orders, the flights' delays for metrics. */
 interface TourState {
   user?: authV1.User;
+  /** Clients with the same targets that send no token (for the "no token" checks). */
+  anonymous: Clients;
   /** One point per flight streamed in step 2, stamped when it was received (see flightDelayPoint). */
   points: metricsV1.UploadMetricsRequest[];
 }
@@ -116,7 +139,7 @@ export async function runTour(targets: Targets, options: TourOptions): Promise<T
   const out = options.out;
   const clients = new Clients(targets, options.deadlines ?? DEFAULT_DEADLINES);
   const runId = options.runId ?? `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-  const state: TourState = { points: [] };
+  const state: TourState = { points: [], anonymous: clients.withoutToken() };
   const steps: TourStep[] = [];
   out.write(`grpc-patterns tour (run ${runId})\n`);
   out.write(`targets: ${Object.entries(targets).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
@@ -124,8 +147,8 @@ export async function runTour(targets: Targets, options: TourOptions): Promise<T
   steps.push(await runStep(out, 1, 'auth', 'unary', (t) => authStep(clients, t, runId, state)));
   steps.push(await runStep(out, 2, 'analytics', 'server streaming', (t) => analyticsStep(clients, t, state, options)));
   steps.push(await runStep(out, 3, 'metrics', 'client streaming', (t) => metricsStep(clients, t, state)));
-  steps.push(await runStep(out, 4, 'chat', 'bidi streaming', (t) => chatStep(clients, t, runId, options.chatWaitMs ?? 5_000)));
-  steps.push(await runStep(out, 5, 'orders', 'idempotent unary', (t) => ordersStep(clients, t, state)));
+  steps.push(await runStep(out, 4, 'chat', 'bidi streaming', (t) => chatStep(clients, t, runId, options.chatWaitMs ?? 5_000, state)));
+  steps.push(await runStep(out, 5, 'orders', 'idempotent unary', (t) => ordersStep(clients, t, state, runId)));
 
   const result: TourResult = { ok: steps.every((s) => s.ok), steps, ms: Date.now() - started };
   out.write(`\n== summary ==\n${formatTourSummary(result)}\n`);
@@ -151,18 +174,20 @@ async function runStep(out: Writer, n: number, pattern: string, shape: string, f
       out.write(`  ${ok ? 'ok  ' : 'FAIL'} ${what}${!ok && detail ? ` (${detail})` : ''}\n`);
       if (!ok) throw new CheckFailed(detail ? `${what}: ${detail}` : what);
     },
-    async expectCode(call, code, what) {
+    async expectCode(call, code, what, message) {
+      const expected = `${what} -> ${statusName(code)}${message === undefined ? '' : ` "${message}"`}`;
       try {
         await call;
       } catch (error) {
         if (isServiceError(error)) {
-          tools.check(error.code === code, `${what} -> ${statusName(code)}`, error.code === code ? undefined : `got ${statusName(error.code)}: ${error.details}`);
-          if (error.code === code) out.write(`       "${error.details}"\n`);
+          const ok = error.code === code && (message === undefined || error.details === message);
+          tools.check(ok, expected, ok ? undefined : `got ${statusName(error.code)}: ${error.details}`);
+          if (message === undefined) out.write(`       "${error.details}"\n`);
           return error;
         }
         throw error;
       }
-      tools.check(false, `${what} -> ${statusName(code)}`, 'the call succeeded');
+      tools.check(false, expected, 'the call succeeded');
       throw new CheckFailed('unreachable');
     },
     log(text) {
@@ -202,9 +227,26 @@ async function authStep(clients: Clients, t: StepTools, runId: string, state: To
   const expires = login.tokens?.accessTokenExpireTime;
   t.check(token.split('.').length === 3 && login.tokens?.tokenType === 'Bearer', 'Login issued a Bearer compact JWS', `token type ${login.tokens?.tokenType}`);
   t.check(!!expires && expires.getTime() > Date.now(), `access token expires in the future (${expires?.toISOString()})`);
+  clients.useToken(token, user?.id);
+  t.log('from here on every call carries "authorization: Bearer <access token>"');
 
-  const got = await unaryCall(auth.getUser.bind(auth), authV1.GetUserRequest.fromPartial({ userId: user?.id ?? '' }), deadline());
-  t.check(got.user?.username === username, 'GetUser found the user by id');
+  // The server chain: auth rejects calls without a (valid) token; request id runs before it.
+  const getUser = authV1.GetUserRequest.fromPartial({ userId: user?.id ?? '' });
+  const anonymous = state.anonymous;
+  const rejected = await t.expectCode(unaryCall(anonymous.auth.getUser.bind(anonymous.auth), getUser, deadline()), grpc.status.UNAUTHENTICATED, 'GetUser without a token', MISSING_TOKEN_MESSAGE);
+  const generatedId = rejected.metadata?.get(REQUEST_ID_KEY)[0];
+  t.check(typeof generatedId === 'string' && GENERATED_REQUEST_ID.test(generatedId), `the rejection carries a generated ${REQUEST_ID_KEY} (${generatedId})`, `got ${String(generatedId)}`);
+  const badToken = new grpc.Metadata();
+  badToken.set(AUTHORIZATION_KEY, 'Bearer not.a-valid.token');
+  await t.expectCode(unaryCall(auth.getUser.bind(auth), getUser, { ...deadline(), metadata: badToken }), grpc.status.UNAUTHENTICATED, 'GetUser with a malformed token', INVALID_TOKEN_MESSAGE);
+
+  const sentId = `tour-${runId}-get-user`;
+  const withId = new grpc.Metadata();
+  withId.set(REQUEST_ID_KEY, sentId);
+  const got = await unaryCallDetailed(auth.getUser.bind(auth), getUser, { ...deadline(), metadata: withId });
+  t.check(got.response.user?.username === username, 'GetUser with the token found the user by id');
+  const echoed = got.headers.get(REQUEST_ID_KEY)[0];
+  t.check(echoed === sentId, `response header ${REQUEST_ID_KEY} echoes the one sent (${sentId})`, `got ${String(echoed)}`);
 
   const jwks = await unaryCall(auth.getPublicKeys.bind(auth), authV1.GetPublicKeysRequest.fromPartial({}), deadline());
   t.check(jwks.keys.length > 0, `GetPublicKeys returned ${jwks.keys.length} key(s): ${jwks.keys.map((k) => `${k.kid} ${k.alg}`).join(', ')}`);
@@ -220,8 +262,34 @@ async function authStep(clients: Clients, t: StepTools, runId: string, state: To
   t.check(verified.payload.sub === user?.id, `access token verified locally with jose (kid ${verified.protectedHeader.kid}, ${verified.protectedHeader.alg}, iss ${jwks.issuer}, aud ${jwks.audience}), sub = user id`);
 
   await t.expectCode(unaryCall(auth.login.bind(auth), authV1.LoginRequest.fromPartial({ username, password: `${password}-wrong` }), deadline()), grpc.status.UNAUTHENTICATED, 'Login with a wrong password');
+
+  const invalid = await t.expectCode(
+    unaryCall(auth.register.bind(auth), authV1.RegisterRequest.fromPartial({ username: 'A', password: 'short' }), deadline()),
+    grpc.status.INVALID_ARGUMENT,
+    'Register with a bad username and a short password',
+    'username: must be 3-32 characters of a-z, 0-9, "_", "." and "-"; password: must be at least 8 characters',
+  );
+  checkBadRequest(t, invalid, [
+    { field: 'username', description: 'must be 3-32 characters of a-z, 0-9, "_", "." and "-"' },
+    { field: 'password', description: 'must be at least 8 characters' },
+  ]);
   state.user = user;
-  return `registered ${username}; JWT verified locally (${verified.protectedHeader.alg}); wrong password UNAUTHENTICATED`;
+  return `registered ${username}; ${verified.protectedHeader.alg} token verified locally; no/bad token UNAUTHENTICATED; request id echoed; BadRequest`;
+}
+
+/** Checks the google.rpc.BadRequest in an error's `grpc-status-details-bin`: exactly `expected`. */
+function checkBadRequest(t: StepTools, error: grpc.ServiceError, expected: FieldViolation[]): void {
+  let violations: FieldViolation[] | undefined;
+  let problem: string | undefined;
+  try {
+    violations = decodeStatusDetails(error)?.fieldViolations;
+    if (violations === undefined) problem = 'no BadRequest in grpc-status-details-bin';
+  } catch (decodeError) {
+    problem = (decodeError as Error).message;
+  }
+  const shown = (vs: FieldViolation[]) => vs.map((v) => `${v.field}: ${v.description}`).join(' | ');
+  const same = violations !== undefined && JSON.stringify(violations.map((v) => [v.field, v.description])) === JSON.stringify(expected.map((v) => [v.field, v.description]));
+  t.check(same, `grpc-status-details-bin holds a google.rpc.BadRequest with the field violations ${expected.map((v) => v.field).join(', ')}`, problem ?? `got ${shown(violations ?? [])}`);
 }
 
 // ---- 2. analytics ----------------------------------------------------------------------------
@@ -300,7 +368,9 @@ async function analyticsStep(clients: Clients, t: StepTools, state: TourState, o
   );
   const march = windows.find((w) => w.window === '2001-03');
   if (march) t.log(`2001-03, top 5 by mean delay:\n${indent(table(DELAY_STATS_COLUMNS, topStats(march.stats, 'mean-delay', 5).map(delayStatsRow)), '  ')}`);
-  return `${flights.length} flights (${result.messages} msgs) all match; ${labels.length} monthly windows in order (${stats.ms} ms)`;
+  const anonymous = state.anonymous;
+  await t.expectCode(streamFlights(anonymous, f, () => undefined), grpc.status.UNAUTHENTICATED, 'StreamFlights without a token', MISSING_TOKEN_MESSAGE);
+  return `${flights.length} flights (${result.messages} msgs) all match; ${labels.length} monthly windows in order (${stats.ms} ms); no token UNAUTHENTICATED`;
 }
 
 // ---- 3. metrics ------------------------------------------------------------------------------
@@ -334,7 +404,11 @@ async function metricsStep(clients: Clients, t: StepTools, state: TourState): Pr
   // DDSketch promises 1% relative accuracy around the true quantile (proto/metrics/v1/metrics.proto).
   const [low, high] = quantileBracket(values, 0.5);
   t.check(s.p50 >= low * 0.99 && s.p50 <= high * 1.01, `p50 within 1% of the exact median (${low}..${high})`, `p50 ${s.p50}`);
-  return `${points.length} real points accepted; count, min, max, mean exact; p50 ${num(s.p50)} p99 ${num(s.p99)}`;
+  const anonymous = state.anonymous.metrics;
+  const { call, response } = clientStream<metricsV1.UploadMetricsRequest, metricsV1.UploadMetricsResponse>((cb) => anonymous.uploadMetrics({ deadline: clients.streamDeadline() }, cb));
+  call.end();
+  await t.expectCode(response, grpc.status.UNAUTHENTICATED, 'UploadMetrics without a token', MISSING_TOKEN_MESSAGE);
+  return `${points.length} real points accepted; count, min, max, mean exact; p50 ${num(s.p50)} p99 ${num(s.p99)}; no token UNAUTHENTICATED`;
 }
 
 // ---- 4. chat ---------------------------------------------------------------------------------
@@ -350,7 +424,7 @@ function increasing(events: chatV1.ChatResponse[]): boolean {
   return events.every((e, i) => i === 0 || BigInt(e.sequence) > BigInt(events[i - 1].sequence));
 }
 
-async function chatStep(clients: Clients, t: StepTools, runId: string, waitMs: number): Promise<string> {
+async function chatStep(clients: Clients, t: StepTools, runId: string, waitMs: number, state: TourState): Promise<string> {
   const room = `tour-${runId}`;
   const [alice, bob] = [`alice-${runId}`, `bob-${runId}`];
   const JOINED = chatV1.PresenceKind.PRESENCE_KIND_JOINED;
@@ -395,7 +469,13 @@ async function chatStep(clients: Clients, t: StepTools, runId: string, waitMs: n
     const after = left.event?.$case === 'presence' ? left.event.presence.members : [];
     t.check(!after.includes(bob) && after.includes(alice), `${alice} sees ${bob} leave as #${left.sequence} (members now [${after.join(', ')}])`);
     await a.leave();
-    return `2 users saw the same ${viewA.length} events (#${since}..#${last}); leave seen as #${left.sequence}`;
+    const anonymous = ChatSession.open(state.anonymous.chat, room, `nobody-${runId}`, { deadline });
+    try {
+      await t.expectCode(anonymous.ended, grpc.status.UNAUTHENTICATED, 'Chat without a token', MISSING_TOKEN_MESSAGE);
+    } finally {
+      anonymous.call.cancel();
+    }
+    return `2 users saw the same ${viewA.length} events (#${since}..#${last}); leave seen as #${left.sequence}; no token UNAUTHENTICATED`;
   } finally {
     // On any failure, do not leave streams open (they would keep the process alive).
     a.call.cancel();
@@ -405,9 +485,9 @@ async function chatStep(clients: Clients, t: StepTools, runId: string, waitMs: n
 
 // ---- 5. orders -------------------------------------------------------------------------------
 
-async function ordersStep(clients: Clients, t: StepTools, state: TourState): Promise<string> {
+async function ordersStep(clients: Clients, t: StepTools, state: TourState, runId: string): Promise<string> {
   const user = state.user;
-  t.check(!!user?.id, 'a user to order for: the one registered in step 1', 'step 1 registered no user');
+  t.check(!!user?.id && clients.userId === user.id, 'a user to order for: the one logged in in step 1 (the token is theirs)', 'step 1 logged in no user');
   const userId = user?.id ?? '';
   const requestId = randomUUID();
   const item = { userId, sku: 'tour-sku-espresso', quantity: 2, priceCents: 1250 };
@@ -428,7 +508,30 @@ async function ordersStep(clients: Clients, t: StepTools, state: TourState): Pro
   const list = await unaryCall(orders.listOrders.bind(orders), ordersV1.ListOrdersRequest.fromPartial({ userId, pageSize: 10 }), { deadline: clients.unaryDeadline() });
   t.check(list.orders.length === 1, 'ListOrders shows exactly one order for the user (the retry placed none)', `got ${list.orders.length}`);
 
-  await t.expectCode(placeOrder(clients, placeOrderRequest({ ...item, quantity: 3, requestId })), grpc.status.FAILED_PRECONDITION, 'same key, different quantity');
-  await t.expectCode(placeOrder(clients, placeOrderRequest({ ...item, userId: randomUUID(), requestId: randomUUID() })), grpc.status.FAILED_PRECONDITION, 'an unknown user (checked with auth.GetUser)');
-  return 'placed once; retry replayed (same id, header); other payload FAILED_PRECONDITION';
+  await t.expectCode(
+    placeOrder(clients, placeOrderRequest({ ...item, quantity: 3, requestId })),
+    grpc.status.FAILED_PRECONDITION,
+    'same key, different quantity',
+    `request_id ${requestId} was already used with a different request`,
+  );
+
+  const invalid = await t.expectCode(
+    placeOrder(clients, placeOrderRequest({ ...item, quantity: 0, requestId: randomUUID() })),
+    grpc.status.INVALID_ARGUMENT,
+    'quantity 0 (token sent: validation runs after auth)',
+    'items[0].quantity: must be between 1 and 1000',
+  );
+  checkBadRequest(t, invalid, [{ field: 'items[0].quantity', description: 'must be between 1 and 1000' }]);
+
+  // Another real user: registering needs no token (Register is public).
+  const auth = clients.auth;
+  const otherName = `other_${runId}`.toLowerCase().slice(0, 32);
+  const other = await unaryCall(auth.register.bind(auth), authV1.RegisterRequest.fromPartial({ username: otherName, password: randomBytes(12).toString('base64url') }), { deadline: clients.unaryDeadline() });
+  const otherId = other.user?.id ?? '';
+  t.log(`registered ${otherName} (id ${otherId})`);
+  await t.expectCode(placeOrder(clients, placeOrderRequest({ ...item, userId: otherId, requestId: randomUUID() })), grpc.status.PERMISSION_DENIED, `an order for ${otherName}'s user_id`, NOT_YOURSELF_MESSAGE);
+
+  const anonymous = state.anonymous;
+  await t.expectCode(placeOrder(anonymous, placeOrderRequest({ ...item, requestId: randomUUID() })), grpc.status.UNAUTHENTICATED, 'PlaceOrder without a token', MISSING_TOKEN_MESSAGE);
+  return 'placed once for the caller; retry replayed; other payload FAILED_PRECONDITION; other user PERMISSION_DENIED';
 }

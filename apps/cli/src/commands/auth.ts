@@ -8,6 +8,7 @@ import { authV1 } from '@grpc-patterns/proto';
 import { Command, Option } from 'commander';
 import type { Clients } from '../clients.js';
 import { clientsFor, type CliContext } from '../context.js';
+import { CliError } from '../errors.js';
 import { formatExpiry, formatUser } from '../format.js';
 
 /** Options of `login`. */
@@ -15,10 +16,12 @@ export interface LoginOptions {
   username: string;
   password: string;
   json?: boolean;
+  /** Print only the access token (`export GRPC_PATTERNS_TOKEN=$(grpc-patterns login ... --print-token)`). */
+  printToken?: boolean;
 }
 
 /** Options of `register`. */
-export interface RegisterOptions extends LoginOptions {
+export interface RegisterOptions extends Omit<LoginOptions, 'printToken'> {
   displayName?: string;
 }
 
@@ -45,7 +48,9 @@ export async function runRegister(clients: Clients, options: RegisterOptions, ct
 
 /**
  * Login: prints the user and when the access token expires; with `json`, the LoginResponse as
- * JSON, tokens included (for scripts: `... login --json | jq -r .tokens.accessToken`).
+ * JSON, tokens included (for scripts: `... login --json | jq -r .tokens.accessToken`); with
+ * `printToken`, only the access token and a newline, for
+ * `export GRPC_PATTERNS_TOKEN=$(grpc-patterns login --username ann --print-token)`.
  *
  * @throws grpc.ServiceError UNAUTHENTICATED (unknown user or wrong password, same message).
  */
@@ -54,7 +59,10 @@ export async function runLogin(clients: Clients, options: LoginOptions, ctx: Pic
   const response = await unaryCall(auth.login.bind(auth), authV1.LoginRequest.fromPartial({ username: options.username, password: options.password }), {
     deadline: clients.unaryDeadline(),
   });
-  if (options.json) {
+  if (options.printToken) {
+    if (!response.tokens?.accessToken) throw new CliError('Login returned no access token');
+    ctx.out.write(response.tokens.accessToken + '\n');
+  } else if (options.json) {
     ctx.out.write(JSON.stringify(authV1.LoginResponse.toJSON(response)) + '\n');
   } else {
     ctx.out.write(`logged in as ${formatUser(response.user)}\n`);
@@ -79,10 +87,11 @@ export function registerCommand(ctx: CliContext): Command {
 /** The `login` command. */
 export function loginCommand(ctx: CliContext): Command {
   return new Command('login')
-    .description('log in and show the token expiry (auth.v1.AuthService/Login, unary)')
+    .description('log in and show the token expiry, or print the token (auth.v1.AuthService/Login, unary)')
     .addOption(usernameOption())
     .addOption(passwordOption())
-    .option('--json', 'print the response as JSON, tokens included')
+    .addOption(new Option('--json', 'print the response as JSON, tokens included').conflicts('printToken'))
+    .addOption(new Option('--print-token', 'print only the access token (export GRPC_PATTERNS_TOKEN=$(... --print-token))'))
     .action(async (options: LoginOptions, command: Command) => {
       await runLogin(clientsFor(command, ctx), options, ctx);
     });

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { nonEmpty } from '../args.js';
 import type { Clients } from '../clients.js';
 import { ChatSession, formatChatEvent } from '../chat-session.js';
-import { clientsFor, type CliContext } from '../context.js';
+import { addCredentialOptions, authenticatedClientsFor, type CliContext } from '../context.js';
 
 /** Options of `chat`. */
 export interface ChatOptions {
@@ -51,11 +51,12 @@ export async function runChat(clients: Clients, options: ChatOptions, ctx: Pick<
 
 /** The `chat` command. */
 export function chatCommand(ctx: CliContext): Command {
-  return new Command('chat')
+  const cmd = new Command('chat')
     .description('join a room: stdin lines are messages, room events are printed (chat.v1.ChatService/Chat, bidi streaming)')
     .requiredOption('--room <name>', 'room: 1-64 characters of [a-zA-Z0-9_.-]', nonEmpty)
     .requiredOption('--user <name>', 'your display name, 1-64 characters', nonEmpty)
     .action(async (options: ChatOptions, command: Command) => {
-      await runChat(clientsFor(command, ctx), options, ctx);
+      await runChat(await authenticatedClientsFor(command, ctx), options, ctx);
     });
+  return addCredentialOptions(cmd);
 }

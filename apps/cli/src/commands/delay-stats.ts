@@ -6,7 +6,7 @@ import { analyticsV1 } from '@grpc-patterns/proto';
 import { Command, Option } from 'commander';
 import { airportCode, integer, isoDate, UINT32_MAX } from '../args.js';
 import type { Clients } from '../clients.js';
-import { clientsFor, type CliContext } from '../context.js';
+import { addCredentialOptions, authenticatedClientsFor, type CliContext } from '../context.js';
 import { DELAY_STATS_COLUMNS, delayStatsRow, table, topStats, type StatsOrder } from '../format.js';
 import { createProgress } from '../progress.js';
 import { messages } from '../streams.js';
@@ -122,7 +122,7 @@ export async function runDelayStats(clients: Clients, options: DelayStatsOptions
 
 /** The `delay-stats` command. */
 export function delayStatsCommand(ctx: CliContext): Command {
-  return new Command('delay-stats')
+  const cmd = new Command('delay-stats')
     .description('departure delay aggregates per window (analytics.v1.AnalyticsService/StreamDelayStats, server streaming)')
     .addOption(new Option('--group-by <key>', 'aggregation key').choices(Object.keys(GROUP_BY)).default('origin'))
     .addOption(new Option('--window <window>', 'one aggregate per month, or one over the whole range').choices(Object.keys(WINDOW)).default('month'))
@@ -136,6 +136,7 @@ export function delayStatsCommand(ctx: CliContext): Command {
     .option('--json', 'print every aggregate as a JSON line')
     .addOption(new Option('--no-progress', 'no progress bar'))
     .action(async (options: DelayStatsOptions, command: Command) => {
-      await runDelayStats(clientsFor(command, ctx), options, ctx);
+      await runDelayStats(await authenticatedClientsFor(command, ctx), options, ctx);
     });
+  return addCredentialOptions(cmd);
 }

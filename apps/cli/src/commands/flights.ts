@@ -7,7 +7,7 @@ import { analyticsV1 } from '@grpc-patterns/proto';
 import { Command, Option } from 'commander';
 import { airportCode, integer, isoDate, UINT32_MAX } from '../args.js';
 import type { Clients } from '../clients.js';
-import { clientsFor, type CliContext } from '../context.js';
+import { addCredentialOptions, authenticatedClientsFor, type CliContext } from '../context.js';
 import { flightHeader, flightJson, flightLine } from '../format.js';
 import { createProgress, type Progress } from '../progress.js';
 import { messages } from '../streams.js';
@@ -94,8 +94,13 @@ export async function runFlights(clients: Clients, options: FlightsOptions, ctx:
   });
   let result: FlightsResult;
   try {
-    if (!options.json) progress.log(flightHeader() + '\n');
+    // The header goes out with the first message, so a call refused at once (no token) prints only the error.
+    let headed = options.json === true;
     result = await streamFlights(clients, options, (message) => {
+      if (!headed) {
+        headed = true;
+        progress.log(flightHeader() + '\n');
+      }
       if (message.flights.length > 0) {
         progress.log(message.flights.map((f) => (options.json ? flightJson(f) : flightLine(f))).join('\n') + '\n');
       }
@@ -121,12 +126,13 @@ export function addFlightFilterOptions(command: Command): Command {
 
 /** The `flights` command. */
 export function flightsCommand(ctx: CliContext): Command {
-  return addFlightFilterOptions(new Command('flights').description('stream flights matching the filters (analytics.v1.AnalyticsService/StreamFlights, server streaming)'))
+  const cmd = addFlightFilterOptions(new Command('flights').description('stream flights matching the filters (analytics.v1.AnalyticsService/StreamFlights, server streaming)'))
     .option('--chunk-size <n>', 'flights per message, 1..10000 (0: the server default, 500)', integer(0, 10_000))
     .option('--limit <n>', 'stop after this many flights (0: no limit)', integer(0, UINT32_MAX))
     .option('--json', 'print one JSON object per flight')
     .addOption(new Option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)'))
     .action(async (options: FlightsOptions, command: Command) => {
-      await runFlights(clientsFor(command, ctx), options, ctx);
+      await runFlights(await authenticatedClientsFor(command, ctx), options, ctx);
     });
+  return addCredentialOptions(cmd);
 }

@@ -8,7 +8,7 @@ import { metricsV1 } from '@grpc-patterns/proto';
 import { Command, Option } from 'commander';
 import { airportCode, integer, isoMonth, monthRange, nonEmpty } from '../args.js';
 import type { Clients } from '../clients.js';
-import { clientsFor, type CliContext } from '../context.js';
+import { addCredentialOptions, authenticatedClientsFor, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatUploadSummary } from '../format.js';
 import { flightDelayPoint, formatOfFile, pointsFromFile, type FlightTimestamps, type PointsFormat } from '../points.js';
@@ -119,7 +119,7 @@ export async function runUploadMetrics(clients: Clients, options: UploadMetricsO
 
 /** The `upload-metrics` command. */
 export function uploadMetricsCommand(ctx: CliContext): Command {
-  return new Command('upload-metrics')
+  const cmd = new Command('upload-metrics')
     .description('upload a real series and print the summary (metrics.v1.MetricsService/UploadMetrics, client streaming)')
     .option('--file <path>', 'points file: CSV (time,value[,name][,labels...]) or JSON lines')
     .addOption(new Option('--format <format>', 'file format (default: from the extension)').choices(['csv', 'jsonl']))
@@ -135,6 +135,7 @@ export function uploadMetricsCommand(ctx: CliContext): Command {
     )
     .option('--json', 'print the response as JSON')
     .action(async (options: UploadMetricsOptions, command: Command) => {
-      await runUploadMetrics(clientsFor(command, ctx), options, ctx);
+      await runUploadMetrics(await authenticatedClientsFor(command, ctx), options, ctx);
     });
+  return addCredentialOptions(cmd);
 }

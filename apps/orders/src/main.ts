@@ -1,27 +1,34 @@
-// Instrumentation first: tracing will be set up here before grpc loads (interceptors issue).
+// Instrumentation first: tracing is set up before grpc-js and the service code load.
+import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
-import { closeAllChannels, startServer } from '@grpc-patterns/grpc-kit';
-import { createLogger } from '@grpc-patterns/observability';
+import { clientInterceptorChain, grpcKeySource, serve } from '@grpc-patterns/interceptors';
+import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { ordersConfigShape } from './config.js';
 import { createOrdersService } from './orders-service.js';
+import { ordersValidation } from './validation.js';
 
 async function main() {
   const config = loadConfigOrExit('orders', ordersConfigShape);
   const logger = createLogger({ service: 'orders', level: config.LOG_LEVEL });
+  const registry = createMetricsRegistry();
   const service = await createOrdersService({
     dataDir: config.DATA_DIR,
     authTarget: config.AUTH_TARGET,
     idempotencyKeyTtlMs: config.IDEMPOTENCY_KEY_TTL_MS,
     logger,
+    // The downstream auth.GetUser call carries the caller's deadline, request id and trace.
+    clientInterceptors: clientInterceptorChain({ registry }),
   });
-  await startServer({
-    services: [service.registration],
-    host: config.GRPC_HOST,
-    port: config.GRPC_PORT,
+  await serve({
+    config,
     logger,
-    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
-    // The store closes after the last call finished; then the auth channel.
-    afterStop: [service.close, async () => closeAllChannels()],
+    tracing,
+    registry,
+    services: [service.registration],
+    keySource: grpcKeySource({ target: config.AUTH_TARGET, onFetchError: (err) => logger.warn({ err }, 'fetching token keys from auth failed') }),
+    validation: ordersValidation(),
+    // The store closes after the last call finished; serve() then closes the channels.
+    afterStop: [service.close],
   });
 }
 

@@ -3,37 +3,39 @@
  * idempotency key (user_id, request_id), however often and however concurrently the client
  * retries; GetOrder and ListOrders read.
  *
+ * Every call needs an authenticated caller (the auth interceptor puts it into the call context;
+ * without one the handlers answer UNAUTHENTICATED: fail closed), and each caller sees only its
+ * own orders (access.ts).
+ *
  * PlaceOrder, step by step:
- * 1. validate and normalize (INVALID_ARGUMENT naming the field), fingerprint the request;
- * 2. key already used? same fingerprint: replay the stored order with the response header
+ * 1. validate (validation.ts: INVALID_ARGUMENT naming the field; the validation interceptor
+ *    runs the same rules first), normalize, fingerprint the request;
+ * 2. the order must be for the caller itself, unless the caller is an admin (PERMISSION_DENIED);
+ * 3. key already used? same fingerprint: replay the stored order with the response header
  *    `idempotent-replayed: true` (no auth call: the user was checked when it was placed);
  *    different fingerprint: FAILED_PRECONDITION;
- * 3. ask auth whether the user exists, under the caller's deadline;
- * 4. insert atomically (INSERT ... ON CONFLICT DO NOTHING); a concurrent duplicate that lost
+ * 4. ask auth whether the user exists, under the caller's deadline and with the caller's token;
+ * 5. insert atomically (INSERT ... ON CONFLICT DO NOTHING); a concurrent duplicate that lost
  *    the race gets the winner's order back, as a replay.
  * The pattern is Stripe's Idempotency-Key (stripe.com/docs/api/idempotent_requests) and the
  * IETF draft-ietf-httpapi-idempotency-key-header, moved to gRPC metadata and a request field.
  */
-import { GrpcError, invalidArgument, unary, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
+import { GrpcError, unary, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
 import type { Logger } from '@grpc-patterns/observability';
 import { ordersV1 } from '@grpc-patterns/proto';
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
+import { mayPlaceOrderFor, mayReadOrdersOf, requireCaller } from './access.js';
 import { migrate } from './migrations.js';
 import { SqlOrderStore, type OrderStore, type StoredOrder } from './order-store.js';
-import { decodePageToken, encodePageToken } from './page-token.js';
-import { userIdViolation, validatePlaceOrder, type ValidPlaceOrder } from './place-order-request.js';
+import { encodePageToken } from './page-token.js';
+import { normalizePlaceOrder, type ValidPlaceOrder } from './place-order-request.js';
 import { openPgliteDatabase } from './sql-database.js';
 import { authUserCheck, type UserCheck } from './user-check.js';
+import { checkGetOrder, checkListOrders, checkPlaceOrder, valueOrThrow } from './validation.js';
 
 /** Response header (initial metadata) set on a PlaceOrder answered from a stored order. */
 export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
-/** ListOrders page size when the request says 0 (orders.proto). */
-export const DEFAULT_PAGE_SIZE = 20;
-/** Largest ListOrders page (orders.proto). */
-export const MAX_PAGE_SIZE = 100;
-
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What {@link createOrdersService} needs. */
 export interface OrdersServiceOptions {
@@ -46,6 +48,11 @@ export interface OrdersServiceOptions {
   idempotencyKeyTtlMs?: number;
   /** The clock (create_time); tests pass a fixed one. Default: `() => new Date()`. */
   now?: () => Date;
+  /**
+   * Client interceptors of the auth client (main.ts: clientInterceptorChain(), which carries
+   * the caller's deadline, request id and trace to auth), first = outermost.
+   */
+  clientInterceptors?: grpc.Interceptor[];
 }
 
 /** A built service: register it with startServer() and close it after the server stopped. */
@@ -69,7 +76,7 @@ export async function createOrdersService(options: OrdersServiceOptions): Promis
   const store = new SqlOrderStore(db);
   const implementation = orderServiceImplementation({
     store,
-    userCheck: authUserCheck(options.authTarget),
+    userCheck: authUserCheck(options.authTarget, { interceptors: options.clientInterceptors }),
     logger: options.logger,
     now: options.now ?? (() => new Date()),
     idempotencyKeyTtlMs: options.idempotencyKeyTtlMs,
@@ -92,11 +99,17 @@ export interface OrderServiceDependencies {
 
 /**
  * The handlers. Status codes:
- * - PlaceOrder: INVALID_ARGUMENT (bad field, named); FAILED_PRECONDITION (`request_id <key> was
+ * - all three: UNAUTHENTICATED `authentication required` when the call context has no user
+ *   (a server without the auth interceptor); INVALID_ARGUMENT (bad field, named, with a
+ *   google.rpc.BadRequest; rules in validation.ts).
+ * - PlaceOrder: PERMISSION_DENIED `orders can only be placed for yourself` (user_id is not the
+ *   caller's, and the caller is no admin); FAILED_PRECONDITION (`request_id <key> was
  *   already used with a different request`, or `user <id> does not exist`); UNAVAILABLE /
- *   DEADLINE_EXCEEDED (auth unreachable / the caller's deadline ran out).
- * - GetOrder: INVALID_ARGUMENT (`order_id` empty or not a UUID); NOT_FOUND.
- * - ListOrders: INVALID_ARGUMENT (`user_id`, `page_size` > 100, `page_token`).
+ *   DEADLINE_EXCEEDED (auth unreachable / the caller's deadline ran out); UNAUTHENTICATED /
+ *   PERMISSION_DENIED when auth rejects the relayed token (user-check.ts).
+ * - GetOrder: NOT_FOUND `order <id> not found`, also for another user's order (its existence
+ *   is not revealed).
+ * - ListOrders: PERMISSION_DENIED `orders can only be listed for yourself`.
  */
 export function orderServiceImplementation(deps: OrderServiceDependencies): ordersV1.OrderServiceServer {
   const { store, userCheck, logger, now } = deps;
@@ -116,7 +129,9 @@ export function orderServiceImplementation(deps: OrderServiceDependencies): orde
 
   return {
     placeOrder: unary(async (call) => {
-      const request = validatePlaceOrder(call.request);
+      const caller = requireCaller();
+      const request = normalizePlaceOrder(valueOrThrow(checkPlaceOrder(call.request)));
+      if (!mayPlaceOrderFor(caller, request.userId)) throw new GrpcError(grpc.status.PERMISSION_DENIED, 'orders can only be placed for yourself');
       const existing = await store.findByKey(request.userId, request.requestId);
       if (existing) return replay(call, existing, request, 'key lookup');
 
@@ -133,27 +148,24 @@ export function orderServiceImplementation(deps: OrderServiceDependencies): orde
         idempotencyKeyExpireTime: deps.idempotencyKeyTtlMs === undefined ? undefined : new Date(createTime.getTime() + deps.idempotencyKeyTtlMs),
       });
       if (!result.created) return replay(call, result.order, request, 'insert conflict');
-      logger.info({ orderId: result.order.id, userId: request.userId, requestId: request.requestId, totalCents: result.order.totalCents }, 'order placed');
+      // placedBy differs from userId when an admin placed the order for someone else.
+      logger.info({ orderId: result.order.id, userId: request.userId, placedBy: caller.id, requestId: request.requestId, totalCents: result.order.totalCents }, 'order placed');
       return { order: toProtoOrder(result.order) };
     }),
 
     getOrder: unary(async (call) => {
-      const { orderId } = call.request;
-      if (orderId === '') throw invalidArgument('order_id', 'must not be empty');
-      if (!UUID_PATTERN.test(orderId)) throw invalidArgument('order_id', 'must be a UUID');
-      const order = await store.get(orderId.toLowerCase());
-      if (!order) throw new GrpcError(grpc.status.NOT_FOUND, `order ${orderId} not found`);
+      const caller = requireCaller();
+      const { orderId } = valueOrThrow(checkGetOrder(call.request));
+      const order = await store.get(orderId);
+      // Another user's order answers exactly like a missing one: its existence is not revealed.
+      if (!order || !mayReadOrdersOf(caller, order.userId)) throw new GrpcError(grpc.status.NOT_FOUND, `order ${call.request.orderId} not found`);
       return { order: toProtoOrder(order) };
     }),
 
     listOrders: unary(async (call) => {
-      const { userId, pageSize, pageToken } = call.request;
-      const violations = [userIdViolation(userId), pageSize > MAX_PAGE_SIZE ? { field: 'page_size', description: `must be at most ${MAX_PAGE_SIZE}` } : undefined].filter(
-        (v) => v !== undefined,
-      );
-      if (violations.length > 0) throw invalidArgument(violations);
-      const cursor = pageToken === '' ? undefined : decodePageToken(pageToken, userId);
-      const limit = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
+      const caller = requireCaller();
+      const { userId, limit, cursor } = valueOrThrow(checkListOrders(call.request));
+      if (!mayReadOrdersOf(caller, userId)) throw new GrpcError(grpc.status.PERMISSION_DENIED, 'orders can only be listed for yourself');
       // One row more than the page tells whether another page follows, without a count query.
       const rows = await store.listByUser(userId, limit + 1, cursor);
       const page = rows.slice(0, limit);

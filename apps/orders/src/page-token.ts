@@ -5,7 +5,7 @@
  * The token also names the user_id it was issued for: AIP-158 asks for INVALID_ARGUMENT when
  * a token is reused with different request parameters.
  */
-import { invalidArgument } from '@grpc-patterns/grpc-kit';
+import type { FieldViolation } from '@grpc-patterns/grpc-kit';
 import { z } from '@grpc-patterns/config';
 
 /** Where the next page starts: after this order in (create_time DESC, id DESC) order. */
@@ -28,23 +28,28 @@ export function encodePageToken(cursor: PageCursor): string {
   return Buffer.from(JSON.stringify({ v: 1, u: cursor.userId, t: cursor.createTime.getTime(), i: cursor.id })).toString('base64url');
 }
 
+/** What {@link parsePageToken} returns: the cursor, or the `page_token` violation. */
+export type ParsedPageToken = { cursor: PageCursor; violation?: undefined } | { cursor?: undefined; violation: FieldViolation };
+
 /**
- * Decodes a page token from a previous ListOrders response for the same user.
+ * Parses a page token from a previous ListOrders response for the same user. Never throws: the
+ * ListOrders request rules (validation.ts) report the violation with the other fields'.
  *
- * @throws GrpcError INVALID_ARGUMENT `page_token: is not a valid page token` when it was not
- *   made by {@link encodePageToken}, or `page_token: belongs to another user_id` when it was
- *   issued for a different user.
+ * @returns the cursor, or the violation `page_token: is not a valid page token` when it was not
+ *   made by {@link encodePageToken}, `page_token: belongs to another user_id` when it was issued
+ *   for a different user.
  */
-export function decodePageToken(token: string, userId: string): PageCursor {
+export function parsePageToken(token: string, userId: string): ParsedPageToken {
+  const invalid = { violation: { field: 'page_token', description: 'is not a valid page token' } };
+  if (!/^[A-Za-z0-9_-]+$/.test(token)) return invalid;
   let parsed: unknown;
   try {
-    if (!/^[A-Za-z0-9_-]+$/.test(token)) throw new Error('not base64url');
     parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
   } catch {
-    throw invalidArgument('page_token', 'is not a valid page token');
+    return invalid;
   }
   const result = cursorSchema.safeParse(parsed);
-  if (!result.success) throw invalidArgument('page_token', 'is not a valid page token');
-  if (result.data.u !== userId) throw invalidArgument('page_token', 'belongs to another user_id');
-  return { userId: result.data.u, createTime: new Date(result.data.t), id: result.data.i };
+  if (!result.success) return invalid;
+  if (result.data.u !== userId) return { violation: { field: 'page_token', description: 'belongs to another user_id' } };
+  return { cursor: { userId: result.data.u, createTime: new Date(result.data.t), id: result.data.i } };
 }

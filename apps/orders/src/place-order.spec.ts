@@ -1,5 +1,7 @@
-// PlaceOrder against the real auth service (child process): creation, idempotent replay,
-// reused keys, 50 concurrent duplicates, unknown users and every INVALID_ARGUMENT.
+// PlaceOrder against the real auth service (child process), behind the full interceptor chain,
+// as a logged-in user: creation, idempotent replay, reused keys, 50 concurrent duplicates,
+// unknown users and every INVALID_ARGUMENT with its google.rpc.BadRequest.
+import { decodeStatusDetails } from '@grpc-patterns/interceptors';
 import { expectStatus, grpc } from '@grpc-patterns/testing';
 import { ordersV1 } from '@grpc-patterns/proto';
 import { randomUUID } from 'node:crypto';
@@ -9,11 +11,15 @@ describe('PlaceOrder', () => {
   let auth: RealAuth;
   let orders: OrdersUnderTest;
   let userId: string;
+  /** The orders client of the user `userId`. */
+  let client: ordersV1.OrderServiceClient;
 
   beforeAll(async () => {
     auth = await startRealAuth();
     orders = await startOrders({ authTarget: auth.target });
-    userId = await auth.registerUser();
+    const buyer = await auth.registerUser();
+    userId = buyer.id;
+    client = orders.clientFor(buyer);
   });
   afterAll(async () => {
     await orders?.close();
@@ -29,7 +35,7 @@ describe('PlaceOrder', () => {
         { sku: 'odd, "sku" {1}\\ é', quantity: 1, unitPriceCents: '0' },
       ],
     });
-    const result = await placeOrder(orders.client, request);
+    const result = await placeOrder(client, request);
     const order = orderOf(result);
     expect(order).toEqual({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -43,25 +49,26 @@ describe('PlaceOrder', () => {
     });
     expect(replayed(result)).toBeUndefined();
     expect(await orders.service.store.count(userId)).toBe(1);
-    expect(orders.logs.filter((l) => l.msg === 'order placed' && l.orderId === order.id)).toHaveLength(1);
+    expect(orders.logs.filter((l) => l.msg === 'order placed' && l.orderId === order.id && l.placedBy === userId)).toHaveLength(1);
   });
 
   it('accepts every limit at its maximum and sums in integer cents', async () => {
     const otherUser = await auth.registerUser('max');
+    const theirs = orders.clientFor(otherUser);
     const items = Array.from({ length: 100 }, (_, i) => ({ sku: `${i}`.padStart(64, 'S'), quantity: 1000, unitPriceCents: '100000000' }));
-    const result = await placeOrder(orders.client, orderRequest(otherUser, { requestId: 'k'.repeat(128), items, currency: 'EUR' }));
+    const result = await placeOrder(theirs, orderRequest(otherUser.id, { requestId: 'k'.repeat(128), items, currency: 'EUR' }));
     // 100 × 1000 × 10^8 = 10^13 cents: exact, no float rounding.
     expect(result.response.order).toMatchObject({ totalCents: '10000000000000', currency: 'EUR', requestId: 'k'.repeat(128) });
     expect(orderOf(result).items).toEqual(items);
-    const minimal = await placeOrder(orders.client, orderRequest(otherUser, { requestId: 'eight-ch', items: [{ sku: 'x', quantity: 1, unitPriceCents: '0' }] }));
+    const minimal = await placeOrder(theirs, orderRequest(otherUser.id, { requestId: 'eight-ch', items: [{ sku: 'x', quantity: 1, unitPriceCents: '0' }] }));
     expect(minimal.response.order).toMatchObject({ totalCents: '0', requestId: 'eight-ch' });
   });
 
   it('replays a retry with the same key and payload: same order, header idempotent-replayed: true', async () => {
     const request = orderRequest(userId);
-    const first = await placeOrder(orders.client, request);
+    const first = await placeOrder(client, request);
     // currency "" and "USD" are the same request once normalized.
-    const retry = await placeOrder(orders.client, { ...request, currency: 'USD' });
+    const retry = await placeOrder(client, { ...request, currency: 'USD' });
     expect(retry.response).toEqual(first.response);
     expect(replayed(first)).toBeUndefined();
     expect(replayed(retry)).toBe('true');
@@ -70,33 +77,35 @@ describe('PlaceOrder', () => {
 
   it('rejects the same key with a different payload with FAILED_PRECONDITION', async () => {
     const request = orderRequest(userId);
-    const first = await placeOrder(orders.client, request);
+    const first = await placeOrder(client, request);
     const changed = [
       { ...request, items: [{ ...request.items[0], quantity: request.items[0].quantity + 1 }, request.items[1]] },
       { ...request, items: [...request.items].reverse() },
       { ...request, currency: 'EUR' },
     ];
     for (const other of changed) {
-      const error = await expectStatus(placeOrder(orders.client, other));
+      const error = await expectStatus(placeOrder(client, other));
       expect([error.code, error.details]).toEqual([grpc.status.FAILED_PRECONDITION, `request_id ${request.requestId} was already used with a different request`]);
     }
-    const { response } = await placeOrder(orders.client, request);
+    const { response } = await placeOrder(client, request);
     expect(orderOf(response).id).toBe(orderOf(first).id);
   });
 
   it('scopes the key to the user: another user may use the same request_id', async () => {
     const other = await auth.registerUser('other');
     const requestId = `shared-${randomUUID()}`;
-    const mine = await placeOrder(orders.client, orderRequest(userId, { requestId }));
-    const theirs = await placeOrder(orders.client, orderRequest(other, { requestId }));
+    const mine = await placeOrder(client, orderRequest(userId, { requestId }));
+    const theirs = await placeOrder(orders.clientFor(other), orderRequest(other.id, { requestId }));
     expect(orderOf(theirs).id).not.toBe(orderOf(mine).id);
     expect([replayed(mine), replayed(theirs)]).toEqual([undefined, undefined]);
   });
 
   it('creates exactly one order for 50 concurrent calls with one key', async () => {
-    const buyer = await auth.registerUser('race');
+    const racer = await auth.registerUser('race');
+    const buyer = racer.id;
+    const racerClient = orders.clientFor(racer);
     const request = orderRequest(buyer, { requestId: randomUUID() });
-    const results = await Promise.all(Array.from({ length: 50 }, () => placeOrder(orders.client, request)));
+    const results = await Promise.all(Array.from({ length: 50 }, () => placeOrder(racerClient, request)));
     const ids = new Set(results.map((r) => orderOf(r).id));
     expect(ids.size).toBe(1);
     expect(results.filter((r) => replayed(r) === undefined)).toHaveLength(1);
@@ -105,15 +114,17 @@ describe('PlaceOrder', () => {
     const replays = orders.logs.filter((l) => l.msg === 'order replayed' && l.userId === buyer);
     expect(replays).toHaveLength(49);
     const listed = await new Promise<ordersV1.ListOrdersResponse>((resolve, reject) =>
-      orders.client.listOrders(ordersV1.ListOrdersRequest.fromPartial({ userId: buyer, pageSize: 100 }), (e, r) => (e ? reject(e) : resolve(r))),
+      racerClient.listOrders(ordersV1.ListOrdersRequest.fromPartial({ userId: buyer, pageSize: 100 }), (e, r) => (e ? reject(e) : resolve(r))),
     );
     expect(listed.orders.map((o) => o.id)).toEqual([...ids]);
   });
 
   it('answers FAILED_PRECONDITION for a user auth does not know, and stores nothing', async () => {
+    // Only an admin may place an order for a user_id other than its own.
+    const admin = orders.clientFor(await auth.admin());
     const ghost = randomUUID();
     for (const id of [ghost, 'not-a-uuid-user']) {
-      const error = await expectStatus(placeOrder(orders.client, orderRequest(id)));
+      const error = await expectStatus(placeOrder(admin, orderRequest(id)));
       expect([error.code, error.details]).toEqual([grpc.status.FAILED_PRECONDITION, `user ${id} does not exist`]);
       expect(await orders.service.store.count(id)).toBe(0);
     }
@@ -147,14 +158,26 @@ describe('PlaceOrder', () => {
     ];
 
     it.each(cases)('%s', async (_name, build, message) => {
-      const error = await expectStatus(placeOrder(orders.client, build()));
+      const error = await expectStatus(placeOrder(client, build()));
       expect([error.code, error.details]).toEqual([grpc.status.INVALID_ARGUMENT, message]);
+      // The same violations, machine-readable: a google.rpc.BadRequest in grpc-status-details-bin.
+      const violations = message.split('; ').map((text) => {
+        const [field, description] = text.split(/: (.*)/s);
+        return { field, description };
+      });
+      expect(decodeStatusDetails(error)).toEqual({ code: grpc.status.INVALID_ARGUMENT, message, fieldViolations: violations, otherTypeUrls: [] });
+    });
+
+    it('names the exact field paths in the BadRequest details', async () => {
+      const error = await expectStatus(placeOrder(client, { ...valid(), requestId: '', items: [item, { sku: '', quantity: 0, unitPriceCents: '-5' }], currency: 'usd' }));
+      expect(decodeStatusDetails(error)?.fieldViolations?.map((v) => v.field)).toEqual(['request_id', 'items[1].sku', 'items[1].quantity', 'items[1].unit_price_cents', 'currency']);
     });
 
     it('reports at most 10 violations', async () => {
-      const error = await expectStatus(placeOrder(orders.client, { ...valid(), items: Array.from({ length: 12 }, () => ({ ...item, quantity: 0 })) }));
+      const error = await expectStatus(placeOrder(client, { ...valid(), items: Array.from({ length: 12 }, () => ({ ...item, quantity: 0 })) }));
       expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(error.details.split('; ')).toEqual(Array.from({ length: 10 }, (_, i) => `items[${i}].quantity: must be between 1 and 1000`));
+      expect(decodeStatusDetails(error)?.fieldViolations).toHaveLength(10);
     });
 
     it('stored nothing for any invalid request', async () => {

@@ -1,10 +1,10 @@
-// GetOrder and ListOrders (keyset pages, newest first), and orders surviving a restart of the
-// service on the same DATA_DIR.
+// GetOrder and ListOrders (keyset pages, newest first) as the orders' owner, behind the full
+// interceptor chain, and orders surviving a restart of the service on the same DATA_DIR.
 import { unaryCall } from '@grpc-patterns/grpc-kit';
+import { decodeStatusDetails } from '@grpc-patterns/interceptors';
 import { ordersV1 } from '@grpc-patterns/proto';
 import { expectStatus, grpc } from '@grpc-patterns/testing';
-import { randomUUID } from 'node:crypto';
-import { cleanUp, orderRequest, orderOf, placeOrder, replayed, startOrders, startRealAuth, type OrdersUnderTest, type RealAuth } from '../test/harness.js';
+import { cleanUp, orderRequest, orderOf, placeOrder, replayed, startOrders, startRealAuth, type OrdersUnderTest, type RealAuth, type TestUser } from '../test/harness.js';
 
 describe('GetOrder and ListOrders', () => {
   let auth: RealAuth;
@@ -18,12 +18,20 @@ describe('GetOrder and ListOrders', () => {
     return time;
   };
 
-  const getOrder = (orderId: string) => unaryCall(orders.client.getOrder.bind(orders.client), ordersV1.GetOrderRequest.fromPartial({ orderId }));
-  const listOrders = (request: Partial<ordersV1.ListOrdersRequest>) => unaryCall(orders.client.listOrders.bind(orders.client), ordersV1.ListOrdersRequest.fromPartial(request));
-  /** Places `n` orders one after another; returns their ids, oldest first. */
+  /** The caller of getOrder/listOrders; tests set it. */
+  let caller: TestUser;
+  const as = () => orders.clientFor(caller);
+  const getOrder = (orderId: string) => unaryCall(as().getOrder.bind(as()), ordersV1.GetOrderRequest.fromPartial({ orderId }));
+  const listOrders = (request: Partial<ordersV1.ListOrdersRequest>) => unaryCall(as().listOrders.bind(as()), ordersV1.ListOrdersRequest.fromPartial(request));
+  /** Registers a user and makes it the caller; returns its id. */
+  async function newCaller(prefix: string): Promise<string> {
+    caller = await auth.registerUser(prefix);
+    return caller.id;
+  }
+  /** Places `n` orders for the caller one after another; returns their ids, oldest first. */
   async function placeMany(userId: string, n: number): Promise<string[]> {
     const ids: string[] = [];
-    for (let i = 0; i < n; i++) ids.push(orderOf(await placeOrder(orders.client, orderRequest(userId))).id);
+    for (let i = 0; i < n; i++) ids.push(orderOf(await placeOrder(as(), orderRequest(userId))).id);
     return ids;
   }
 
@@ -41,7 +49,8 @@ describe('GetOrder and ListOrders', () => {
   });
 
   it('GetOrder returns the order PlaceOrder returned', async () => {
-    const placed = orderOf(await placeOrder(orders.client, orderRequest(await auth.registerUser('get'))));
+    const userId = await newCaller('get');
+    const placed = orderOf(await placeOrder(as(), orderRequest(userId)));
     expect((await getOrder(placed.id)).order).toEqual(placed);
     expect((await getOrder(placed.id.toUpperCase())).order).toEqual(placed);
   });
@@ -51,12 +60,14 @@ describe('GetOrder and ListOrders', () => {
     ['order-42', 'INVALID_ARGUMENT', 'order_id: must be a UUID'],
     ['00000000-0000-4000-8000-000000000000', 'NOT_FOUND', 'order 00000000-0000-4000-8000-000000000000 not found'],
   ] as const)('GetOrder(%j) fails with %s', async (orderId, code, message) => {
+    await newCaller('getter');
     const error = await expectStatus(getOrder(orderId));
     expect([grpc.status[error.code], error.details]).toEqual([code, message]);
+    if (code === 'INVALID_ARGUMENT') expect(decodeStatusDetails(error)?.fieldViolations).toEqual([{ field: 'order_id', description: message.slice('order_id: '.length) }]);
   });
 
   it('pages newest first with exact pages and an empty token on the last one', async () => {
-    const userId = await auth.registerUser('pager');
+    const userId = await newCaller('pager');
     const [o1, o2, o3, o4, o5] = await placeMany(userId, 5);
     const page1 = await listOrders({ userId, pageSize: 2 });
     expect(page1.orders.map((o) => o.id)).toEqual([o5, o4]);
@@ -76,7 +87,7 @@ describe('GetOrder and ListOrders', () => {
   });
 
   it('uses 20 orders per page when page_size is 0, and allows 100', async () => {
-    const userId = await auth.registerUser('many');
+    const userId = await newCaller('many');
     const ids = (await placeMany(userId, 21)).reverse();
     const first = await listOrders({ userId });
     expect(first.orders.map((o) => o.id)).toEqual(ids.slice(0, 20));
@@ -88,7 +99,7 @@ describe('GetOrder and ListOrders', () => {
 
   it('breaks create_time ties by id, so pages neither repeat nor skip', async () => {
     step = 0;
-    const userId = await auth.registerUser('ties');
+    const userId = await newCaller('ties');
     const ids = await placeMany(userId, 5);
     const seen: string[] = [];
     let pageToken = '';
@@ -101,13 +112,13 @@ describe('GetOrder and ListOrders', () => {
   });
 
   it('returns an empty page for a user without orders', async () => {
-    expect(await listOrders({ userId: randomUUID() })).toEqual({ orders: [], nextPageToken: '' });
+    expect(await listOrders({ userId: await newCaller('empty') })).toEqual({ orders: [], nextPageToken: '' });
   });
 
   it('rejects bad ListOrders arguments with INVALID_ARGUMENT naming the field', async () => {
-    const userId = await auth.registerUser('lister');
+    const userId = await newCaller('lister');
     await placeMany(userId, 2);
-    const otherUser = await auth.registerUser('nosy');
+    const otherUser = (await auth.registerUser('nosy')).id;
     const token = (await listOrders({ userId, pageSize: 1 })).nextPageToken;
     const notACursor = Buffer.from(JSON.stringify({ v: 1, u: userId, t: 'yesterday', i: 'x' })).toString('base64url');
     const cases: Array<[Partial<ordersV1.ListOrdersRequest>, string]> = [
@@ -122,6 +133,7 @@ describe('GetOrder and ListOrders', () => {
     for (const [request, message] of cases) {
       const error = await expectStatus(listOrders(request));
       expect([error.code, error.details]).toEqual([grpc.status.INVALID_ARGUMENT, message]);
+      expect(decodeStatusDetails(error)?.fieldViolations?.map((v) => `${v.field}: ${v.description}`).join('; ')).toBe(message);
     }
   });
 });
@@ -137,10 +149,11 @@ describe('restart', () => {
   });
 
   it('keeps orders and idempotency keys across a close and reopen of the same DATA_DIR', async () => {
-    const userId = await auth.registerUser('durable');
+    const user = await auth.registerUser('durable');
+    const userId = user.id;
     const first = await startOrders({ authTarget: auth.target });
     const request = orderRequest(userId);
-    const placed = orderOf(await placeOrder(first.client, request));
+    const placed = orderOf(await placeOrder(first.clientFor(user), request));
     expect(first.logs.filter((l) => l.msg === 'schema migrated').map((l) => l.versions)).toEqual([[1]]);
     await first.close();
 
@@ -148,11 +161,12 @@ describe('restart', () => {
     try {
       // Migrations are not applied twice.
       expect(second.logs.filter((l) => l.msg === 'schema migrated')).toEqual([]);
-      const got = await unaryCall(second.client.getOrder.bind(second.client), ordersV1.GetOrderRequest.fromPartial({ orderId: placed.id }));
+      const client = second.clientFor(user);
+      const got = await unaryCall(client.getOrder.bind(client), ordersV1.GetOrderRequest.fromPartial({ orderId: placed.id }));
       expect(got.order).toEqual(placed);
-      const retry = await placeOrder(second.client, request);
+      const retry = await placeOrder(client, request);
       expect([retry.response.order, replayed(retry)]).toEqual([placed, 'true']);
-      const changed = await expectStatus(placeOrder(second.client, { ...request, currency: 'EUR' }));
+      const changed = await expectStatus(placeOrder(client, { ...request, currency: 'EUR' }));
       expect(changed.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(await second.service.store.count()).toBe(1);
     } finally {

@@ -1,9 +1,15 @@
 /**
  * The downstream call: does the user exist? auth.v1.AuthService/GetUser, made on behalf of
  * the incoming call (`parent`), so grpc-js gives it the caller's deadline and cancels it when
- * the caller cancels (`grpc.propagate.DEFAULTS`). Downstream statuses are translated, never
- * passed through: auth's NOT_FOUND is the orders caller's FAILED_PRECONDITION, and an auth
- * outage must not look like an orders bug (INTERNAL).
+ * the caller cancels (`grpc.propagate.DEFAULTS`).
+ *
+ * Token relay: GetUser is not a public method, so the call carries the caller's own
+ * `authorization` metadata (its access token), and auth decides what that caller may see.
+ * Orders has no credentials of its own. The token is copied as it came, never logged.
+ *
+ * Downstream statuses are translated, never passed through: auth's NOT_FOUND is the orders
+ * caller's FAILED_PRECONDITION, a token auth rejects is the caller's UNAUTHENTICATED, and an
+ * auth outage must not look like an orders bug (INTERNAL).
  */
 import { createClient, GrpcError, isServiceError, unaryCall, type ServiceConfig } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
@@ -27,29 +33,47 @@ export const AUTH_SERVICE_CONFIG: ServiceConfig = {
   ],
 };
 
+/** The metadata key relayed from the incoming call to auth (RFC 6750 Bearer token). */
+export const AUTHORIZATION_KEY = 'authorization';
+
+/** Options of {@link authUserCheck}. */
+export interface AuthUserCheckOptions {
+  /** Client interceptors of the auth client (main.ts: clientInterceptorChain()), first = outermost. */
+  interceptors?: grpc.Interceptor[];
+}
+
 /**
  * A {@link UserCheck} backed by auth.GetUser at `authTarget` (a gRPC target URI), on the
- * shared channel for that target.
+ * shared channel for that target, relaying the caller's `authorization` metadata.
  *
  * The returned check rejects with a GrpcError:
  * - FAILED_PRECONDITION `user <id> does not exist` (auth NOT_FOUND or INVALID_ARGUMENT: no such user can exist);
+ * - UNAUTHENTICATED `caller's token was rejected by auth` (auth UNAUTHENTICATED: e.g. it expired
+ *   between the orders check and auth's, or the services disagree on keys);
+ * - PERMISSION_DENIED `auth does not let the caller look up user <id>` (auth PERMISSION_DENIED);
  * - UNAVAILABLE `auth service unavailable: cannot check user <id>` (auth down or unreachable);
  * - DEADLINE_EXCEEDED `deadline exceeded while checking user <id> with auth`;
  * - CANCELLED `call cancelled` (the caller went away).
  * Any other auth status is an unexpected error: it becomes INTERNAL and is logged.
  */
-export function authUserCheck(authTarget: string): UserCheck {
-  const client = createClient(authV1.AuthServiceClient, authTarget, { serviceConfig: AUTH_SERVICE_CONFIG });
+export function authUserCheck(authTarget: string, options: AuthUserCheckOptions = {}): UserCheck {
+  const client = createClient(authV1.AuthServiceClient, authTarget, { serviceConfig: AUTH_SERVICE_CONFIG, interceptors: options.interceptors });
   const getUser = client.getUser.bind(client);
   return async (userId, parent) => {
+    const metadata = new grpc.Metadata();
+    for (const value of parent.metadata.get(AUTHORIZATION_KEY)) metadata.add(AUTHORIZATION_KEY, value);
     try {
-      await unaryCall(getUser, authV1.GetUserRequest.fromPartial({ userId }), { parent });
+      await unaryCall(getUser, authV1.GetUserRequest.fromPartial({ userId }), { parent, metadata });
     } catch (error) {
       if (!isServiceError(error)) throw error;
       switch (error.code) {
         case grpc.status.NOT_FOUND:
         case grpc.status.INVALID_ARGUMENT:
           throw new GrpcError(grpc.status.FAILED_PRECONDITION, `user ${userId} does not exist`);
+        case grpc.status.UNAUTHENTICATED:
+          throw new GrpcError(grpc.status.UNAUTHENTICATED, "caller's token was rejected by auth");
+        case grpc.status.PERMISSION_DENIED:
+          throw new GrpcError(grpc.status.PERMISSION_DENIED, `auth does not let the caller look up user ${userId}`);
         case grpc.status.UNAVAILABLE:
           throw new GrpcError(grpc.status.UNAVAILABLE, `auth service unavailable: cannot check user ${userId}`);
         case grpc.status.DEADLINE_EXCEEDED:

@@ -1,9 +1,11 @@
 /**
  * Shared helpers of the orders specs: the real auth service as a child process, the orders
- * service in process on the same factory main() uses, and small call helpers.
+ * service in process on the same factory main() uses, behind the same server interceptor chain
+ * main() runs (tokens verified against auth's keys), and small call helpers.
  */
 import { closeAllChannels, unaryCallDetailed, type UnaryResult } from '@grpc-patterns/grpc-kit';
-import { createLogger } from '@grpc-patterns/observability';
+import { clientInterceptorChain, grpcKeySource, serverInterceptorChain } from '@grpc-patterns/interceptors';
+import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { authV1, ordersV1 } from '@grpc-patterns/proto';
 import { grpc, spawnService, startTestServer, type ServiceProcess, type TestServer } from '@grpc-patterns/testing';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createOrdersService, type OrdersService } from '../src/orders-service.js';
+import { ordersValidation } from '../src/validation.js';
 
 /** A fresh temporary directory; removed by {@link removeTempDirs}. */
 const tempDirs: string[] = [];
@@ -23,29 +26,50 @@ export async function removeTempDirs(): Promise<void> {
   for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
 }
 
+/** A registered, logged-in user of the real auth. */
+export interface TestUser {
+  id: string;
+  username: string;
+  /** From auth's Login (`tokens.accessToken`). */
+  accessToken: string;
+  /** `authorization: Bearer <accessToken>`, fresh each time. */
+  metadata(): grpc.Metadata;
+}
+
+/** The user auth gives the role "admin" (spawned with ADMIN_USERNAMES set to it). */
+export const ADMIN_USERNAME = `admin_${process.pid}`;
+const PASSWORD = 'correct horse battery';
+
 /** The built auth app (apps/auth/dist/main.js) running on its own PGlite directory. */
 export interface RealAuth {
   process: ServiceProcess;
   target: string;
-  /** Registers a user with a unique name and returns its id. */
-  registerUser(prefix?: string): Promise<string>;
+  /** Registers a user with a unique name and logs it in. */
+  registerUser(prefix?: string): Promise<TestUser>;
+  /** The admin user ({@link ADMIN_USERNAME}), registered and logged in on first use. */
+  admin(): Promise<TestUser>;
   stop(): Promise<void>;
 }
 
 let userCounter = 0;
 export async function startRealAuth(): Promise<RealAuth> {
   const dataDir = await tempDir('auth');
-  const auth = await spawnService({ name: 'auth', env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn' } });
+  // METRICS_PORT 0: several auth processes (one per spec file) must not fight over 9101.
+  const auth = await spawnService({ name: 'auth', env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', METRICS_PORT: '0', ADMIN_USERNAMES: ADMIN_USERNAME } });
   const client = new authV1.AuthServiceClient(auth.target, grpc.credentials.createInsecure());
+  async function registerAndLogin(username: string): Promise<TestUser> {
+    await unaryCallDetailed(client.register.bind(client), authV1.RegisterRequest.fromPartial({ username, password: PASSWORD, displayName: username }));
+    const { response } = await unaryCallDetailed(client.login.bind(client), authV1.LoginRequest.fromPartial({ username, password: PASSWORD }));
+    if (!response.user || !response.tokens) throw new Error('Login returned no user or tokens');
+    const accessToken = response.tokens.accessToken;
+    return { id: response.user.id, username, accessToken, metadata: () => bearer(accessToken) };
+  }
+  let admin: Promise<TestUser> | undefined;
   return {
     process: auth,
     target: auth.target,
-    async registerUser(prefix = 'buyer') {
-      const username = `${prefix}_${process.pid}_${++userCounter}`;
-      const { response } = await unaryCallDetailed(client.register.bind(client), authV1.RegisterRequest.fromPartial({ username, password: 'correct horse battery', displayName: username }));
-      if (!response.user) throw new Error('Register returned no user');
-      return response.user.id;
-    },
+    registerUser: (prefix = 'buyer') => registerAndLogin(`${prefix}_${process.pid}_${++userCounter}`),
+    admin: () => (admin ??= registerAndLogin(ADMIN_USERNAME)),
     async stop() {
       client.close();
       await auth.stop();
@@ -53,18 +77,52 @@ export async function startRealAuth(): Promise<RealAuth> {
   };
 }
 
+/** Metadata `authorization: Bearer <token>`. */
+export function bearer(token: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
+}
+
+/** A client interceptor adding `authorization: Bearer <token>` to every call. */
+function withToken(token: string): grpc.Interceptor {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        metadata.set('authorization', `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
+}
+
 /** The orders service in process, built by createOrdersService() like main() builds it. */
 export interface OrdersUnderTest {
   server: TestServer;
   service: OrdersService;
+  /** A client that sends no token. */
   client: ordersV1.OrderServiceClient;
+  /** A client whose every call carries `user`'s access token (one per user, reused). */
+  clientFor(user: TestUser): ordersV1.OrderServiceClient;
   dataDir: string;
   /** The service's log lines, parsed. */
   logs: Array<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
-export async function startOrders(options: { authTarget: string; dataDir?: string; now?: () => Date; idempotencyKeyTtlMs?: number }): Promise<OrdersUnderTest> {
+/** Options of {@link startOrders}. */
+export interface StartOrdersOptions {
+  /** Where the service calls auth.GetUser. */
+  authTarget: string;
+  /** Where the chain fetches token keys (GetPublicKeys); default `authTarget`. */
+  keysTarget?: string;
+  /** false: no interceptor chain at all (a misconfigured server); default true. */
+  chain?: boolean;
+  dataDir?: string;
+  now?: () => Date;
+  idempotencyKeyTtlMs?: number;
+}
+
+export async function startOrders(options: StartOrdersOptions): Promise<OrdersUnderTest> {
   const dataDir = options.dataDir ?? (await tempDir('orders'));
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
@@ -74,12 +132,35 @@ export async function startOrders(options: { authTarget: string; dataDir?: strin
     },
   });
   const logger = createLogger({ service: 'orders', level: 'debug', destination });
-  const service = await createOrdersService({ dataDir, authTarget: options.authTarget, logger, now: options.now, idempotencyKeyTtlMs: options.idempotencyKeyTtlMs });
-  const server = await startTestServer({ services: [service.registration], afterStop: [service.close] });
+  // As main() wires it: one registry, the client chain on the auth client, the server chain
+  // with the orders request rules.
+  const registry = createMetricsRegistry();
+  const service = await createOrdersService({
+    dataDir,
+    authTarget: options.authTarget,
+    logger,
+    now: options.now,
+    idempotencyKeyTtlMs: options.idempotencyKeyTtlMs,
+    clientInterceptors: clientInterceptorChain({ registry }),
+  });
+  const interceptors =
+    options.chain === false
+      ? undefined
+      : serverInterceptorChain({ logger, registry, keySource: grpcKeySource({ target: options.keysTarget ?? options.authTarget }), validation: ordersValidation() });
+  const server = await startTestServer({ services: [service.registration], interceptors, afterStop: [service.close] });
+  const clients = new Map<string, ordersV1.OrderServiceClient>();
   return {
     server,
     service,
     client: server.client(ordersV1.OrderServiceClient),
+    clientFor(user) {
+      let client = clients.get(user.accessToken);
+      if (!client) {
+        client = server.client(ordersV1.OrderServiceClient, { interceptors: [withToken(user.accessToken)] });
+        clients.set(user.accessToken, client);
+      }
+      return client;
+    },
     dataDir,
     logs,
     async close() {
@@ -109,7 +190,7 @@ export function orderRequest(userId: string, overrides: Partial<ordersV1.PlaceOr
 }
 
 /** PlaceOrder with response headers. */
-export function placeOrder(client: ordersV1.OrderServiceClient, request: ordersV1.PlaceOrderRequest, options: { deadline?: grpc.Deadline } = {}): Promise<UnaryResult<ordersV1.PlaceOrderResponse>> {
+export function placeOrder(client: ordersV1.OrderServiceClient, request: ordersV1.PlaceOrderRequest, options: { deadline?: grpc.Deadline; metadata?: grpc.Metadata } = {}): Promise<UnaryResult<ordersV1.PlaceOrderResponse>> {
   return unaryCallDetailed(client.placeOrder.bind(client), request, options);
 }
 

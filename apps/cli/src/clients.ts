@@ -4,7 +4,7 @@
  * place where the access token is put on calls: {@link bearerTokenInterceptor}.
  */
 import * as grpc from '@grpc/grpc-js';
-import { createClient } from '@grpc-patterns/grpc-kit';
+import { createClient, methodServiceConfig } from '@grpc-patterns/grpc-kit';
 import { analyticsV1, authV1, chatV1, metricsV1, ordersV1 } from '@grpc-patterns/proto';
 import { decodeJwt } from 'jose';
 import type { Targets } from './config.js';
@@ -64,6 +64,21 @@ export const DEFAULT_DEADLINES: Deadlines = { unaryMs: 10_000, streamMs: 300_000
  * leave a closed channel for every later client of that target. The channels are closed once,
  * with closeAllChannels(), when the CLI is done (program.ts).
  */
+/**
+ * Service configs (gRFC A6 retries, wait-for-ready) per service, as a production client would
+ * set them: UNAVAILABLE means "not processed", so it is retried everywhere; PlaceOrder also
+ * retries ABORTED (an in-flight duplicate of its idempotency key) and waits for a ready
+ * subchannel, which is safe because the request id makes it idempotent.
+ */
+export const SERVICE_CONFIGS = {
+  auth: methodServiceConfig([{ service: 'auth.v1.AuthService', retryableStatusCodes: ['UNAVAILABLE'] }]),
+  orders: methodServiceConfig([
+    { service: 'orders.v1.OrderService', method: 'PlaceOrder', retryableStatusCodes: ['UNAVAILABLE', 'ABORTED'], waitForReady: true },
+    { service: 'orders.v1.OrderService', method: 'GetOrder', retryableStatusCodes: ['UNAVAILABLE'] },
+    { service: 'orders.v1.OrderService', method: 'ListOrders', retryableStatusCodes: ['UNAVAILABLE'] },
+  ]),
+};
+
 export class Clients {
   private made = new Map<string, unknown>();
   private accessToken: string | undefined;
@@ -103,19 +118,26 @@ export class Clients {
   }
 
   get auth(): authV1.AuthServiceClient {
-    return this.client('auth', () => createClient(authV1.AuthServiceClient, this.targets.auth, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
+    return this.client('auth', () => createClient(authV1.AuthServiceClient, this.targets.auth, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors, serviceConfig: SERVICE_CONFIGS.auth }));
   }
   get analytics(): analyticsV1.AnalyticsServiceClient {
     return this.client('analytics', () => createClient(analyticsV1.AnalyticsServiceClient, this.targets.analytics, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
   }
   get metrics(): metricsV1.MetricsServiceClient {
-    return this.client('metrics', () => createClient(metricsV1.MetricsServiceClient, this.targets.metrics, { defaultDeadlineMs: this.deadlines.streamMs, interceptors: this.interceptors }));
+    return this.client('metrics', () => createClient(metricsV1.MetricsServiceClient, this.targets.metrics, {
+        defaultDeadlineMs: this.deadlines.streamMs,
+        interceptors: this.interceptors,
+        // An upload is one long client stream: grpc-js would keep (and copy) up to 1 MiB of sent
+        // messages per call for transparent retries, slowing the stream down more the longer it
+        // runs (measured: about 7,300 points/s instead of 17,000). An upload is not retried anyway.
+        channelOptions: { 'grpc.enable_retries': 0 },
+      }));
   }
   get chat(): chatV1.ChatServiceClient {
     return this.client('chat', () => createClient(chatV1.ChatServiceClient, this.targets.chat, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
   }
   get orders(): ordersV1.OrderServiceClient {
-    return this.client('orders', () => createClient(ordersV1.OrderServiceClient, this.targets.orders, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
+    return this.client('orders', () => createClient(ordersV1.OrderServiceClient, this.targets.orders, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors, serviceConfig: SERVICE_CONFIGS.orders }));
   }
 
   /** Absolute deadline for a unary call starting now. */

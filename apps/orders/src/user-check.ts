@@ -11,7 +11,7 @@
  * caller's FAILED_PRECONDITION, a token auth rejects is the caller's UNAUTHENTICATED, and an
  * auth outage must not look like an orders bug (INTERNAL).
  */
-import { createClient, GrpcError, isServiceError, unaryCall, type ServiceConfig } from '@grpc-patterns/grpc-kit';
+import { createClient, GrpcError, isServiceError, methodServiceConfig, type ServiceConfig, unaryCall } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
 import * as grpc from '@grpc/grpc-js';
 
@@ -23,15 +23,9 @@ export type UserCheck = (userId: string, parent: grpc.ServerUnaryCall<unknown, u
  * to repeat) retried on UNAVAILABLE up to 3 attempts with jittered exponential backoff (gRFC A6).
  * Retries stay inside the caller's deadline.
  */
-export const AUTH_SERVICE_CONFIG: ServiceConfig = {
-  loadBalancingConfig: [{ round_robin: {} }],
-  methodConfig: [
-    {
-      name: [{ service: 'auth.v1.AuthService', method: 'GetUser' }],
-      retryPolicy: { maxAttempts: 3, initialBackoff: '0.05s', maxBackoff: '0.5s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] },
-    },
-  ],
-};
+export const AUTH_SERVICE_CONFIG: ServiceConfig = methodServiceConfig([
+  { service: 'auth.v1.AuthService', method: 'GetUser', retryableStatusCodes: ['UNAVAILABLE'], maxAttempts: 3 },
+]);
 
 /** The metadata key relayed from the incoming call to auth (RFC 6750 Bearer token). */
 export const AUTHORIZATION_KEY = 'authorization';

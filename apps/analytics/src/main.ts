@@ -1,6 +1,7 @@
 // Instrumentation first: tracing is set up before grpc-js and the service code load.
 import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
+import { discoveryForServe } from '@grpc-patterns/discovery';
 import { grpcKeySource, serve } from '@grpc-patterns/interceptors';
 import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { createAnalyticsService } from './analytics-service.js';
@@ -8,6 +9,8 @@ import { analyticsConfigShape } from './config.js';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('analytics', analyticsConfigShape);
+  // Resolvers (etcd:, consul:) before any client exists; the registrar DISCOVERY asks for.
+  const discovery = discoveryForServe(config, { service: 'analytics', healthService: 'analytics.v1.AnalyticsService' });
   const logger = createLogger({ service: 'analytics', level: config.LOG_LEVEL });
   const service = await createAnalyticsService({
     flightsParquet: config.FLIGHTS_PARQUET,
@@ -21,6 +24,7 @@ async function main(): Promise<void> {
     tracing,
     registry: createMetricsRegistry(),
     services: [service.registration],
+    ...discovery,
     keySource: grpcKeySource({ target: config.AUTH_TARGET, onFetchError: (err) => logger.warn({ err }, 'fetching token keys from auth failed') }),
     afterStop: [service.close],
   });

@@ -3,11 +3,13 @@
  * keep a room and a slow stream bounded in memory. Parsed once by main.ts with
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
-import { authTargetEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+import { authTargetEnv, discoveryEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
 
 /** zod shape of the chat service's environment (exported for tests and tools). */
 export const chatConfigShape = {
   ...serviceEnv({ grpc: 50054, metrics: 9104 }),
+  /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
+  ...discoveryEnv(),
   /** Where auth is: its public keys verify the access tokens callers send. */
   ...authTargetEnv(),
   /**

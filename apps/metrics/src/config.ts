@@ -3,13 +3,15 @@
  * keep one UploadMetrics call bounded in memory and time. Parsed once by main.ts with
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
-import { milliseconds, authTargetEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+import { milliseconds, authTargetEnv, discoveryEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
 
 const DAY_MS = 86_400_000;
 
 /** zod shape of the metrics service's environment (exported for tests and tools). */
 export const metricsConfigShape = {
   ...serviceEnv({ grpc: 50053, metrics: 9103 }),
+  /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
+  ...discoveryEnv(),
   /** Where auth is: its public keys verify the access tokens callers send. */
   ...authTargetEnv(),
   /**

@@ -1,6 +1,7 @@
 // Instrumentation first: tracing is set up before grpc-js and the service code load.
 import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
+import { discoveryForServe } from '@grpc-patterns/discovery';
 import { grpcKeySource, serve } from '@grpc-patterns/interceptors';
 import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { metricsConfigShape } from './config.js';
@@ -8,6 +9,8 @@ import { createMetricsService } from './metrics-service.js';
 
 async function main() {
   const config = loadConfigOrExit('metrics', metricsConfigShape);
+  // Resolvers (etcd:, consul:) before any client exists; the registrar DISCOVERY asks for.
+  const discovery = discoveryForServe(config, { service: 'metrics', healthService: 'metrics.v1.MetricsService' });
   const logger = createLogger({ service: 'metrics', level: config.LOG_LEVEL });
   const service = createMetricsService({
     logger,
@@ -26,6 +29,7 @@ async function main() {
     tracing,
     registry: createMetricsRegistry(),
     services: [service.registration],
+    ...discovery,
     keySource: grpcKeySource({ target: config.AUTH_TARGET, onFetchError: (err) => logger.warn({ err }, 'fetching token keys from auth failed') }),
     afterStop: [service.close],
   });

@@ -2,7 +2,7 @@
  * The orders service's environment (names shared by local runs, docker-compose and Kubernetes;
  * see docs/architecture.md). Exported so tests and tools read the same defaults main() does.
  */
-import { path, serviceEnv, target, z } from '@grpc-patterns/config';
+import { discoveryEnv, path, serviceEnv, target, z } from '@grpc-patterns/config';
 
 /** Upper bound of IDEMPOTENCY_KEY_TTL_MS: 30 days, ms. */
 export const MAX_IDEMPOTENCY_KEY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
@@ -10,6 +10,8 @@ export const MAX_IDEMPOTENCY_KEY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 /** zod shape of the orders environment, for `loadConfigOrExit('orders', ordersConfigShape)`. */
 export const ordersConfigShape = {
   ...serviceEnv({ grpc: 50055, metrics: 9105 }),
+  /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
+  ...discoveryEnv(),
   /** PGlite data directory (embedded PostgreSQL); created if missing. */
   DATA_DIR: path('.data/orders'),
   /** gRPC target URI of auth.v1.AuthService, asked whether a user exists before an order is placed. */

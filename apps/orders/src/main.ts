@@ -1,6 +1,7 @@
 // Instrumentation first: tracing is set up before grpc-js and the service code load.
 import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
+import { discoveryForServe } from '@grpc-patterns/discovery';
 import { clientInterceptorChain, grpcKeySource, serve } from '@grpc-patterns/interceptors';
 import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { ordersConfigShape } from './config.js';
@@ -9,6 +10,8 @@ import { ordersValidation } from './validation.js';
 
 async function main() {
   const config = loadConfigOrExit('orders', ordersConfigShape);
+  // Resolvers (etcd:, consul:) before any client exists (AUTH_TARGET may be etcd:///auth).
+  const discovery = discoveryForServe(config, { service: 'orders', healthService: 'orders.v1.OrderService' });
   const logger = createLogger({ service: 'orders', level: config.LOG_LEVEL });
   const registry = createMetricsRegistry();
   const service = await createOrdersService({
@@ -25,6 +28,7 @@ async function main() {
     tracing,
     registry,
     services: [service.registration],
+    ...discovery,
     keySource: grpcKeySource({ target: config.AUTH_TARGET, onFetchError: (err) => logger.warn({ err }, 'fetching token keys from auth failed') }),
     validation: ordersValidation(),
     // The store closes after the last call finished; serve() then closes the channels.

@@ -84,6 +84,35 @@ export const serviceEnv = (ports: { grpc: number; metrics: number }) => ({
 export const authTargetEnv = () => ({ AUTH_TARGET: target('ipv4:127.0.0.1:50051') });
 
 /**
+ * Service discovery variables (docs/discovery.md), shared by every service:
+ * - `DISCOVERY=none|consul|etcd`: where the instance registers itself (default none: static
+ *   `ipv4:` targets, nothing to register);
+ * - `CONSUL_HTTP_ADDR` (default 127.0.0.1:8500, the consul CLI's default) and `ETCD_ENDPOINTS`
+ *   (comma-separated URLs or host:port, default http://127.0.0.1:2379, etcdctl's default);
+ * - `SERVICE_VERSION` (default v1): registered as metadata `version`, which canary routing reads;
+ * - `DISCOVERY_ADVERTISE_HOST` (optional): the host registered for clients to dial, for a
+ *   server bound to 0.0.0.0 (default: GRPC_HOST, else the first non-internal IPv4).
+ * The same variables also configure the `consul:` and `etcd:` resolvers of `*_TARGET`s.
+ */
+export const discoveryEnv = () => ({
+  DISCOVERY: z.enum(['none', 'consul', 'etcd'], { message: 'must be one of none, consul, etcd' }).default('none'),
+  CONSUL_HTTP_ADDR: z
+    .string()
+    .trim()
+    .regex(/^(https?:\/\/)?[^\s/:]+:\d{1,5}\/?$/, { message: 'must be host:port or http(s)://host:port' })
+    .default('127.0.0.1:8500'),
+  ETCD_ENDPOINTS: z
+    .string()
+    .trim()
+    .regex(/^((https?:\/\/)?[^\s/:,]+:\d{1,5}\/?)(,\s*(https?:\/\/)?[^\s/:,]+:\d{1,5}\/?)*$/, {
+      message: 'must be comma-separated http(s)://host:port (or host:port) URLs',
+    })
+    .default('http://127.0.0.1:2379'),
+  SERVICE_VERSION: z.string().trim().min(1).default('v1'),
+  DISCOVERY_ADVERTISE_HOST: z.string().trim().min(1).optional(),
+});
+
+/**
  * Parses `env` with a zod object shape.
  *
  * @returns the typed configuration (defaults applied).

@@ -1,7 +1,8 @@
 /**
  * serve(): what every service's main.ts does after tracing is set up: the /metrics endpoint,
  * the server interceptor chain, startServer(), and shutdown hooks that flush spans and close
- * channels. One place, so the five services cannot drift apart.
+ * channels, and (optionally) registration in discovery: register once SERVING, deregister
+ * first on shutdown. One place, so the five services cannot drift apart.
  *
  * main.ts shape (Online Boutique `paymentservice/index.js`: instrumentation before the rest):
  *   import { tracing } from './instrumentation.js';   // first: setupTracing()
@@ -21,6 +22,18 @@ export interface ServeConfig {
   SHUTDOWN_GRACE_MS: number;
 }
 
+/**
+ * Registers this instance in a discovery registry (structurally the `Registrar` of
+ * @grpc-patterns/discovery: `EtcdRegistrar`, `ConsulRegistrar`), so this lib needs no
+ * dependency on it. Both methods idempotent.
+ */
+export interface ServeRegistrar {
+  /** Adds `host:port` to the registry; resolves once it is there. */
+  register(address: { host: string; port: number }): Promise<void>;
+  /** Removes it again (a no-op when nothing was registered). */
+  deregister(): Promise<void>;
+}
+
 /** Options of {@link serve}. */
 export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'registry'> {
   config: ServeConfig;
@@ -32,6 +45,18 @@ export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'regis
   beforeDrain?: Array<() => Promise<void>>;
   /** Run after the server stopped, before spans are flushed and channels closed (close stores). */
   afterStop?: Array<() => Promise<void>>;
+  /**
+   * Registers the instance once it is SERVING and deregisters it first thing on shutdown
+   * (before the other beforeDrain hooks), so clients stop picking it before it drains.
+   */
+  registrar?: ServeRegistrar;
+  /** Host to register (clients dial it); default GRPC_HOST, or 127.0.0.1 when that is a wildcard. */
+  advertiseHost?: string;
+  /**
+   * Wait between deregistration and draining, ms, so resolvers (etcd watch, Consul blocking
+   * query: milliseconds) and their channels see the removal. Default 1000 with a registrar, else 0.
+   */
+  propagationDelayMs?: number;
 }
 
 /**
@@ -46,18 +71,38 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const { config, logger } = options;
   const metrics = await startMetricsServer({ registry: options.registry, port: config.METRICS_PORT, host: config.GRPC_HOST, logger });
   try {
-    return await startServer({
+    const { registrar } = options;
+    const deregister = async () => {
+      await registrar?.deregister();
+      if (registrar) logger.info('deregistered from discovery');
+    };
+    const running = await startServer({
       services: options.services,
       host: config.GRPC_HOST,
       port: config.GRPC_PORT,
       logger,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       interceptors: serverInterceptorChain({ ...options, logger, registry: options.registry }),
-      beforeDrain: options.beforeDrain,
+      beforeDrain: [...(registrar ? [deregister] : []), ...(options.beforeDrain ?? [])],
+      propagationDelayMs: options.propagationDelayMs ?? (registrar ? 1_000 : 0),
       afterStop: [...(options.afterStop ?? []), () => metrics.close(), () => options.tracing.shutdown(), async () => closeAllChannels()],
     });
+    if (registrar) {
+      const host = options.advertiseHost ?? (config.GRPC_HOST === '0.0.0.0' || config.GRPC_HOST === '::' ? '127.0.0.1' : config.GRPC_HOST);
+      try {
+        // Only now: the server is bound and health says SERVING, so no client is sent to an
+        // instance that cannot answer yet.
+        await registrar.register({ host, port: running.port });
+        logger.info({ address: `${host}:${running.port}` }, 'registered in discovery');
+      } catch (error) {
+        // Fail fast: an instance nobody can find is not serving (the orchestrator restarts it).
+        await running.shutdown('registration failed');
+        throw error;
+      }
+    }
+    return running;
   } catch (error) {
-    await metrics.close();
+    await metrics.close().catch(() => undefined);
     throw error;
   }
 }

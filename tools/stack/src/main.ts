@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole stack on one machine, each service its own process with static
- * `ipv4:` targets. Waits until every service reports SERVING through grpc.health.v1, prints a
+ * `ipv4:` targets (`--replicas orders=3` runs several processes of a service, all in its target;
+ * with `ETCD_ENDPOINTS` set each process also registers in etcd, see docs/discovery.md). Waits until every service reports SERVING through grpc.health.v1, prints a
  * table, runs the tour once, and keeps running until Ctrl-C, then stops every service
  * gracefully (SIGTERM: NOT_SERVING, streams ended with UNAVAILABLE, in-flight calls finished).
  * A service that fails to start is named with its error and the rest are stopped (exit 1).
@@ -10,7 +11,7 @@ import { Command, Option } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { serviceEnv, STACK, targetVariable } from './services.js';
+import { parseReplicas, serviceEnv, STACK, staticTargets, targetVariable, type StackInstance } from './services.js';
 
 interface Options {
   tour: boolean;
@@ -18,6 +19,7 @@ interface Options {
   freePorts: boolean;
   dataDir: string;
   services: string[];
+  replicas: string[];
 }
 
 const program = new Command('stack')
@@ -30,14 +32,31 @@ const program = new Command('stack')
     new Option('--services <names...>', 'services to start')
       .choices(STACK.map((s) => s.name))
       .default(STACK.map((s) => s.name)),
-  );
+  )
+  .option('--replicas <service=count...>', 'run several replicas of a service, e.g. --replicas orders=3 (extra replicas get free ports)', []);
 
 async function main(): Promise<number> {
   const options = program.parse().opts<Options>();
   const selected = STACK.filter((s) => options.services.includes(s.name));
-  const ports = new Map<string, { grpc: number; metrics: number }>();
+  let replicas: Map<string, number>;
+  try {
+    replicas = parseReplicas(options.replicas);
+  } catch (error) {
+    process.stderr.write(`stack: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const instances: StackInstance[] = [];
   for (const s of selected) {
-    ports.set(s.name, options.freePorts ? { grpc: await freePort(), metrics: await freePort() } : { grpc: s.grpcPort, metrics: s.metricsPort });
+    for (let index = 1; index <= (replicas.get(s.name) ?? 1); index++) {
+      const fixed = !options.freePorts && index === 1;
+      instances.push({ service: s, index, label: index === 1 ? s.name : `${s.name}#${index}`, grpc: fixed ? s.grpcPort : await freePort(), metrics: fixed ? s.metricsPort : await freePort() });
+    }
+  }
+  const targets = staticTargets(instances);
+  const etcdEndpoints = process.env['ETCD_ENDPOINTS'] || undefined;
+  if (etcdEndpoints) process.stdout.write(`ETCD_ENDPOINTS is set: every instance registers in etcd (DISCOVERY=etcd) at ${etcdEndpoints}\n`);
+  if (instances.length > selected.length && !process.env['DATABASE_URL']) {
+    process.stdout.write('Note: replicas with state (auth users and keys, orders and idempotency keys) each keep their own PGlite under DATA_DIR; set DATABASE_URL to share one database.\n');
   }
   for (const s of selected) {
     if (!existsSync(join(repoRoot, 'apps', s.name, 'dist', 'main.js'))) {
@@ -46,23 +65,25 @@ async function main(): Promise<number> {
     }
   }
 
-  process.stdout.write(`Starting ${selected.map((s) => s.name).join(', ')} ...\n`);
-  const started: ServiceProcess[] = [];
+  process.stdout.write(`Starting ${instances.map((i) => i.label).join(', ')} ...\n`);
+  const started = new Map<StackInstance, ServiceProcess>();
   const results = await Promise.allSettled(
-    selected.map(async (s) => {
-      const proc = await spawnService({ name: s.name, port: ports.get(s.name)?.grpc, env: serviceEnv(s, ports, options.dataDir), healthService: s.fullName, readyTimeoutMs: 60_000 });
-      started.push(proc);
+    instances.map(async (i) => {
+      const proc = await spawnService({ name: i.service.name, port: i.grpc, env: serviceEnv(i, targets, options.dataDir, etcdEndpoints), healthService: i.service.fullName, readyTimeoutMs: 60_000 });
+      started.set(i, proc);
       return proc;
     }),
   );
-  const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${selected[i].name}: ${(r.reason as Error).message}`] : []));
+  const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${instances[i].label}: ${(r.reason as Error).message}`] : []));
   if (failures.length > 0) {
     for (const f of failures) process.stderr.write(`stack: failed to start ${f}\n`);
-    await stopAll(started);
+    await stopAll([...started.values()]);
     return 1;
   }
-  const processes = selected.map((s) => started.find((p) => p.name === s.name) as ServiceProcess);
-  printTable(processes, ports);
+  const running = instances.map((i) => ({ instance: i, process: started.get(i) as ServiceProcess }));
+  const processes = running.map((r) => r.process);
+  printTable(running);
+  if (etcdEndpoints) await printEtcdRegistrations(etcdEndpoints, selected.map((s) => s.name));
 
   let stopping = false;
   const stop = async (code: number) => {
@@ -70,22 +91,22 @@ async function main(): Promise<number> {
     stopping = true;
     process.stdout.write('\nStopping (SIGTERM, graceful) ...\n');
     const codes = await stopAll(processes);
-    process.stdout.write(`Stopped: ${processes.map((p, i) => `${p.name} exit ${codes[i]}`).join(', ')}\n`);
+    process.stdout.write(`Stopped: ${running.map((r, i) => `${r.instance.label} exit ${codes[i]}`).join(', ')}\n`);
     process.exit(code);
   };
   process.once('SIGINT', () => void stop(0));
   process.once('SIGTERM', () => void stop(0));
-  for (const p of processes) {
+  for (const { instance, process: p } of running) {
     void p.exited.then((code) => {
       if (stopping) return;
-      process.stderr.write(`stack: ${p.name} exited unexpectedly (code ${code}); last output:\n${p.output().trim().split('\n').slice(-5).join('\n')}\n`);
+      process.stderr.write(`stack: ${instance.label} exited unexpectedly (code ${code}); last output:\n${p.output().trim().split('\n').slice(-5).join('\n')}\n`);
       void stop(1);
     });
   }
 
   if (options.tour) {
-    const code = await runTour(selected.map((s) => s.name), ports);
-    await printHandledCalls(processes, ports);
+    const code = await runTour(targets);
+    await printHandledCalls(running);
     if (options.exitAfterTour) {
       await stop(code);
       return code;
@@ -99,11 +120,13 @@ async function main(): Promise<number> {
   return new Promise<number>(() => undefined);
 }
 
-function printTable(processes: ServiceProcess[], ports: Map<string, { grpc: number; metrics: number }>): void {
-  const rows = processes.map((p) => {
-    const s = STACK.find((x) => x.name === p.name);
-    return [p.name, s?.fullName ?? '', `127.0.0.1:${p.port}`, metricsUrl(ports.get(p.name)?.metrics ?? 0, p), String(p.child.pid)];
-  });
+interface Running {
+  instance: StackInstance;
+  process: ServiceProcess;
+}
+
+function printTable(running: Running[]): void {
+  const rows = running.map(({ instance, process: p }) => [instance.label, instance.service.fullName, `127.0.0.1:${p.port}`, metricsUrl(instance.metrics, p), String(p.child.pid)]);
   const header = ['service', 'gRPC service', 'gRPC address', 'metrics', 'pid'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
@@ -119,10 +142,11 @@ function metricsUrl(port: number, p: ServiceProcess): string {
  * Reads each service's /metrics after the tour and prints grpc_server_handled_total per code
  * (health and reflection left out): what Prometheus would scrape, shown without Prometheus.
  */
-async function printHandledCalls(processes: ServiceProcess[], ports: Map<string, { grpc: number; metrics: number }>): Promise<void> {
+async function printHandledCalls(running: Running[]): Promise<void> {
   process.stdout.write('\nCalls each service handled (grpc_server_handled_total from its /metrics):\n');
-  for (const p of processes) {
-    const url = `http://127.0.0.1:${ports.get(p.name)?.metrics}/metrics`;
+  for (const { instance } of running) {
+    const label = instance.label;
+    const url = `http://127.0.0.1:${instance.metrics}/metrics`;
     try {
       const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
       const byCode = new Map<string, number>();
@@ -132,17 +156,38 @@ async function printHandledCalls(processes: ServiceProcess[], ports: Map<string,
       }
       const total = [...byCode.values()].reduce((a, b) => a + b, 0);
       const codes = [...byCode.entries()].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ${n}`).join(', ');
-      process.stdout.write(`  ${p.name.padEnd(10)} ${String(total).padStart(4)} calls: ${codes || '-'}  (${url})\n`);
+      process.stdout.write(`  ${label.padEnd(12)} ${String(total).padStart(4)} calls: ${codes || '-'}  (${url})\n`);
     } catch (error) {
-      process.stdout.write(`  ${p.name.padEnd(10)} metrics unreadable at ${url}: ${(error as Error).message}\n`);
+      process.stdout.write(`  ${label.padEnd(12)} metrics unreadable at ${url}: ${(error as Error).message}\n`);
     }
   }
 }
 
-function runTour(services: string[], ports: Map<string, { grpc: number; metrics: number }>): Promise<number> {
+/**
+ * Lists `<service>/` keys in etcd with etcdctl (etcd-client), to show what `etcd:///<service>`
+ * clients resolve. Informational: a missing etcdctl is reported, not fatal.
+ */
+async function printEtcdRegistrations(endpoints: string, services: string[]): Promise<void> {
+  process.stdout.write('Registered in etcd (key -> value):\n');
+  for (const name of services) {
+    const lines = await new Promise<string>((resolve) => {
+      const child = spawn('etcdctl', ['--endpoints', endpoints, 'get', '--prefix', `${name}/`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCDCTL_API: '3' } });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('error', (error) => resolve(`etcdctl not available: ${error.message}`));
+      child.on('exit', () => resolve(out));
+    });
+    const parts = lines.trim().split('\n').filter((l) => l !== '');
+    for (let i = 0; i + 1 < parts.length; i += 2) process.stdout.write(`  ${parts[i]} -> ${parts[i + 1]}\n`);
+    if (parts.length % 2 === 1) process.stdout.write(`  ${parts.at(-1)}\n`);
+  }
+}
+
+function runTour(targets: Map<string, string>): Promise<number> {
   const cli = join(repoRoot, 'apps', 'cli', 'dist', 'main.js');
   const env: Record<string, string> = { ...(process.env as Record<string, string>) };
-  for (const name of services) env[targetVariable(name)] = `ipv4:127.0.0.1:${ports.get(name)?.grpc}`;
+  for (const [name, target] of targets) env[targetVariable(name)] = target;
   process.stdout.write(`Running the tour: node apps/cli/dist/main.js tour\n\n`);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cli, 'tour'], { env, stdio: 'inherit' });

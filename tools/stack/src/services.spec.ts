@@ -1,0 +1,42 @@
+// --replicas parsing, the static ipv4: target lists, and the discovery environment per instance.
+import { parseReplicas, serviceEnv, STACK, staticTargets, type StackInstance } from './services';
+
+const orders = STACK.find((s) => s.name === 'orders') as (typeof STACK)[number];
+const auth = STACK.find((s) => s.name === 'auth') as (typeof STACK)[number];
+
+describe('parseReplicas', () => {
+  it('defaults every service to 1 and reads service=count', () => {
+    const counts = parseReplicas(['orders=3', 'chat=2']);
+    expect(Object.fromEntries(counts)).toEqual({ auth: 1, analytics: 1, metrics: 1, chat: 2, orders: 3 });
+  });
+  it('rejects unknown services and counts outside 1..9, naming the entry', () => {
+    expect(() => parseReplicas(['billing=2'])).toThrow('--replicas billing=2: want <service>=<1..9> with service one of auth, analytics, metrics, chat, orders');
+    expect(() => parseReplicas(['orders=0'])).toThrow('--replicas orders=0');
+    expect(() => parseReplicas(['orders=10'])).toThrow('--replicas orders=10');
+  });
+});
+
+describe('staticTargets and serviceEnv', () => {
+  const instances: StackInstance[] = [
+    { service: auth, index: 1, label: 'auth', grpc: 50051, metrics: 9101 },
+    { service: orders, index: 1, label: 'orders', grpc: 50055, metrics: 9105 },
+    { service: orders, index: 2, label: 'orders#2', grpc: 41000, metrics: 42000 },
+  ];
+  it('lists every replica in one ipv4: target', () => {
+    expect(Object.fromEntries(staticTargets(instances))).toEqual({ auth: 'ipv4:127.0.0.1:50051', orders: 'ipv4:127.0.0.1:50055,127.0.0.1:41000' });
+  });
+  it('gives each replica its own ports and data dir, and etcd registration when endpoints are given', () => {
+    const env = serviceEnv(instances[2], staticTargets(instances), '/data', 'http://127.0.0.1:2379');
+    expect(env).toEqual({
+      GRPC_PORT: '41000',
+      METRICS_PORT: '42000',
+      DATA_DIR: '/data/orders-2',
+      AUTH_TARGET: 'ipv4:127.0.0.1:50051',
+      ORDERS_TARGET: 'ipv4:127.0.0.1:50055,127.0.0.1:41000',
+      DISCOVERY: 'etcd',
+      ETCD_ENDPOINTS: 'http://127.0.0.1:2379',
+    });
+    expect(serviceEnv(instances[1], staticTargets(instances), '/data')).not.toHaveProperty('DISCOVERY');
+    expect(serviceEnv(instances[1], staticTargets(instances), '/data').DATA_DIR).toBe('/data/orders');
+  });
+});

@@ -1,6 +1,6 @@
 /**
  * `npm start`: the whole stack on one machine, each service its own process with static
- * `ipv4:` targets (`--replicas orders=3` runs several processes of a service, all in its target;
+ * `ipv4:` targets (`--replicas analytics=3` runs several processes of a service, all in its target;
  * with `ETCD_ENDPOINTS` set each process also registers in etcd, see docs/discovery.md). Waits until every service reports SERVING through grpc.health.v1, prints a
  * table, runs the tour once, and keeps running until Ctrl-C, then stops every service
  * gracefully (SIGTERM: NOT_SERVING, streams ended with UNAVAILABLE, in-flight calls finished).
@@ -33,7 +33,7 @@ const program = new Command('stack')
       .choices(STACK.map((s) => s.name))
       .default(STACK.map((s) => s.name)),
   )
-  .option('--replicas <service=count...>', 'run several replicas of a service, e.g. --replicas orders=3 (extra replicas get free ports)', []);
+  .option('--replicas <service=count...>', 'run several replicas of a stateless service, e.g. --replicas analytics=3 metrics=2 (extra replicas get free ports)', []);
 
 async function main(): Promise<number> {
   const options = program.parse().opts<Options>();

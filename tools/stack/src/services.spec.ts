@@ -6,13 +6,19 @@ const auth = STACK.find((s) => s.name === 'auth') as (typeof STACK)[number];
 
 describe('parseReplicas', () => {
   it('defaults every service to 1 and reads service=count', () => {
-    const counts = parseReplicas(['orders=3', 'chat=2']);
-    expect(Object.fromEntries(counts)).toEqual({ auth: 1, analytics: 1, metrics: 1, chat: 2, orders: 3 });
+    const counts = parseReplicas(['analytics=3', 'metrics=2']);
+    expect(Object.fromEntries(counts)).toEqual({ auth: 1, analytics: 3, metrics: 2, chat: 1, orders: 1 });
+  });
+  it('refuses replicas of services whose state lives in one process, saying what would break', () => {
+    expect(() => parseReplicas(['orders=3'])).toThrow('--replicas orders=3: orders cannot run as several replicas yet: orders and idempotency keys live in its own PGlite data dir, so a retry on another replica would place a second order');
+    expect(() => parseReplicas(['chat=2'])).toThrow('--replicas chat=2: chat cannot run as several replicas yet');
+    expect(() => parseReplicas(['auth=2'])).toThrow('--replicas auth=2: auth cannot run as several replicas yet');
+    expect(Object.fromEntries(parseReplicas(['orders=1']))).toMatchObject({ orders: 1 });
   });
   it('rejects unknown services and counts outside 1..9, naming the entry', () => {
     expect(() => parseReplicas(['billing=2'])).toThrow('--replicas billing=2: want <service>=<1..9> with service one of auth, analytics, metrics, chat, orders');
-    expect(() => parseReplicas(['orders=0'])).toThrow('--replicas orders=0');
-    expect(() => parseReplicas(['orders=10'])).toThrow('--replicas orders=10');
+    expect(() => parseReplicas(['metrics=0'])).toThrow('--replicas metrics=0');
+    expect(() => parseReplicas(['metrics=10'])).toThrow('--replicas metrics=10');
   });
 });
 

@@ -36,16 +36,31 @@ export interface StackInstance {
 }
 
 /**
- * Parses `--replicas orders=3 chat=2` into counts per service (1..9 each; default 1).
+ * Parses `--replicas analytics=3 metrics=2` into counts per service (1..9 each; default 1).
+ * Services in {@link SINGLE_PROCESS_STATE} stay at 1.
  *
  * @throws Error naming the bad entry.
  */
+/**
+ * Services whose state lives in one process today, so a second replica would not share it:
+ * what breaks, in the words the error uses. A shared DATABASE_URL / NATS_URL (the real-backends
+ * issue) lifts this.
+ */
+export const SINGLE_PROCESS_STATE: Record<string, string> = {
+  auth: 'users and signing keys live in its own PGlite data dir, so a user registered on one replica could not log in on another',
+  orders: 'orders and idempotency keys live in its own PGlite data dir, so a retry on another replica would place a second order',
+  chat: 'rooms fan out in process, so users on different replicas would not see each other',
+};
+
 export function parseReplicas(specs: string[], services: StackService[] = STACK): Map<string, number> {
   const counts = new Map(services.map((s) => [s.name, 1]));
   for (const spec of specs) {
     const m = /^([a-z]+)=(\d+)$/.exec(spec.trim());
     if (!m || !counts.has(m[1]) || Number(m[2]) < 1 || Number(m[2]) > 9) {
       throw new Error(`--replicas ${spec}: want <service>=<1..9> with service one of ${services.map((s) => s.name).join(', ')}`);
+    }
+    if (Number(m[2]) > 1 && SINGLE_PROCESS_STATE[m[1]]) {
+      throw new Error(`--replicas ${spec}: ${m[1]} cannot run as several replicas yet: ${SINGLE_PROCESS_STATE[m[1]]}`);
     }
     counts.set(m[1], Number(m[2]));
   }

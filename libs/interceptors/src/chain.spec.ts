@@ -6,7 +6,7 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { grpc } from '@grpc-patterns/testing';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { staticKeySource } from './auth.js';
-import { serverInterceptorChain } from './chain.js';
+import { defaultRateLimiter, serverInterceptorChain } from './chain.js';
 import { decodeStatusDetails } from './error-details.js';
 import { ValidationRegistry } from './validation.js';
 import { captureLogger, OK_RESPONSES, PATHS, SHAPES, startShapeServer, type ShapeServer } from '../test/four-shapes.js';
@@ -88,6 +88,22 @@ describe('serverInterceptorChain (full chain, all four shapes)', () => {
   it('a handler that throws is INTERNAL "internal error" and the detail is only in the log', async () => {
     const result = await server.call('unary', { mode: 'throw', metadata: { authorization: `Bearer ${await token()}` } });
     expect([result.code, result.details]).toEqual([grpc.status.INTERNAL, 'internal error']);
+  });
+
+  it('the default limiter is a token bucket: 100/s steady plus a burst of 200, then RESOURCE_EXHAUSTED', async () => {
+    const limiter = defaultRateLimiter();
+    let allowed = 0;
+    let retryMs = 0;
+    for (let i = 0; i < 301; i++) {
+      try {
+        await limiter.consume('user:u|/m');
+        allowed++;
+      } catch (rejection) {
+        retryMs = (rejection as { msBeforeNext: number }).msBeforeNext;
+      }
+    }
+    expect(allowed).toBe(300);
+    expect(retryMs).toBeGreaterThan(0);
   });
 
   it('counts every call, rejected ones included, per shape and code', async () => {

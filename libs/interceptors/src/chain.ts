@@ -24,6 +24,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@grpc-patterns/observability';
 import type { Registry } from 'prom-client';
+import { BurstyRateLimiter, RateLimiterMemory } from 'rate-limiter-flexible';
 import { authInterceptor, createTokenVerifier, type KeySource } from './auth.js';
 import { authzInterceptor, type AuthorizationPolicy } from './authz.js';
 import { clientMetricsInterceptor } from './client-metrics.js';
@@ -56,6 +57,19 @@ export const DEFAULT_POLICY: AuthorizationPolicy = {
   ],
 };
 
+/**
+ * The default limit per principal (user, or peer for anonymous calls) and method, in memory:
+ * a token bucket refilled at 100 calls/s that holds 200 more for bursts (refilled over 10 s).
+ * rate-limiter-flexible has no token-bucket class; its BurstyRateLimiter (a steady limiter plus
+ * a burst limiter consulted when the steady one is empty) is its documented way to get one.
+ */
+export function defaultRateLimiter(): ConsumingLimiter {
+  return new BurstyRateLimiter(
+    new RateLimiterMemory({ keyPrefix: 'grpc-steady', points: 100, duration: 1 }),
+    new RateLimiterMemory({ keyPrefix: 'grpc-burst', points: 200, duration: 10 }),
+  );
+}
+
 /** Options of {@link serverInterceptorChain}. */
 export interface ServerChainOptions {
   logger: Logger;
@@ -65,7 +79,7 @@ export interface ServerChainOptions {
   keySource: KeySource;
   /** Default {@link DEFAULT_POLICY}. */
   policy?: AuthorizationPolicy;
-  /** Default: in-memory, 100 calls per second per user and method. */
+  /** Default {@link defaultRateLimiter}. */
   rateLimiter?: ConsumingLimiter;
   /** Request rules per method; default none. */
   validation?: ValidationRegistry;
@@ -90,7 +104,7 @@ export function serverInterceptorChain(options: ServerChainOptions): grpc.Server
       onDenied: (decision, path, user) => logger.warn({ decision, path, user: user?.id }, 'permission denied'),
     }),
     rateLimitInterceptor({
-      limiter: options.rateLimiter,
+      limiter: options.rateLimiter ?? defaultRateLimiter(),
       onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
     }),
     validationInterceptor(options.validation ?? new ValidationRegistry(), { report }),

@@ -152,7 +152,8 @@ describe('PlaceOrder with a scripted auth', () => {
     ['INVALID_ARGUMENT', 'FAILED_PRECONDITION', (id: string) => `user ${id} does not exist`],
     ['UNAUTHENTICATED', 'UNAUTHENTICATED', () => "caller's token was rejected by auth"],
     ['PERMISSION_DENIED', 'PERMISSION_DENIED', (id: string) => `auth does not let the caller look up user ${id}`],
-    ['RESOURCE_EXHAUSTED', 'INTERNAL', () => 'internal error'],
+    ['RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED', (id: string) => `auth is rate limiting lookups of user ${id}; retry later`],
+    ['DATA_LOSS', 'INTERNAL', () => 'internal error'],
   ] as const)('maps auth %s to orders %s without passing auth\'s message on', async (authCode, ordersCode, message) => {
     answer = async () => {
       throw new GrpcError(grpc.status[authCode], 'from auth: secret detail');
@@ -163,7 +164,7 @@ describe('PlaceOrder with a scripted auth', () => {
     expect(await orders.service.store.count(userId)).toBe(0);
     if (ordersCode === 'INTERNAL') {
       // The detail goes to the log only.
-      expect(orders.server.logs.filter((l) => l.msg === 'unexpected error in handler' && JSON.stringify(l).includes(`RESOURCE_EXHAUSTED from auth: secret detail`))).toHaveLength(1);
+      expect(orders.server.logs.filter((l) => l.msg === 'unexpected error in handler' && JSON.stringify(l).includes(`DATA_LOSS from auth: secret detail`))).toHaveLength(1);
     }
   });
 

@@ -16,6 +16,8 @@ async function main() {
   const registry = createMetricsRegistry();
   const service = await createOrdersService({
     dataDir: config.DATA_DIR,
+    // Set: PostgreSQL, shared by every replica; unset: PGlite under DATA_DIR.
+    databaseUrl: config.DATABASE_URL,
     authTarget: config.AUTH_TARGET,
     idempotencyKeyTtlMs: config.IDEMPOTENCY_KEY_TTL_MS,
     logger,

@@ -1,6 +1,6 @@
 /**
  * Where orders live. The service talks to the {@link OrderStore} interface; {@link SqlOrderStore}
- * implements it with plain PostgreSQL over a {@link SqlDatabase} (PGlite now, `pg` later).
+ * implements it with plain PostgreSQL over a {@link SqlDatabase} (PGlite, or PostgreSQL through `pg`).
  */
 import type { PageCursor } from './page-token.js';
 import type { ValidPlaceOrder } from './place-order-request.js';

@@ -30,7 +30,7 @@ import { migrate } from './migrations.js';
 import { SqlOrderStore, type OrderStore, type StoredOrder } from './order-store.js';
 import { encodePageToken } from './page-token.js';
 import { normalizePlaceOrder, type ValidPlaceOrder } from './place-order-request.js';
-import { openPgliteDatabase } from './sql-database.js';
+import { openPgDatabase, openPgliteDatabase } from './sql-database.js';
 import { authUserCheck, type UserCheck } from './user-check.js';
 import { checkGetOrder, checkListOrders, checkPlaceOrder, valueOrThrow } from './validation.js';
 
@@ -39,8 +39,10 @@ export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
 
 /** What {@link createOrdersService} needs. */
 export interface OrdersServiceOptions {
-  /** PGlite data directory; created if missing; migrated on open. */
+  /** PGlite data directory; created if missing; migrated on open. Unused with `databaseUrl`. */
   dataDir: string;
+  /** PostgreSQL server URL: when given, the store lives there (shared by replicas) instead of PGlite. */
+  databaseUrl?: string;
   /** gRPC target URI of auth.v1.AuthService. */
   authTarget: string;
   logger: Logger;
@@ -63,12 +65,18 @@ export interface OrdersService {
   close(): Promise<void>;
 }
 
-/** Opens the store under `dataDir`, applies migrations and builds the service on it. */
+/**
+ * Opens the store (PostgreSQL at `databaseUrl`, else PGlite under `dataDir`), applies
+ * migrations and builds the service on it.
+ */
 export async function createOrdersService(options: OrdersServiceOptions): Promise<OrdersService> {
-  const db = await openPgliteDatabase(options.dataDir);
+  const db = options.databaseUrl
+    ? await openPgDatabase(options.databaseUrl, { onIdleError: (err) => options.logger.warn({ error: err.message }, 'idle database connection failed; the pool reconnects') })
+    : await openPgliteDatabase(options.dataDir);
+  const where = options.databaseUrl ? { database: redactUrl(options.databaseUrl) } : { dataDir: options.dataDir };
   try {
     const applied = await migrate(db);
-    if (applied.length > 0) options.logger.info({ versions: applied, dataDir: options.dataDir }, 'schema migrated');
+    if (applied.length > 0) options.logger.info({ versions: applied, ...where }, 'schema migrated');
   } catch (error) {
     await db.close();
     throw error;
@@ -86,6 +94,17 @@ export async function createOrdersService(options: OrdersServiceOptions): Promis
     store,
     close: () => store.close(),
   };
+}
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
 }
 
 /** Dependencies of {@link orderServiceImplementation}. */

@@ -1,11 +1,14 @@
 /**
  * The narrow SQL surface the order store needs, so the same SQL runs on PGlite (embedded
- * PostgreSQL, the default) and, later, on PostgreSQL through `pg` (DATABASE_URL): only an
- * adapter is added then, the store and migrations stay as they are.
+ * PostgreSQL, the default) and on a PostgreSQL server through `pg` (DATABASE_URL): the store
+ * and the migrations are the same, only the adapter differs.
  */
 import { PGlite } from '@electric-sql/pglite';
+import { GrpcError } from '@grpc-patterns/grpc-kit';
+import { status } from '@grpc/grpc-js';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import pg from 'pg';
 
 /** Runs parameterized statements ($1, $2, ...); rows come back as objects keyed by column. */
 export interface SqlExecutor {
@@ -51,4 +54,121 @@ export async function openPgliteDatabase(dataDir: string): Promise<SqlDatabase> 
     transaction: (fn) => db.transaction((tx) => fn(executor(tx))),
     close: () => db.close(),
   };
+}
+
+/** Options of {@link openPgDatabase}. */
+export interface PgDatabaseOptions {
+  /** Pool size (connections); default 10. */
+  max?: number;
+  /** Time to wait for a new connection, ms; default 5 000 (then UNAVAILABLE). */
+  connectionTimeoutMillis?: number;
+  /** Told about errors of idle connections (server restart, terminated backend). */
+  onIdleError?: (error: Error) => void;
+}
+
+/**
+ * Opens a pool of connections to a PostgreSQL server (`postgres://user@host:port/db`).
+ *
+ * Every `query()` takes any free connection; `transaction()` checks one out for the whole
+ * BEGIN ... COMMIT (ROLLBACK when `fn` throws) and always releases it, destroying it instead
+ * when the connection itself failed, so a broken connection never goes back to the pool.
+ * Nothing is opened eagerly beyond one probe (`SELECT 1`), so a wrong URL fails at start-up.
+ *
+ * Connection loss (server down or restarting, backend terminated, connect timeout) surfaces as
+ * GrpcError UNAVAILABLE `database unavailable` (retryable) instead of INTERNAL; the pool
+ * reconnects by itself on the next statement, so the service recovers without a restart.
+ */
+export async function openPgDatabase(url: string, options: PgDatabaseOptions = {}): Promise<SqlDatabase> {
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5_000 });
+  // An idle connection that dies (server restart, pg_terminate_backend) emits 'error' on the
+  // pool; unhandled, that would crash the process.
+  pool.on('error', (error) => options.onIdleError?.(error));
+  const executor = (target: pg.Pool | pg.PoolClient): SqlExecutor => ({
+    async query<Row>(sql: string, params: unknown[] = []) {
+      try {
+        return (await target.query(sql, params)).rows as Row[];
+      } catch (error) {
+        throw asUnavailable(error);
+      }
+    },
+    async exec(sql: string) {
+      try {
+        await target.query(sql);
+      } catch (error) {
+        throw asUnavailable(error);
+      }
+    },
+  });
+  const db: SqlDatabase = {
+    ...executor(pool),
+    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw asUnavailable(error);
+      }
+      let broken: Error | undefined;
+      // A connection that dies between two statements emits 'error' on the checked-out client;
+      // unhandled, that would crash the process (the next statement fails and says why).
+      const ignore = () => undefined;
+      client.on('error', ignore);
+      try {
+        await client.query('BEGIN');
+        const result = await fn(executor(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        const cause = error instanceof GrpcError ? (error as Error & { cause?: unknown }).cause : error;
+        if (isConnectionError(cause)) broken = cause as Error;
+        else {
+          try {
+            await client.query('ROLLBACK');
+          } catch (rollbackError) {
+            broken = rollbackError as Error;
+          }
+        }
+        throw asUnavailable(error);
+      } finally {
+        client.off('error', ignore);
+        // release(error) destroys the connection instead of pooling it.
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+  try {
+    await db.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
+  return db;
+}
+
+/** SQLSTATE classes and codes that mean "the connection or the server went away". */
+const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/**
+ * Whether `error` says the database connection is unusable (not that a statement was wrong):
+ * SQLSTATE class 08 (connection exception), 57P01..57P03 (admin/crash shutdown, cannot connect
+ * now), 53300 (too many connections), socket errors, and node-postgres' own messages for a
+ * connection that ended or timed out.
+ */
+export function isConnectionError(error: unknown): boolean {
+  // Duck-typed, not `instanceof Error`: socket errors are made by Node's core, which is another
+  // realm under jest's VM (and node-postgres builds some errors from plain objects).
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (code.startsWith('08') || CONNECTION_SQLSTATES.has(code) || CONNECTION_ERRNOS.has(code))) return true;
+  return typeof message === 'string' && /Connection terminated|connection timeout|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect/i.test(message);
+}
+
+/** A connection error as GrpcError UNAVAILABLE (the detail stays in `cause`); others unchanged. */
+function asUnavailable(error: unknown): unknown {
+  if (error instanceof GrpcError || !isConnectionError(error)) return error;
+  const unavailable = new GrpcError(status.UNAVAILABLE, 'database unavailable');
+  (unavailable as Error & { cause?: unknown }).cause = error;
+  return unavailable;
 }

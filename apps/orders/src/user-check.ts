@@ -74,6 +74,10 @@ export function authUserCheck(authTarget: string, options: AuthUserCheckOptions 
           throw new GrpcError(grpc.status.DEADLINE_EXCEEDED, `deadline exceeded while checking user ${userId} with auth`);
         case grpc.status.CANCELLED:
           throw new GrpcError(grpc.status.CANCELLED, 'call cancelled');
+        case grpc.status.RESOURCE_EXHAUSTED:
+          // auth's per-user rate limit: the caller is placing orders faster than auth lets its
+          // user be looked up. Retryable later; never an orders bug (INTERNAL).
+          throw new GrpcError(grpc.status.RESOURCE_EXHAUSTED, `auth is rate limiting lookups of user ${userId}; retry later`);
         default:
           throw new Error(`auth.GetUser(${userId}) failed: ${grpc.status[error.code]} ${error.details}`, { cause: error });
       }

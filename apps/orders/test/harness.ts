@@ -118,6 +118,8 @@ export interface StartOrdersOptions {
   /** false: no interceptor chain at all (a misconfigured server); default true. */
   chain?: boolean;
   dataDir?: string;
+  /** PostgreSQL URL: the store lives there instead of PGlite under `dataDir`. */
+  databaseUrl?: string;
   now?: () => Date;
   idempotencyKeyTtlMs?: number;
 }
@@ -137,6 +139,7 @@ export async function startOrders(options: StartOrdersOptions): Promise<OrdersUn
   const registry = createMetricsRegistry();
   const service = await createOrdersService({
     dataDir,
+    databaseUrl: options.databaseUrl,
     authTarget: options.authTarget,
     logger,
     now: options.now,

@@ -41,6 +41,11 @@ describe('parseConfig', () => {
     expect(problem({ ...required, AUTH_TARGET: 'not a target' })).toMatch(/^AUTH_TARGET: must be a gRPC target URI/);
   });
 
+  it('masks the password of a URL it echoes', () => {
+    const withUrl = { ...shape, DATABASE_URL: z.string().regex(/^postgres:\/\//, { message: 'must be a postgres:// URL' }) };
+    expect(() => parseConfig(withUrl, { ...required, DATABASE_URL: 'mysql://app:s3cret@db/x' })).toThrow('DATABASE_URL: must be a postgres:// URL (got "mysql://app:***@db/x")');
+  });
+
   it('accepts the target forms the architecture uses', () => {
     for (const t of ['ipv4:127.0.0.1:50051', 'dns:///auth:50051', 'consul://consul:8500/auth', 'etcd:///auth', 'auth:50051', 'unix:/tmp/a.sock']) {
       expect(parseConfig(shape, { ...required, AUTH_TARGET: t }).AUTH_TARGET).toBe(t);

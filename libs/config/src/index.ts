@@ -130,10 +130,12 @@ export function parseConfig<S extends z.ZodRawShape>(shape: S, env: Env = proces
   const issue = result.error.issues[0];
   const variable = String(issue.path[0] ?? '(environment)');
   const value = picked[variable];
+  // Never echo a password: a URL's user-info password is masked.
+  const shown = value?.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
   const problem =
     value === undefined
       ? 'is required but not set'
-      : `${issue.message} (got ${JSON.stringify(value.length > 80 ? value.slice(0, 80) + '…' : value)})`;
+      : `${issue.message} (got ${JSON.stringify(shown && shown.length > 80 ? shown.slice(0, 80) + '…' : shown)})`;
   throw new ConfigError(variable, problem);
 }
 

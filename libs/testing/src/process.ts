@@ -44,13 +44,24 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * Variables that switch a service to a shared backend or registry. spawnService does NOT pass
+ * the parent's values to the child (only those given in `options.env`): CI sets them for the
+ * suites that test those backends, and inheriting them would silently move every spawned service
+ * of every other test onto one shared database, NATS, Redis or etcd.
+ */
+export const BACKEND_ENV_VARIABLES = ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'ETCD_ENDPOINTS', 'DISCOVERY'] as const;
+
 /** Options of {@link spawnService}. */
 export interface SpawnServiceOptions {
   /** App folder name under apps/ ("auth"). */
   name: string;
   /** GRPC_PORT to use; default a free port. */
   port?: number;
-  /** Extra environment (merged over the parent's). */
+  /**
+   * Extra environment (merged over the parent's). The parent's backend and discovery
+   * variables ({@link BACKEND_ENV_VARIABLES}) are not passed on: give them here to use them.
+   */
   env?: Record<string, string>;
   /** Health service name to wait for; default "" (the whole server). */
   healthService?: string;
@@ -61,7 +72,8 @@ export interface SpawnServiceOptions {
 }
 
 /**
- * Starts `node apps/<name>/dist/main.js` and waits until it is SERVING.
+ * Starts `node apps/<name>/dist/main.js` and waits until it is SERVING. The child gets the
+ * parent's environment except {@link BACKEND_ENV_VARIABLES}, plus `options.env`.
  *
  * @throws Error when the app is not built, exits before it is ready (with its last output), or
  *   is not SERVING within the timeout.
@@ -70,10 +82,12 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
   const main = appMain(options.name);
   if (!existsSync(main)) throw new Error(`${options.name}: ${main} not found; build it first (npx nx run-many -t build)`);
   const port = options.port ?? (await freePort());
+  const inherited: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of BACKEND_ENV_VARIABLES) delete inherited[name];
   const child = spawn(process.execPath, [main], {
     // METRICS_PORT 0 unless given: a free port, so test services never collide with each other
     // or with a stack already running on 9101..9105.
-    env: { ...process.env, GRPC_HOST: '127.0.0.1', METRICS_PORT: '0', ...options.env, GRPC_PORT: String(port) },
+    env: { ...inherited, GRPC_HOST: '127.0.0.1', METRICS_PORT: '0', ...options.env, GRPC_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -36,15 +36,9 @@ export interface StackInstance {
 }
 
 /**
- * Parses `--replicas analytics=3 metrics=2` into counts per service (1..9 each; default 1).
- * Services in {@link SINGLE_PROCESS_STATE} stay at 1.
- *
- * @throws Error naming the bad entry.
- */
-/**
- * Services whose state lives in one process today, so a second replica would not share it:
- * what breaks, in the words the error uses. A shared DATABASE_URL / NATS_URL (the real-backends
- * issue) lifts this.
+ * Services whose state lives in one process (their own PGlite, in-process fan-out), so a second
+ * replica would not share it: what breaks, in the words the error uses. A backend that the
+ * replicas share lifts the refusal: see {@link SHARED_STATE_VARIABLE}.
  */
 export const SINGLE_PROCESS_STATE: Record<string, string> = {
   auth: 'users and signing keys live in its own PGlite data dir, so a user registered on one replica could not log in on another',
@@ -52,14 +46,31 @@ export const SINGLE_PROCESS_STATE: Record<string, string> = {
   chat: 'rooms fan out in process, so users on different replicas would not see each other',
 };
 
-export function parseReplicas(specs: string[], services: StackService[] = STACK): Map<string, number> {
+/**
+ * The variable that gives a service shared state, so its replicas are allowed: orders keeps
+ * orders and idempotency keys in the PostgreSQL of DATABASE_URL (passed to every orders
+ * instance by {@link serviceEnv}), where one key holds across replicas.
+ */
+export const SHARED_STATE_VARIABLE: Record<string, string> = {
+  orders: 'DATABASE_URL',
+};
+
+/**
+ * Parses `--replicas analytics=3 metrics=2` into counts per service (1..9 each; default 1).
+ * Services in {@link SINGLE_PROCESS_STATE} stay at 1, unless `env` sets their
+ * {@link SHARED_STATE_VARIABLE} (orders with DATABASE_URL).
+ *
+ * @throws Error naming the bad entry.
+ */
+export function parseReplicas(specs: string[], services: StackService[] = STACK, env: NodeJS.ProcessEnv = process.env): Map<string, number> {
   const counts = new Map(services.map((s) => [s.name, 1]));
   for (const spec of specs) {
     const m = /^([a-z]+)=(\d+)$/.exec(spec.trim());
     if (!m || !counts.has(m[1]) || Number(m[2]) < 1 || Number(m[2]) > 9) {
       throw new Error(`--replicas ${spec}: want <service>=<1..9> with service one of ${services.map((s) => s.name).join(', ')}`);
     }
-    if (Number(m[2]) > 1 && SINGLE_PROCESS_STATE[m[1]]) {
+    const shared = SHARED_STATE_VARIABLE[m[1]];
+    if (Number(m[2]) > 1 && SINGLE_PROCESS_STATE[m[1]] && !(shared && env[shared])) {
       throw new Error(`--replicas ${spec}: ${m[1]} cannot run as several replicas yet: ${SINGLE_PROCESS_STATE[m[1]]}`);
     }
     counts.set(m[1], Number(m[2]));
@@ -88,18 +99,23 @@ export function targetVariable(service: string): string {
 /**
  * Environment for one instance: its ports, a data directory under `dataRoot` (one per replica:
  * PGlite is single-process), the targets of every service (so a service with a downstream finds
- * it the same way the CLI does), and, when `etcdEndpoints` is given, etcd registration.
+ * it the same way the CLI does), when `etcdEndpoints` is given etcd registration, and for a
+ * service with a {@link SHARED_STATE_VARIABLE} set in `env` that variable (orders: DATABASE_URL,
+ * to every orders instance; spawnService passes none of the parent's backend variables itself).
  */
-export function serviceEnv(instance: StackInstance, targets: Map<string, string>, dataRoot: string, etcdEndpoints?: string): Record<string, string> {
-  const env: Record<string, string> = {
+export function serviceEnv(instance: StackInstance, targets: Map<string, string>, dataRoot: string, etcdEndpoints?: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const result: Record<string, string> = {
     GRPC_PORT: String(instance.grpc),
     METRICS_PORT: String(instance.metrics),
     DATA_DIR: join(dataRoot, instance.index === 1 ? instance.service.name : `${instance.service.name}-${instance.index}`),
   };
-  for (const [name, target] of targets) env[targetVariable(name)] = target;
+  for (const [name, target] of targets) result[targetVariable(name)] = target;
   if (etcdEndpoints) {
-    env['DISCOVERY'] = 'etcd';
-    env['ETCD_ENDPOINTS'] = etcdEndpoints;
+    result['DISCOVERY'] = 'etcd';
+    result['ETCD_ENDPOINTS'] = etcdEndpoints;
   }
-  return env;
+  const shared = SHARED_STATE_VARIABLE[instance.service.name];
+  const sharedValue = shared ? env[shared] : undefined;
+  if (shared && sharedValue) result[shared] = sharedValue;
+  return result;
 }

@@ -4,7 +4,7 @@
  * stops start-up with one line naming a bad variable.
  */
 import { dirname, join } from 'node:path';
-import { path, authTargetEnv, discoveryEnv, serviceEnv, z } from '@grpc-patterns/config';
+import { path, authTargetEnv, discoveryEnv, rateLimitEnv, serviceEnv, z } from '@grpc-patterns/config';
 
 /**
  * The `data/` folder of the installed `vega-datasets` package. Its `exports` map does not
@@ -20,6 +20,8 @@ export const analyticsConfigShape = {
   ...serviceEnv({ grpc: 50052, metrics: 9102 }),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
   ...discoveryEnv(),
+  /** REDIS_URL (rate limits shared by the replicas; unset: in memory), RATE_LIMIT_FAIL=open|closed (docs/interceptors.md). */
+  ...rateLimitEnv(),
   /** Where auth is: its public keys verify the access tokens callers send. */
   ...authTargetEnv(),
   /** The flights parquet file (default: vega-datasets `data/flights-3m.parquet`). */

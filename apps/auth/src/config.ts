@@ -2,7 +2,7 @@
  * The auth service's environment, as a zod shape for `loadConfigOrExit` / `parseConfig`
  * (exported so tests and tools read the same names and defaults).
  */
-import { path, seconds, discoveryEnv, serviceEnv, z } from '@grpc-patterns/config';
+import { path, seconds, discoveryEnv, rateLimitEnv, serviceEnv, z } from '@grpc-patterns/config';
 
 /** `ADMIN_USERNAMES=alice,bob`: a comma-separated list, blanks ignored; default empty. */
 const usernameList = z
@@ -20,6 +20,8 @@ export const authConfigShape = {
   ...serviceEnv({ grpc: 50051, metrics: 9101 }),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
   ...discoveryEnv(),
+  /** REDIS_URL (rate limits shared by the replicas; unset: in memory), RATE_LIMIT_FAIL=open|closed (docs/interceptors.md). */
+  ...rateLimitEnv(),
   /** PGlite data directory (users and the signing key); relative paths are from the working directory. */
   DATA_DIR: path('.data/auth'),
   /** `iss` of every token, and the audience of refresh tokens. */

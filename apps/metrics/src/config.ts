@@ -3,7 +3,7 @@
  * keep one UploadMetrics call bounded in memory and time. Parsed once by main.ts with
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
-import { milliseconds, authTargetEnv, discoveryEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+import { milliseconds, authTargetEnv, discoveryEnv, rateLimitEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
 
 const DAY_MS = 86_400_000;
 
@@ -12,6 +12,8 @@ export const metricsConfigShape = {
   ...serviceEnv({ grpc: 50053, metrics: 9103 }),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
   ...discoveryEnv(),
+  /** REDIS_URL (rate limits shared by the replicas; unset: in memory), RATE_LIMIT_FAIL=open|closed (docs/interceptors.md). */
+  ...rateLimitEnv(),
   /** Where auth is: its public keys verify the access tokens callers send. */
   ...authTargetEnv(),
   /**

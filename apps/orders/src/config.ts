@@ -2,7 +2,7 @@
  * The orders service's environment (names shared by local runs, docker-compose and Kubernetes;
  * see docs/architecture.md). Exported so tests and tools read the same defaults main() does.
  */
-import { discoveryEnv, path, serviceEnv, target, z } from '@grpc-patterns/config';
+import { discoveryEnv, path, rateLimitEnv, serviceEnv, target, z } from '@grpc-patterns/config';
 
 /** Upper bound of IDEMPOTENCY_KEY_TTL_MS: 30 days, ms. */
 export const MAX_IDEMPOTENCY_KEY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
@@ -21,6 +21,8 @@ function isPostgresUrl(value: string): boolean {
 export const ordersConfigShape = {
   ...serviceEnv({ grpc: 50055, metrics: 9105 }),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
+  /** REDIS_URL (shared rate limits across replicas) and RATE_LIMIT_FAIL=open|closed. */
+  ...rateLimitEnv(),
   ...discoveryEnv(),
   /** PGlite data directory (embedded PostgreSQL); created if missing. Unused with DATABASE_URL. */
   DATA_DIR: path('.data/orders'),

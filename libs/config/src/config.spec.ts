@@ -1,4 +1,4 @@
-import { ConfigError, parseConfig, serviceEnv, target, z } from './index.js';
+import { ConfigError, parseConfig, rateLimitEnv, serviceEnv, target, z } from './index.js';
 
 const shape = { ...serviceEnv({ grpc: 50051, metrics: 9101 }), AUTH_TARGET: target(), DATA_DIR: z.string().min(1) };
 
@@ -44,6 +44,15 @@ describe('parseConfig', () => {
   it('masks the password of a URL it echoes', () => {
     const withUrl = { ...shape, DATABASE_URL: z.string().regex(/^postgres:\/\//, { message: 'must be a postgres:// URL' }) };
     expect(() => parseConfig(withUrl, { ...required, DATABASE_URL: 'mysql://app:s3cret@db/x' })).toThrow('DATABASE_URL: must be a postgres:// URL (got "mysql://app:***@db/x")');
+  });
+
+  it('reads the rate-limit store: REDIS_URL optional, RATE_LIMIT_FAIL open by default', () => {
+    const withRedis = { ...shape, ...rateLimitEnv() };
+    expect(parseConfig(withRedis, required)).toMatchObject({ RATE_LIMIT_FAIL: 'open' });
+    expect(parseConfig(withRedis, required).REDIS_URL).toBeUndefined();
+    expect(parseConfig(withRedis, { ...required, REDIS_URL: 'redis://127.0.0.1:6379', RATE_LIMIT_FAIL: 'closed' })).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', RATE_LIMIT_FAIL: 'closed' });
+    expect(() => parseConfig(withRedis, { ...required, REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/^REDIS_URL: /);
+    expect(() => parseConfig(withRedis, { ...required, RATE_LIMIT_FAIL: 'maybe' })).toThrow(/^RATE_LIMIT_FAIL: .*\(got "maybe"\)$/);
   });
 
   it('accepts the target forms the architecture uses', () => {

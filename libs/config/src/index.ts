@@ -112,6 +112,33 @@ export const discoveryEnv = () => ({
   DISCOVERY_ADVERTISE_HOST: z.string().trim().min(1).optional(),
 });
 
+/** Whether `value` parses as a URL with scheme redis: or rediss: and a host. */
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Rate-limit variables (docs/interceptors.md, "Rate limits"), shared by every service:
+ * - `REDIS_URL` (optional, `redis://[user:password@]host:port[/db]` or `rediss://` for TLS):
+ *   set, the per-user limits are kept in Redis and shared by all replicas; unset, in memory
+ *   (per process);
+ * - `RATE_LIMIT_FAIL=open|closed` (default open): while Redis cannot be reached, let calls
+ *   through unlimited (open) or end them with UNAVAILABLE "rate limiter unavailable" (closed).
+ */
+export const rateLimitEnv = () => ({
+  REDIS_URL: z
+    .string()
+    .trim()
+    .refine(isRedisUrl, { message: 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379' })
+    .optional(),
+  RATE_LIMIT_FAIL: z.enum(['open', 'closed'], { message: 'must be one of open, closed' }).default('open'),
+});
+
 /**
  * Parses `env` with a zod object shape.
  *

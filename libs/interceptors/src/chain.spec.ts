@@ -9,6 +9,8 @@ import { staticKeySource } from './auth.js';
 import { defaultRateLimiter, serverInterceptorChain } from './chain.js';
 import { decodeStatusDetails } from './error-details.js';
 import { ValidationRegistry } from './validation.js';
+import { RATE_LIMITER_UNAVAILABLE_MESSAGE, rateLimiterFromConfig, type RateLimiterSetup } from './rate-limit-store.js';
+import { freePort } from '@grpc-patterns/testing';
 import { captureLogger, OK_RESPONSES, PATHS, SHAPES, startShapeServer, type ShapeServer } from '../test/four-shapes.js';
 import { chatV1 } from '@grpc-patterns/proto';
 
@@ -118,5 +120,65 @@ describe('serverInterceptorChain (full chain, all four shapes)', () => {
     expect(handled('bidi_stream', 'INVALID_ARGUMENT')).toBe(1);
     expect(handled('unary', 'INTERNAL')).toBe(1);
     expect(log.text.join('\n')).not.toMatch(/Bearer|eyJ/);
+  });
+});
+
+describe('serverInterceptorChain with a configured limiter (rateLimit: rateLimiterFromConfig)', () => {
+  let server: ShapeServer | undefined;
+  let setup: RateLimiterSetup | undefined;
+  let privateKey: CryptoKey;
+  let jwk: Record<string, unknown>;
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    privateKey = pair.privateKey;
+    jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+  });
+  afterEach(async () => {
+    await server?.close();
+    await setup?.close();
+    server = undefined;
+    setup = undefined;
+  });
+  const bearer = async () => ({
+    authorization: `Bearer ${await new SignJWT({ roles: ['user'], token_use: 'access' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('user-1')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey)}`,
+  });
+  /** The full chain on a limiter whose Redis is a loopback port nobody listens on. */
+  const startWithUnreachableRedis = async (failMode: 'open' | 'closed') => {
+    const log = captureLogger();
+    setup = rateLimiterFromConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, RATE_LIMIT_FAIL: failMode }, log.logger);
+    await setup.ready(5_000);
+    server = await startShapeServer(
+      serverInterceptorChain({ logger: log.logger, registry: createMetricsRegistry(), keySource: staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE }), rateLimit: setup }),
+    );
+    return { server, log };
+  };
+
+  it('fail closed: an authenticated call is UNAVAILABLE before the handler; auth still answers first', async () => {
+    const { server: s, log } = await startWithUnreachableRedis('closed');
+    const results = [await s.call('unary', { metadata: await bearer() }), await s.call('server_stream', { metadata: await bearer() }), await s.call('unary')];
+    expect(results.map((r) => [grpc.status[r.code], r.details])).toEqual([
+      ['UNAVAILABLE', RATE_LIMITER_UNAVAILABLE_MESSAGE],
+      ['UNAVAILABLE', RATE_LIMITER_UNAVAILABLE_MESSAGE],
+      ['UNAUTHENTICATED', 'missing bearer token'],
+    ]);
+    expect(s.observed.contexts).toHaveLength(0);
+    // The logging interceptor sees the guard's status: one "finished call" line per call.
+    expect(log.lines.filter((l) => l.msg === 'finished call').map((l) => l['grpc.code'])).toEqual(['UNAVAILABLE', 'UNAVAILABLE', 'UNAUTHENTICATED']);
+    expect(log.lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['rate limiter store unavailable: calls rejected with UNAVAILABLE (fail closed)']);
+  });
+
+  it('fail open: authenticated calls reach the handler', async () => {
+    const { server: s, log } = await startWithUnreachableRedis('open');
+    const codes = [await s.call('unary', { metadata: await bearer() }), await s.call('unary', { metadata: await bearer() })].map((r) => grpc.status[r.code]);
+    expect(codes).toEqual(['OK', 'OK']);
+    expect(s.observed.contexts).toHaveLength(2);
+    expect(log.lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['rate limiter store unavailable: calls let through (fail open)']);
   });
 });

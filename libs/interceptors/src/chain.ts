@@ -15,7 +15,8 @@
  *  7. auth           who is calling (Bearer JWT, verified locally against auth's JWKS);
  *  8. authz          may they call this method (gRFC A43-shaped policy over token roles);
  *  9. rate limit     after auth so the bucket is per user, before validation so floods of bad
- *                    requests are limited too;
+ *                    requests are limited too; in memory, or in Redis shared by the replicas
+ *                    (rate-limit-store.ts; store down: fail open, or closed with UNAVAILABLE);
  * 10. validation     innermost: only well-formed requests reach the handler.
  *
  * Client side: propagation (deadline, request id, trace context, cancellation from the call
@@ -24,7 +25,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@grpc-patterns/observability';
 import type { Registry } from 'prom-client';
-import { BurstyRateLimiter, RateLimiterMemory } from 'rate-limiter-flexible';
 import { authInterceptor, createTokenVerifier, type KeySource } from './auth.js';
 import { authzInterceptor, type AuthorizationPolicy } from './authz.js';
 import { clientMetricsInterceptor } from './client-metrics.js';
@@ -32,6 +32,7 @@ import { clientPropagationInterceptor } from './client-propagation.js';
 import { deadlineInterceptor, type DeadlineOptions } from './deadline.js';
 import { loggingInterceptor } from './logging.js';
 import { rateLimitInterceptor, type ConsumingLimiter } from './rate-limit.js';
+import { rateLimitInterceptors, tokenBucketLimiter, type RateLimiterSetup } from './rate-limit-store.js';
 import { recoveryInterceptor } from './recovery.js';
 import { requestIdInterceptor } from './request-id.js';
 import { serverMetricsInterceptor } from './server-metrics.js';
@@ -64,10 +65,7 @@ export const DEFAULT_POLICY: AuthorizationPolicy = {
  * a burst limiter consulted when the steady one is empty) is its documented way to get one.
  */
 export function defaultRateLimiter(): ConsumingLimiter {
-  return new BurstyRateLimiter(
-    new RateLimiterMemory({ keyPrefix: 'grpc-steady', points: 100, duration: 1 }),
-    new RateLimiterMemory({ keyPrefix: 'grpc-burst', points: 200, duration: 10 }),
-  );
+  return tokenBucketLimiter();
 }
 
 /** Options of {@link serverInterceptorChain}. */
@@ -79,8 +77,14 @@ export interface ServerChainOptions {
   keySource: KeySource;
   /** Default {@link DEFAULT_POLICY}. */
   policy?: AuthorizationPolicy;
-  /** Default {@link defaultRateLimiter}. */
+  /** Default {@link defaultRateLimiter}. Ignored when {@link rateLimit} is given. */
   rateLimiter?: ConsumingLimiter;
+  /**
+   * A limiter built from configuration (`rateLimiterFromConfig`: memory, or Redis shared by
+   * the replicas, failing open or closed). Takes precedence over {@link rateLimiter}; the
+   * caller closes it (serve() does, after the server stopped).
+   */
+  rateLimit?: RateLimiterSetup;
   /** Request rules per method; default none. */
   validation?: ValidationRegistry;
   /** Default: unary 10 s / max 30 s, streams 1 h. */
@@ -103,10 +107,14 @@ export function serverInterceptorChain(options: ServerChainOptions): grpc.Server
       policy: options.policy ?? DEFAULT_POLICY,
       onDenied: (decision, path, user) => logger.warn({ decision, path, user: user?.id }, 'permission denied'),
     }),
-    rateLimitInterceptor({
-      limiter: options.rateLimiter ?? defaultRateLimiter(),
-      onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
-    }),
+    ...(options.rateLimit
+      ? rateLimitInterceptors(options.rateLimit)
+      : [
+          rateLimitInterceptor({
+            limiter: options.rateLimiter ?? defaultRateLimiter(),
+            onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
+          }),
+        ]),
     validationInterceptor(options.validation ?? new ValidationRegistry(), { report }),
   ];
 }

@@ -13,6 +13,7 @@ import { closeAllChannels, startServer, type RunningServer, type ServiceRegistra
 import { startMetricsServer, type Logger, type Tracing } from '@grpc-patterns/observability';
 import type { Registry } from 'prom-client';
 import { serverInterceptorChain, type ServerChainOptions } from './chain.js';
+import { rateLimiterFromConfig, type RateLimitFailMode } from './rate-limit-store.js';
 
 /** The common variables of every service (`serviceEnv()` from @grpc-patterns/config). */
 export interface ServeConfig {
@@ -20,7 +21,14 @@ export interface ServeConfig {
   GRPC_PORT: number;
   METRICS_PORT: number;
   SHUTDOWN_GRACE_MS: number;
+  /** Rate limits in Redis, shared by the replicas (`rateLimitEnv()`); unset: in memory. */
+  REDIS_URL?: string | undefined;
+  /** Redis down: `open` lets calls through, `closed` answers UNAVAILABLE; default open. */
+  RATE_LIMIT_FAIL?: RateLimitFailMode | undefined;
 }
+
+/** How long serve() waits for the rate limiter's Redis connection before serving anyway, ms. */
+export const RATE_LIMIT_STORE_READY_TIMEOUT_MS = 2_000;
 
 /**
  * Registers this instance in a discovery registry (structurally the `Registrar` of
@@ -61,8 +69,11 @@ export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'regis
 
 /**
  * Serves `/metrics` on METRICS_PORT, then the services on GRPC_HOST:GRPC_PORT behind
- * {@link serverInterceptorChain}. On shutdown (SIGTERM/SIGINT, see startServer): the app's
- * afterStop hooks, then the metrics endpoint closes, spans are flushed, channels closed.
+ * {@link serverInterceptorChain}. Unless the app passes `rateLimit` or `rateLimiter`, the rate
+ * limiter comes from the config (`rateLimiterFromConfig`: REDIS_URL set, in Redis, waiting up to
+ * {@link RATE_LIMIT_STORE_READY_TIMEOUT_MS} for the connection; else in memory). On shutdown
+ * (SIGTERM/SIGINT, see startServer): the app's afterStop hooks, then the limiter's Redis client
+ * closes, the metrics endpoint closes, spans are flushed, channels closed.
  *
  * @throws Error naming the address when either port cannot be bound (the metrics endpoint is
  *   closed again if the gRPC bind fails).
@@ -70,7 +81,13 @@ export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'regis
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const { config, logger } = options;
   const metrics = await startMetricsServer({ registry: options.registry, port: config.METRICS_PORT, host: config.GRPC_HOST, logger });
+  // Built here (and closed here) only when the app brought no limiter of its own.
+  const ownLimiter = options.rateLimit || options.rateLimiter ? undefined : rateLimiterFromConfig(config, logger);
   try {
+    if (ownLimiter && !(await ownLimiter.ready(RATE_LIMIT_STORE_READY_TIMEOUT_MS))) {
+      logger.warn({ failMode: ownLimiter.failMode }, 'rate limiter store not reachable yet: serving anyway');
+    }
+    const rateLimit = options.rateLimit ?? ownLimiter;
     const { registrar } = options;
     const deregister = async () => {
       await registrar?.deregister();
@@ -82,10 +99,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       port: config.GRPC_PORT,
       logger,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
-      interceptors: serverInterceptorChain({ ...options, logger, registry: options.registry }),
+      interceptors: serverInterceptorChain({ ...options, rateLimit, logger, registry: options.registry }),
       beforeDrain: [...(registrar ? [deregister] : []), ...(options.beforeDrain ?? [])],
       propagationDelayMs: options.propagationDelayMs ?? (registrar ? 1_000 : 0),
-      afterStop: [...(options.afterStop ?? []), () => metrics.close(), () => options.tracing.shutdown(), async () => closeAllChannels()],
+      afterStop: [...(options.afterStop ?? []), ...(ownLimiter ? [() => ownLimiter.close()] : []), () => metrics.close(), () => options.tracing.shutdown(), async () => closeAllChannels()],
     });
     if (registrar) {
       const host = options.advertiseHost ?? (config.GRPC_HOST === '0.0.0.0' || config.GRPC_HOST === '::' ? '127.0.0.1' : config.GRPC_HOST);
@@ -102,6 +119,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     }
     return running;
   } catch (error) {
+    await ownLimiter?.close().catch(() => undefined);
     await metrics.close().catch(() => undefined);
     throw error;
   }

@@ -1,0 +1,263 @@
+/**
+ * Where the rate limit lives, chosen by configuration: in this process (rate-limiter-flexible's
+ * RateLimiterMemory, the default) or in Redis (RateLimiterRedis on an ioredis client), so that
+ * every replica consumes from the same budget and a limit of N/s holds for the service, not
+ * N/s per replica.
+ *
+ * Both stores give the same shape: a token bucket per key, i.e. a steady limiter (default
+ * 100 points per 1 s) plus a burst limiter consulted when the steady one is empty (default
+ * 200 points per 10 s), combined with rate-limiter-flexible's BurstyRateLimiter.
+ *
+ * Redis down (connection refused, lost, or a command slower than {@link REDIS_COMMAND_TIMEOUT_MS}):
+ * - `RATE_LIMIT_FAIL=open` (default): calls are let through unlimited;
+ * - `RATE_LIMIT_FAIL=closed`: calls end with UNAVAILABLE "rate limiter unavailable" before the
+ *   handler runs (UNAVAILABLE: the condition is transient and the call safe to retry).
+ * Either way one line is logged at error when an outage starts and one at info when Redis
+ * answers again, not one per call. The ioredis client reconnects on its own (its default
+ * backoff, at most 2 s apart), so the service recovers without a restart.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '@grpc-patterns/observability';
+import { Redis, type RedisOptions } from 'ioredis';
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { callContext, contextListener, currentCallContext, recordStatus, type CallContext } from './call-context.js';
+import { rateLimitInterceptor, type ConsumingLimiter } from './rate-limit.js';
+
+/** What to do with calls while the limiter's store cannot answer. */
+export type RateLimitFailMode = 'open' | 'closed';
+
+/** The variables {@link rateLimiterFromConfig} reads (`rateLimitEnv()` of @grpc-patterns/config). */
+export interface RateLimitStoreConfig {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://`; unset: the limit is kept in memory. */
+  REDIS_URL?: string | undefined;
+  /** Default `open`. */
+  RATE_LIMIT_FAIL?: RateLimitFailMode | undefined;
+}
+
+/** A token bucket as rate-limiter-flexible limiters: `points` per `duration` s, plus `burstPoints` per `burstDuration` s. */
+export interface TokenBucketShape {
+  /** Steady calls per `duration`. */
+  points: number;
+  /** Steady window, whole seconds. */
+  duration: number;
+  /** Extra calls allowed when the steady budget is spent; 0 = no burst (a plain fixed window). */
+  burstPoints: number;
+  /** Window of the burst budget, whole seconds. */
+  burstDuration: number;
+}
+
+/** The default limit per principal and method: 100 calls/s plus a burst of 200 per 10 s. */
+export const DEFAULT_TOKEN_BUCKET: Readonly<TokenBucketShape> = Object.freeze({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
+
+/** Status message of a call rejected because the store is down and RATE_LIMIT_FAIL=closed. */
+export const RATE_LIMITER_UNAVAILABLE_MESSAGE = 'rate limiter unavailable';
+/** Default Redis key prefix; keys are `<prefix>:steady:<principal>|<method path>` (and `:burst:`). */
+export const DEFAULT_REDIS_KEY_PREFIX = 'grpc-rl';
+/** A Redis command slower than this (ms) counts as a store failure instead of holding the call. */
+export const REDIS_COMMAND_TIMEOUT_MS = 1_000;
+
+/**
+ * The token bucket over a store: `redis` undefined keeps it in this process (key prefixes
+ * `grpc-steady` / `grpc-burst`, as before), else in Redis under `<keyPrefix>:steady` and
+ * `<keyPrefix>:burst`. `rejectIfRedisNotReady` makes a disconnected client fail at once.
+ */
+export function tokenBucketLimiter(shape: TokenBucketShape = DEFAULT_TOKEN_BUCKET, redis?: Redis, keyPrefix = DEFAULT_REDIS_KEY_PREFIX): ConsumingLimiter {
+  const make = (prefix: string, points: number, duration: number) =>
+    redis
+      ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `${keyPrefix}:${prefix}`, points, duration, rejectIfRedisNotReady: true })
+      : new RateLimiterMemory({ keyPrefix: `grpc-${prefix}`, points, duration });
+  const steady = make('steady', shape.points, shape.duration);
+  return shape.burstPoints > 0 ? new BurstyRateLimiter(steady, make('burst', shape.burstPoints, shape.burstDuration)) : steady;
+}
+
+/** Options of {@link rateLimiterFromConfig} beyond the environment (tests, tuning). */
+export interface RateLimiterFromConfigOptions {
+  /** Default {@link DEFAULT_TOKEN_BUCKET}. */
+  shape?: TokenBucketShape;
+  /** Redis key prefix; default {@link DEFAULT_REDIS_KEY_PREFIX}. Replicas sharing a limit use the same one. */
+  keyPrefix?: string;
+  /** Extra ioredis options (merged over the ones set here). */
+  redisOptions?: RedisOptions;
+}
+
+/** A configured limiter and what the chain needs to run it; {@link close} it on shutdown. */
+export interface RateLimiterSetup {
+  /** Where the buckets are. */
+  readonly store: 'memory' | 'redis';
+  /** What happens to calls while the store is down (always `open` for memory, which cannot fail). */
+  readonly failMode: RateLimitFailMode;
+  /** The token bucket, wrapped to track outages. */
+  readonly limiter: ConsumingLimiter;
+  /** The ioredis client (undefined for memory). */
+  readonly redis?: Redis;
+  /** Whether an outage is in progress (the last store operation failed). */
+  storeDown(): boolean;
+  /** For rateLimitInterceptor's onStoreError: notes the failure (logged once per outage). */
+  onStoreError(error: unknown): void;
+  /**
+   * Resolves true once the client is connected, false on its first connection error or after
+   * `timeoutMs`; memory: true at once. serve() awaits it so the first calls do not fail open
+   * just because the connection was still being set up.
+   */
+  ready(timeoutMs?: number): Promise<boolean>;
+  /** Closes the Redis client (QUIT, or a disconnect when it is not connected). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** `url` without its password, for logs. */
+function maskUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}
+
+/**
+ * Builds the limiter the environment asks for. No `REDIS_URL`: the in-memory token bucket
+ * (per process, as `defaultRateLimiter()`). With it: the same shape in Redis, on an ioredis
+ * client with `enableOfflineQueue: false` (rate-limiter-flexible's advice: a command sent while
+ * disconnected fails at once instead of waiting in a queue), `maxRetriesPerRequest: 0` (a
+ * command cut by a lost connection fails at once) and a {@link REDIS_COMMAND_TIMEOUT_MS} command
+ * timeout. The client connects in the background; see {@link RateLimiterSetup.ready}.
+ *
+ * @param logger receives the outage lines: error when the store fails (once per outage), info
+ *   when it answers again; the URL is logged with its password masked.
+ */
+export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logger, options: RateLimiterFromConfigOptions = {}): RateLimiterSetup {
+  const shape = options.shape ?? DEFAULT_TOKEN_BUCKET;
+  if (!config.REDIS_URL) {
+    const limiter = tokenBucketLimiter(shape);
+    return {
+      store: 'memory',
+      failMode: 'open',
+      limiter,
+      storeDown: () => false,
+      onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
+      ready: async () => true,
+      close: async () => undefined,
+    };
+  }
+  const failMode = config.RATE_LIMIT_FAIL ?? 'open';
+  const url = maskUrl(config.REDIS_URL);
+  const redis = new Redis(config.REDIS_URL, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    // A closed limiter has nothing to flush: do not keep a dead socket's 2 s destroy timer.
+    disconnectTimeout: 200,
+    connectionName: 'grpc-patterns-rate-limit',
+    ...options.redisOptions,
+  });
+  let down = false;
+  let closed = false;
+  const noteFailure = (error: unknown) => {
+    if (down || closed) return;
+    down = true;
+    const effect = failMode === 'open' ? 'calls let through (fail open)' : 'calls rejected with UNAVAILABLE (fail closed)';
+    logger.error({ err: error, redis: url, failMode }, `rate limiter store unavailable: ${effect}`);
+  };
+  const noteRecovery = () => {
+    if (!down || closed) return;
+    down = false;
+    logger.info({ redis: url }, 'rate limiter store available again');
+  };
+  // Without an 'error' listener ioredis prints every failed reconnect to the console.
+  redis.on('error', noteFailure);
+  redis.on('ready', noteRecovery);
+  const bucket = tokenBucketLimiter(shape, redis, options.keyPrefix);
+  const limiter: ConsumingLimiter = {
+    consume: (key, points, consumeOptions) =>
+      bucket.consume(key, points, consumeOptions).then(
+        (res) => {
+          noteRecovery();
+          return res;
+        },
+        (rejection: unknown) => {
+          if (rejection instanceof RateLimiterRes) noteRecovery();
+          else {
+            noteFailure(rejection);
+            // Fail closed: mark the call (its context is current: interceptors run their next
+            // step inside it); rateLimitStoreGuard ends it after rateLimitInterceptor lets it on.
+            const ctx = failMode === 'closed' ? currentCallContext() : undefined;
+            if (ctx) storeFailedCalls.add(ctx);
+          }
+          throw rejection;
+        },
+      ),
+  };
+  return {
+    store: 'redis',
+    failMode,
+    limiter,
+    redis,
+    storeDown: () => down,
+    onStoreError: noteFailure,
+    ready(timeoutMs = 2_000) {
+      if (redis.status === 'ready') return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const done = (value: boolean) => {
+          clearTimeout(timer);
+          redis.off('ready', onReady);
+          redis.off('error', onError);
+          resolve(value);
+        };
+        const onReady = () => done(true);
+        const onError = () => done(false);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        timer.unref();
+        redis.once('ready', onReady);
+        redis.once('error', onError);
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
+    },
+  };
+}
+
+/** Calls whose limiter consume failed in a fail-closed setup (read once by the guard). */
+const storeFailedCalls = new WeakSet<CallContext>();
+
+/**
+ * Puts the call context in place for the interceptors after it (AsyncLocalStorage), so the
+ * limiter's consume() can tell which call it serves. The chain's earlier interceptors do the
+ * same; this makes {@link rateLimitInterceptors} work on its own too.
+ */
+function callContextInterceptor(): grpc.ServerInterceptor {
+  return (method, call) => new grpc.ServerInterceptingCall(call, { start: (next) => next(contextListener(callContext(method, call))) });
+}
+
+/**
+ * Fail closed: ends with UNAVAILABLE "rate limiter unavailable" a call whose consume() failed
+ * (rateLimitInterceptor, which lets such calls through, sits just outside it). Any other call
+ * passes untouched.
+ */
+export function rateLimitStoreGuard(): grpc.ServerInterceptor {
+  return (method, call) => {
+    const ctx = callContext(method, call);
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next(
+          contextListener(ctx, {
+            onReceiveMetadata: (metadata, nextMetadata) => {
+              if (!storeFailedCalls.has(ctx)) return nextMetadata(metadata);
+              storeFailedCalls.delete(ctx);
+              const st = { code: grpc.status.UNAVAILABLE, details: RATE_LIMITER_UNAVAILABLE_MESSAGE, metadata: new grpc.Metadata() };
+              recordStatus(ctx, st);
+              call.sendStatus(st);
+            },
+          }),
+        ),
+    });
+  };
+}
+
+/**
+ * The rate-limit stage of the chain for a setup: rateLimitInterceptor on its limiter (over the
+ * limit: RESOURCE_EXHAUSTED with RetryInfo), and for `failMode: 'closed'` the context and
+ * {@link rateLimitStoreGuard} interceptors around it (store down: UNAVAILABLE).
+ */
+export function rateLimitInterceptors(setup: RateLimiterSetup): grpc.ServerInterceptor[] {
+  const limit = rateLimitInterceptor({ limiter: setup.limiter, onStoreError: (error) => setup.onStoreError(error) });
+  return setup.failMode === 'closed' ? [callContextInterceptor(), limit, rateLimitStoreGuard()] : [limit];
+}

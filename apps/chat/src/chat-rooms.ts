@@ -5,7 +5,7 @@
 import { GrpcError } from '@grpc-patterns/grpc-kit';
 import { chatV1 } from '@grpc-patterns/proto';
 import { status } from '@grpc/grpc-js';
-import type { RoomBus, RoomEvent, RoomEventBody, RoomEventHandler } from './room-bus.js';
+import type { RoomBus, RoomErrorHandler, RoomEvent, RoomEventBody, RoomEventHandler } from './room-bus.js';
 
 /** One user's place in one room, as {@link ChatRooms.join} hands it out. */
 export interface Membership {
@@ -50,10 +50,16 @@ export class ChatRooms {
    * JOINED presence. The handler's first event is that JOINED (in process: nothing can be
    * numbered between the subscription and it).
    *
+   * With a bus that shares membership across replicas ({@link RoomBus.sharedMembership}), the
+   * checks below see only this replica's members; the bus repeats them over the whole room and
+   * `joined` rejects with the same codes. The handler then skips whatever the room delivered
+   * before the user's own JOINED, so a stream still starts with its JOINED.
+   *
+   * @param onError called if the bus ends the subscription (UNAVAILABLE, DATA_LOSS).
    * @throws GrpcError ALREADY_EXISTS when the name is taken in the room; RESOURCE_EXHAUSTED
    *   when the room has `maxRoomMembers` members.
    */
-  join(room: string, user: string, handler: RoomEventHandler): Membership {
+  join(room: string, user: string, handler: RoomEventHandler, onError?: RoomErrorHandler): Membership {
     const members = this.rooms.get(room) ?? new Set<string>();
     if (members.has(user)) throw new GrpcError(status.ALREADY_EXISTS, `user ${JSON.stringify(user)} is already in room ${JSON.stringify(room)}`);
     if (members.size >= this.options.maxRoomMembers) {
@@ -62,7 +68,20 @@ export class ChatRooms {
     members.add(user);
     this.rooms.set(room, members);
     const { bus } = this.options;
-    const unsubscribe = bus.subscribe(room, handler);
+    const shared = bus.sharedMembership === true;
+    let seenOwnJoin = !shared;
+    const unsubscribe = bus.subscribe(
+      room,
+      (event) => {
+        if (!seenOwnJoin) {
+          const body = event.event;
+          if (body.$case !== 'presence' || body.presence.user !== user || body.presence.kind !== chatV1.PresenceKind.PRESENCE_KIND_JOINED) return;
+          seenOwnJoin = true;
+        }
+        handler(event);
+      },
+      onError,
+    );
     const joined = bus.publish(room, presence(user, chatV1.PresenceKind.PRESENCE_KIND_JOINED, members));
     let left = false;
     return {
@@ -78,6 +97,16 @@ export class ChatRooms {
         left = true;
         unsubscribe();
         members.delete(user);
+        if (shared) {
+          if (members.size === 0 && this.rooms.get(room) === members) this.rooms.delete(room);
+          // Other replicas may have members: always publish the LEFT, but only for a JOINED
+          // that the bus accepted (a rejected join never entered the room).
+          joined.then(
+            () => bus.publish(room, presence(user, chatV1.PresenceKind.PRESENCE_KIND_LEFT, members)).catch((error: unknown) => this.options.onPublishError?.(error, room)),
+            () => undefined,
+          );
+          return;
+        }
         if (members.size === 0) {
           // Nobody is left to see the LEFT: forget the room instead of publishing it.
           if (this.rooms.get(room) === members) this.rooms.delete(room);

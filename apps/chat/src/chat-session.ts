@@ -88,7 +88,12 @@ class ChatSession {
     if (!this.membership) {
       if (action?.$case !== 'join') throw invalidArgument('join', 'the first request must be a join');
       const { room, user } = validateJoin(action.join);
-      this.membership = this.options.rooms.join(room, user, (event) => this.deliver(event));
+      this.membership = this.options.rooms.join(
+        room,
+        user,
+        (event) => this.deliver(event),
+        (error) => this.finish('room bus failed', error, false),
+      );
       this.membership.joined.catch((error: unknown) => this.finish('publish failed', error, false));
       this.options.logger.info({ room, user, peer: this.call.getPeer() }, 'joined room');
       this.writer = this.writeLoop();

@@ -17,7 +17,13 @@ describe('chat config', () => {
     expect(parseConfig(chatConfigShape, { MAX_PENDING_EVENTS: '5', MAX_ROOM_MEMBERS: '2' })).toMatchObject({ MAX_PENDING_EVENTS: 5, MAX_ROOM_MEMBERS: 2 });
   });
 
+  it('leaves NATS_URL unset by default (in-process rooms) and accepts nats:// lists', () => {
+    expect(parseConfig(chatConfigShape, {}).NATS_URL).toBeUndefined();
+    expect(parseConfig(chatConfigShape, { NATS_URL: 'nats://127.0.0.1:4222,nats://10.0.0.2:4222' }).NATS_URL).toBe('nats://127.0.0.1:4222,nats://10.0.0.2:4222');
+  });
+
   it.each([
+    ['NATS_URL', 'redis://127.0.0.1:6379', 'NATS_URL: must be nats://host:port (or tls://), comma-separated for several (got "redis://127.0.0.1:6379")'],
     ['MAX_PENDING_EVENTS', '0', 'MAX_PENDING_EVENTS: must be at least 1 (got "0")'],
     ['MAX_PENDING_EVENTS', 'many', 'MAX_PENDING_EVENTS: must be a whole number (got "many")'],
     ['MAX_ROOM_MEMBERS', '1.5', 'MAX_ROOM_MEMBERS: must be a whole number (got "1.5")'],

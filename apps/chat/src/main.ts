@@ -6,13 +6,26 @@ import { grpcKeySource, serve } from '@grpc-patterns/interceptors';
 import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { createChatService } from './chat-service.js';
 import { chatConfigShape } from './config.js';
+import { connectNatsRoomBus } from './nats-room-bus.js';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('chat', chatConfigShape);
   // Resolvers (etcd:, consul:) before any client exists; the registrar DISCOVERY asks for.
   const discovery = discoveryForServe(config, { service: 'chat', healthService: 'chat.v1.ChatService' });
   const logger = createLogger({ service: 'chat', level: config.LOG_LEVEL });
-  const service = await createChatService({ logger, maxPendingEvents: config.MAX_PENDING_EVENTS, maxRoomMembers: config.MAX_ROOM_MEMBERS });
+  // NATS_URL set: rooms shared by every replica through JetStream; else the in-process bus.
+  const bus = config.NATS_URL
+    ? await connectNatsRoomBus({
+        servers: config.NATS_URL,
+        maxRoomMembers: config.MAX_ROOM_MEMBERS,
+        onHandlerError: (err, room) => logger.error({ err, room }, 'room event handler failed'),
+        onEvent: (event, detail) => logger.warn({ event, detail }, `chat bus: ${event}`),
+      }).catch((error: unknown) => {
+        throw new Error(`NATS_URL: cannot use NATS JetStream at ${config.NATS_URL}: ${error instanceof Error ? error.message : error}`);
+      })
+    : undefined;
+  if (config.NATS_URL) logger.info({ nats: config.NATS_URL }, 'rooms on NATS JetStream');
+  const service = await createChatService({ logger, maxPendingEvents: config.MAX_PENDING_EVENTS, maxRoomMembers: config.MAX_ROOM_MEMBERS, bus });
   await serve({
     config,
     logger,

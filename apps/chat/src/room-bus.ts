@@ -26,8 +26,20 @@ export type RoomEvent = chatV1.ChatResponse & { sequence: string; time: Date; ev
 /** Receives a room's events, one call per event, in sequence order. Must not throw or block. */
 export type RoomEventHandler = (event: RoomEvent) => void;
 
+/**
+ * Told when a subscription ends because the bus failed (UNAVAILABLE: connection lost; DATA_LOSS:
+ * events missed). No event reaches the subscription's handler afterwards. Must not throw.
+ */
+export type RoomErrorHandler = (error: Error) => void;
+
 /** The fan-out interface; see the file comment for its ordering contract. */
 export interface RoomBus {
+  /**
+   * True when the bus decides room membership itself (across replicas): it computes the
+   * `members` of presence events and rejects a JOINED with ALREADY_EXISTS / RESOURCE_EXHAUSTED.
+   * Absent or false: membership is the caller's (in process).
+   */
+  readonly sharedMembership?: boolean;
   /**
    * Numbers `body` with the room's next sequence and delivers it to the room's subscribers.
    * This is the order point: the sequence is assigned here and nowhere else.
@@ -38,9 +50,12 @@ export interface RoomBus {
   /**
    * Starts delivering the room's events numbered after this call to `handler`.
    *
+   * `onError` is called at most once if the bus ends the subscription (a bus across the network
+   * can fail; the in-process bus never does).
+   *
    * @returns a function that stops delivery (idempotent); no event reaches `handler` after it.
    */
-  subscribe(room: string, handler: RoomEventHandler): () => void;
+  subscribe(room: string, handler: RoomEventHandler, onError?: RoomErrorHandler): () => void;
   /** Releases the bus (connections, state). */
   close(): Promise<void>;
 }

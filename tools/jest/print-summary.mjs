@@ -5,9 +5,11 @@ import { join } from 'node:path';
 
 const dir = join(import.meta.dirname, '..', '..', 'tmp', 'test-results');
 const totals = { passed: 0, failed: 0, skipped: 0 };
-const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+const files = existsSync(dir)
+  ? readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('summary.json'))
+  : [];
 for (const file of files) {
-  const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+  const r = JSON.parse(readFileSync(join(dir, String(file)), 'utf8'));
   for (const k of Object.keys(totals)) totals[k] += r[k];
 }
 console.log(`\njest (${files.length} projects):`);

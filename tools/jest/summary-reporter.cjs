@@ -1,18 +1,21 @@
-// Jest reporter: records each project's totals in tmp/test-results/<project>.json, so
-// `npm test` can end with one line counting every project's tests (tools/jest/print-summary.mjs).
+// Jest reporter: records each project's totals in tmp/test-results/<project root>/summary.json,
+// so `npm test` can end with one line counting every project's tests (print-summary.mjs). The
+// folder is the test target's Nx output (nx.json), so a run restored from Nx's cache restores
+// its counts too.
 const { mkdirSync, writeFileSync } = require('node:fs');
-const { basename, join } = require('node:path');
+const { join, relative } = require('node:path');
+
+const repoRoot = join(__dirname, '..', '..');
 
 class SummaryReporter {
   constructor(globalConfig) {
     this.rootDir = globalConfig.rootDir;
   }
   onRunComplete(_contexts, results) {
-    const dir = join(__dirname, '..', '..', 'tmp', 'test-results');
+    const dir = join(repoRoot, 'tmp', 'test-results', relative(repoRoot, this.rootDir));
     mkdirSync(dir, { recursive: true });
-    const name = this.rootDir.split(/[\\/]/).slice(-2).join('-') || basename(this.rootDir);
     writeFileSync(
-      join(dir, `${name}.json`),
+      join(dir, 'summary.json'),
       JSON.stringify({ passed: results.numPassedTests, failed: results.numFailedTests, skipped: results.numPendingTests + results.numTodoTests }),
     );
   }

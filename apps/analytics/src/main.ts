@@ -2,7 +2,7 @@
 import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
 import { discoveryForServe } from '@grpc-patterns/discovery';
-import { grpcKeySource, serve } from '@grpc-patterns/interceptors';
+import { serve } from '@grpc-patterns/interceptors';
 import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { createAnalyticsService } from './analytics-service.js';
 import { analyticsConfigShape } from './config.js';
@@ -25,7 +25,6 @@ async function main(): Promise<void> {
     registry: createMetricsRegistry(),
     services: [service.registration],
     ...discovery,
-    keySource: grpcKeySource({ target: config.AUTH_TARGET, onFetchError: (err) => logger.warn({ err }, 'fetching token keys from auth failed') }),
     afterStop: [service.close],
   });
 }

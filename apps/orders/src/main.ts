@@ -2,7 +2,7 @@
 import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
 import { discoveryForServe } from '@grpc-patterns/discovery';
-import { clientInterceptorChain, grpcKeySource, serve } from '@grpc-patterns/interceptors';
+import { clientInterceptorChain, serve } from '@grpc-patterns/interceptors';
 import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { ordersConfigShape } from './config.js';
 import { createOrdersService } from './orders-service.js';
@@ -31,7 +31,6 @@ async function main() {
     registry,
     services: [service.registration],
     ...discovery,
-    keySource: grpcKeySource({ target: config.AUTH_TARGET, onFetchError: (err) => logger.warn({ err }, 'fetching token keys from auth failed') }),
     validation: ordersValidation(),
     // The store closes after the last call finished; serve() then closes the channels.
     afterStop: [service.close],

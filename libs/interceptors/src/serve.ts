@@ -7,11 +7,12 @@
  * main.ts shape (Online Boutique `paymentservice/index.js`: instrumentation before the rest):
  *   import { tracing } from './instrumentation.js';   // first: setupTracing()
  *   ...
- *   await serve({ name, config, logger, tracing, registry, services, keySource, ... });
+ *   await serve({ config, logger, tracing, registry, services, ... });   // keys from AUTH_TARGET
  */
 import { closeAllChannels, startServer, type RunningServer, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
 import { startMetricsServer, type Logger, type Tracing } from '@grpc-patterns/observability';
 import type { Registry } from 'prom-client';
+import { grpcKeySource, type KeySource } from './auth.js';
 import { serverInterceptorChain, type ServerChainOptions } from './chain.js';
 import { rateLimiterFromConfig, type RateLimitFailMode } from './rate-limit-store.js';
 
@@ -25,6 +26,8 @@ export interface ServeConfig {
   REDIS_URL?: string | undefined;
   /** Redis down: `open` lets calls through, `closed` answers UNAVAILABLE; default open. */
   RATE_LIMIT_FAIL?: RateLimitFailMode | undefined;
+  /** Where auth is (`authTargetEnv()`): its GetPublicKeys verifies tokens unless `keySource` is given. */
+  AUTH_TARGET?: string;
 }
 
 /** How long serve() waits for the rate limiter's Redis connection before serving anyway, ms. */
@@ -43,7 +46,12 @@ export interface ServeRegistrar {
 }
 
 /** Options of {@link serve}. */
-export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'registry'> {
+export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'registry' | 'keySource'> {
+  /**
+   * Where access-token keys come from; default grpcKeySource over `config.AUTH_TARGET` (every
+   * service but auth, which passes staticKeySource with its own keys).
+   */
+  keySource?: KeySource;
   config: ServeConfig;
   logger: Logger;
   tracing: Tracing;
@@ -99,7 +107,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       port: config.GRPC_PORT,
       logger,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
-      interceptors: serverInterceptorChain({ ...options, rateLimit, logger, registry: options.registry }),
+      interceptors: serverInterceptorChain({ ...options, keySource: keySourceFor(options), rateLimit, logger, registry: options.registry }),
       beforeDrain: [...(registrar ? [deregister] : []), ...(options.beforeDrain ?? [])],
       propagationDelayMs: options.propagationDelayMs ?? (registrar ? 1_000 : 0),
       afterStop: [...(options.afterStop ?? []), ...(ownLimiter ? [() => ownLimiter.close()] : []), () => metrics.close(), () => options.tracing.shutdown(), async () => closeAllChannels()],
@@ -123,4 +131,16 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await metrics.close().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The app's key source, or one fetching auth's JWKS from AUTH_TARGET (fetch failures logged).
+ *
+ * @throws Error when neither a key source nor AUTH_TARGET is given (a wiring mistake).
+ */
+function keySourceFor(options: ServeOptions): KeySource {
+  if (options.keySource) return options.keySource;
+  const target = options.config.AUTH_TARGET;
+  if (!target) throw new Error('serve(): pass keySource, or set AUTH_TARGET in the config');
+  return grpcKeySource({ target, onFetchError: (err) => options.logger.warn({ err }, 'fetching token keys from auth failed') });
 }

@@ -98,3 +98,4 @@ export async function expectStatus(promise: Promise<unknown>): Promise<grpc.Serv
 
 export { grpc };
 export * from './process.js';
+export * from './etcd.js';

@@ -12,21 +12,19 @@
 import { registerDiscovery } from '@grpc-patterns/discovery';
 import { closeAllChannels, createClient, methodServiceConfig, unaryCallDetailed } from '@grpc-patterns/grpc-kit';
 import { authV1, ordersV1 } from '@grpc-patterns/proto';
-import { freePort, grpc, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { etcdAvailability, grpc, spawnService, startEtcd, type ServiceProcess } from '@grpc-patterns/testing';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 
-const ETCD_BINARY = process.env['ETCD_BINARY'] ?? '/usr/bin/etcd';
 const SERVER_URL = process.env['DATABASE_URL'] || undefined;
 const built = ['auth', 'orders'].every((app) => existsSync(join(__dirname, '..', '..', '..', 'apps', app, 'dist', 'main.js')));
 
 const missing = [
   ...(SERVER_URL ? [] : ['DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)']),
-  ...(existsSync(ETCD_BINARY) ? [] : [`${ETCD_BINARY} not found (apt-get install etcd-server)`]),
+  ...(etcdAvailability().available ? [] : ['/usr/bin/etcd not found (apt-get install etcd-server)']),
   ...(built ? [] : ['apps/auth or apps/orders is not built (npx nx run-many -t build)']),
 ];
 const maybe = missing.length === 0 || process.env['CI'] === 'true' ? describe : describe.skip;
@@ -297,47 +295,5 @@ function sleep(ms: number): Promise<void> {
 async function waitFor(condition: () => boolean, timeoutMs: number, message: string): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !condition(); await sleep(20)) {
     if (Date.now() > deadline) throw new Error(message);
-  }
-}
-
-/**
- * etcd on free loopback ports with its own data dir: the minimal start code of
- * libs/discovery/test/etcd-server.ts (a relative import would leave this project's file list).
- */
-async function startEtcd(): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  if (!existsSync(ETCD_BINARY)) throw new Error(`etcd is required under CI=true: ${ETCD_BINARY} not found`);
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const dataDir = mkdtempSync(join(tmpdir(), 'failover-etcd-'));
-  const endpoint = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  const child: ChildProcess = spawn(
-    ETCD_BINARY,
-    ['--name', 'failover', '--data-dir', dataDir, '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `failover=${peer}`, '--log-level', 'error'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  for (const deadline = Date.now() + 15_000; ; await sleep(100)) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`etcd exited with ${child.exitCode}: ${output.slice(-1000)}`);
-    }
-    try {
-      const health = (await (await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as { health?: string };
-      if (health.health === 'true') return { endpoint, stop };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`etcd not healthy within 15 s: ${output.slice(-1000)}`);
-    }
   }
 }

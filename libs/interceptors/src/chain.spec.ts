@@ -9,7 +9,8 @@ import { staticKeySource } from './auth.js';
 import { defaultRateLimiter, serverInterceptorChain } from './chain.js';
 import { decodeStatusDetails } from './error-details.js';
 import { ValidationRegistry } from './validation.js';
-import { RATE_LIMITER_UNAVAILABLE_MESSAGE, rateLimiterFromConfig, type RateLimiterSetup } from './rate-limit-store.js';
+import { RATE_LIMITER_UNAVAILABLE_MESSAGE } from './rate-limit.js';
+import { rateLimiterFromConfig, type RateLimiterSetup } from './rate-limit-store.js';
 import { freePort } from '@grpc-patterns/testing';
 import { captureLogger, OK_RESPONSES, PATHS, SHAPES, startShapeServer, type ShapeServer } from '../test/four-shapes.js';
 import { chatV1 } from '@grpc-patterns/proto';
@@ -169,7 +170,7 @@ describe('serverInterceptorChain with a configured limiter (rateLimit: rateLimit
       ['UNAUTHENTICATED', 'missing bearer token'],
     ]);
     expect(s.observed.contexts).toHaveLength(0);
-    // The logging interceptor sees the guard's status: one "finished call" line per call.
+    // The logging interceptor sees the rate limiter's status: one "finished call" line per call.
     expect(log.lines.filter((l) => l.msg === 'finished call').map((l) => l['grpc.code'])).toEqual(['UNAVAILABLE', 'UNAVAILABLE', 'UNAUTHENTICATED']);
     expect(log.lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['rate limiter store unavailable: calls rejected with UNAVAILABLE (fail closed)']);
   });

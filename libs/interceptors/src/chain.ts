@@ -16,7 +16,8 @@
  *  8. authz          may they call this method (gRFC A43-shaped policy over token roles);
  *  9. rate limit     after auth so the bucket is per user, before validation so floods of bad
  *                    requests are limited too; in memory, or in Redis shared by the replicas
- *                    (rate-limit-store.ts; store down: fail open, or closed with UNAVAILABLE);
+ *                    (rate-limit-store.ts). One interceptor: over the limit RESOURCE_EXHAUSTED,
+ *                    store down: fail open, or closed with UNAVAILABLE;
  * 10. validation     innermost: only well-formed requests reach the handler.
  *
  * Client side: propagation (deadline, request id, trace context, cancellation from the call
@@ -32,7 +33,7 @@ import { clientPropagationInterceptor } from './client-propagation.js';
 import { deadlineInterceptor, type DeadlineOptions } from './deadline.js';
 import { loggingInterceptor } from './logging.js';
 import { rateLimitInterceptor, type ConsumingLimiter } from './rate-limit.js';
-import { rateLimitInterceptors, tokenBucketLimiter, type RateLimiterSetup } from './rate-limit-store.js';
+import { rateLimitInterceptorFor, tokenBucketLimiter, type RateLimiterSetup } from './rate-limit-store.js';
 import { recoveryInterceptor } from './recovery.js';
 import { requestIdInterceptor } from './request-id.js';
 import { serverMetricsInterceptor } from './server-metrics.js';
@@ -107,14 +108,12 @@ export function serverInterceptorChain(options: ServerChainOptions): grpc.Server
       policy: options.policy ?? DEFAULT_POLICY,
       onDenied: (decision, path, user) => logger.warn({ decision, path, user: user?.id }, 'permission denied'),
     }),
-    ...(options.rateLimit
-      ? rateLimitInterceptors(options.rateLimit)
-      : [
-          rateLimitInterceptor({
-            limiter: options.rateLimiter ?? defaultRateLimiter(),
-            onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
-          }),
-        ]),
+    options.rateLimit
+      ? rateLimitInterceptorFor(options.rateLimit)
+      : rateLimitInterceptor({
+          limiter: options.rateLimiter ?? defaultRateLimiter(),
+          onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
+        }),
     validationInterceptor(options.validation ?? new ValidationRegistry(), { report }),
   ];
 }

@@ -12,19 +12,19 @@
  * - `RATE_LIMIT_FAIL=open` (default): calls are let through unlimited;
  * - `RATE_LIMIT_FAIL=closed`: calls end with UNAVAILABLE "rate limiter unavailable" before the
  *   handler runs (UNAVAILABLE: the condition is transient and the call safe to retry).
+ * The rate-limit interceptor itself applies the mode ({@link rateLimitInterceptorFor}); this
+ * file only builds the limiter and tracks outages.
  * Either way one line is logged at error when an outage starts and one at info when Redis
  * answers again, not one per call. The ioredis client reconnects on its own (its default
  * backoff, at most 2 s apart), so the service recovers without a restart.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@grpc-patterns/observability';
 import { Redis, type RedisOptions } from 'ioredis';
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { callContext, contextListener, currentCallContext, recordStatus, type CallContext } from './call-context.js';
-import { rateLimitInterceptor, type ConsumingLimiter } from './rate-limit.js';
+import { rateLimitInterceptor, type ConsumingLimiter, type RateLimitFailMode } from './rate-limit.js';
 
-/** What to do with calls while the limiter's store cannot answer. */
-export type RateLimitFailMode = 'open' | 'closed';
+export type { RateLimitFailMode } from './rate-limit.js';
 
 /** The variables {@link rateLimiterFromConfig} reads (`rateLimitEnv()` of @grpc-patterns/config). */
 export interface RateLimitStoreConfig {
@@ -49,8 +49,6 @@ export interface TokenBucketShape {
 /** The default limit per principal and method: 100 calls/s plus a burst of 200 per 10 s. */
 export const DEFAULT_TOKEN_BUCKET: Readonly<TokenBucketShape> = Object.freeze({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
 
-/** Status message of a call rejected because the store is down and RATE_LIMIT_FAIL=closed. */
-export const RATE_LIMITER_UNAVAILABLE_MESSAGE = 'rate limiter unavailable';
 /** Default Redis key prefix; keys are `<prefix>:steady:<principal>|<method path>` (and `:burst:`). */
 export const DEFAULT_REDIS_KEY_PREFIX = 'grpc-rl';
 /** A Redis command slower than this (ms) counts as a store failure instead of holding the call. */
@@ -170,14 +168,9 @@ export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logg
           return res;
         },
         (rejection: unknown) => {
+          // Over the limit is an answer from Redis; anything else is the store failing.
           if (rejection instanceof RateLimiterRes) noteRecovery();
-          else {
-            noteFailure(rejection);
-            // Fail closed: mark the call (its context is current: interceptors run their next
-            // step inside it); rateLimitStoreGuard ends it after rateLimitInterceptor lets it on.
-            const ctx = failMode === 'closed' ? currentCallContext() : undefined;
-            if (ctx) storeFailedCalls.add(ctx);
-          }
+          else noteFailure(rejection);
           throw rejection;
         },
       ),
@@ -215,49 +208,11 @@ export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logg
   };
 }
 
-/** Calls whose limiter consume failed in a fail-closed setup (read once by the guard). */
-const storeFailedCalls = new WeakSet<CallContext>();
-
 /**
- * Puts the call context in place for the interceptors after it (AsyncLocalStorage), so the
- * limiter's consume() can tell which call it serves. The chain's earlier interceptors do the
- * same; this makes {@link rateLimitInterceptors} work on its own too.
+ * The rate-limit interceptor for a setup: {@link rateLimitInterceptor} on its limiter, with its
+ * fail mode (store down: `open` lets calls through, `closed` ends them with UNAVAILABLE
+ * "rate limiter unavailable") and its once-per-outage logging.
  */
-function callContextInterceptor(): grpc.ServerInterceptor {
-  return (method, call) => new grpc.ServerInterceptingCall(call, { start: (next) => next(contextListener(callContext(method, call))) });
-}
-
-/**
- * Fail closed: ends with UNAVAILABLE "rate limiter unavailable" a call whose consume() failed
- * (rateLimitInterceptor, which lets such calls through, sits just outside it). Any other call
- * passes untouched.
- */
-export function rateLimitStoreGuard(): grpc.ServerInterceptor {
-  return (method, call) => {
-    const ctx = callContext(method, call);
-    return new grpc.ServerInterceptingCall(call, {
-      start: (next) =>
-        next(
-          contextListener(ctx, {
-            onReceiveMetadata: (metadata, nextMetadata) => {
-              if (!storeFailedCalls.has(ctx)) return nextMetadata(metadata);
-              storeFailedCalls.delete(ctx);
-              const st = { code: grpc.status.UNAVAILABLE, details: RATE_LIMITER_UNAVAILABLE_MESSAGE, metadata: new grpc.Metadata() };
-              recordStatus(ctx, st);
-              call.sendStatus(st);
-            },
-          }),
-        ),
-    });
-  };
-}
-
-/**
- * The rate-limit stage of the chain for a setup: rateLimitInterceptor on its limiter (over the
- * limit: RESOURCE_EXHAUSTED with RetryInfo), and for `failMode: 'closed'` the context and
- * {@link rateLimitStoreGuard} interceptors around it (store down: UNAVAILABLE).
- */
-export function rateLimitInterceptors(setup: RateLimiterSetup): grpc.ServerInterceptor[] {
-  const limit = rateLimitInterceptor({ limiter: setup.limiter, onStoreError: (error) => setup.onStoreError(error) });
-  return setup.failMode === 'closed' ? [callContextInterceptor(), limit, rateLimitStoreGuard()] : [limit];
+export function rateLimitInterceptorFor(setup: RateLimiterSetup): grpc.ServerInterceptor {
+  return rateLimitInterceptor({ limiter: setup.limiter, failMode: setup.failMode, onStoreError: (error) => setup.onStoreError(error) });
 }

@@ -7,7 +7,7 @@ import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexib
 import { SHAPES, startShapeServer, type CallResult, type ShapeServer } from '../test/four-shapes.js';
 import { authInterceptor, createTokenVerifier, staticKeySource } from './auth.js';
 import { decodeStatusDetails } from './error-details.js';
-import { RATE_LIMITED_MESSAGE, rateLimitInterceptor, rateLimitPrincipal, RETRY_PUSHBACK_KEY } from './rate-limit.js';
+import { RATE_LIMITED_MESSAGE, RATE_LIMITER_UNAVAILABLE_MESSAGE, rateLimitInterceptor, rateLimitPrincipal, RETRY_PUSHBACK_KEY } from './rate-limit.js';
 
 /** What a client reads from a call: OK, or the code, message, RetryInfo delay and pushback trailer. */
 function outcome(result: CallResult) {
@@ -87,6 +87,23 @@ describe('rateLimitInterceptor', () => {
     const s = await start([rateLimitInterceptor({ limiter: broken, onStoreError: (e) => storeErrors.push(e) })]);
     expect(outcome(await s.call('unary'))).toBe('OK');
     expect(storeErrors.map((e) => (e as Error).message)).toEqual(['redis down']);
+  });
+
+  it.each(SHAPES)('fail closed: a %s call whose store fails ends UNAVAILABLE before the handler; over the limit is still RESOURCE_EXHAUSTED', async (shape) => {
+    const storeErrors: unknown[] = [];
+    let storeUp = true;
+    const memory = new RateLimiterMemory({ points: 1, duration: 60 });
+    const flaky = { consume: (key: string, points?: number) => (storeUp ? memory.consume(key, points) : Promise.reject(new Error('redis down'))) } as unknown as RateLimiterAbstract;
+    const s = await start([rateLimitInterceptor({ limiter: flaky, failMode: 'closed', onStoreError: (e) => storeErrors.push(e) })]);
+    const first = outcome(await s.call(shape, { messages: 2 }));
+    storeUp = false;
+    const down = await s.call(shape, { messages: 2 });
+    storeUp = true;
+    const after = outcome(await s.call(shape, { messages: 2 }));
+    expect([first, [grpc.status[down.code], down.details], after]).toEqual(['OK', ['UNAVAILABLE', RATE_LIMITER_UNAVAILABLE_MESSAGE], EXHAUSTED]);
+    // No RetryInfo on UNAVAILABLE: how long the store stays down is unknown.
+    expect(decodeStatusDetails(down.trailers)).toBeUndefined();
+    expect([handled(), storeErrors.length]).toEqual([1, 1]);
   });
 });
 

@@ -12,6 +12,7 @@ import { delayStatsCommand } from './commands/delay-stats.js';
 import { flightsCommand } from './commands/flights.js';
 import { loginCommand, registerCommand } from './commands/auth.js';
 import { orderCommand } from './commands/order.js';
+import { healthCommand } from './commands/health.js';
 import { tourCommand } from './commands/tour.js';
 import { uploadMetricsCommand } from './commands/upload-metrics.js';
 import { TOKEN_VARIABLE, type CliContext } from './context.js';
@@ -34,7 +35,7 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--stream-deadline-ms <ms>', `deadline of a whole streaming call (default ${DEFAULT_DEADLINES.streamMs})`, milliseconds)
     // Read from ctx.env in context.ts (not commander's .env()), so tests can inject it.
     .option('--token <jwt>', `access token sent as "authorization: Bearer <jwt>" on every call (env ${TOKEN_VARIABLE}; get one with \`login --print-token\`)`);
-  for (const make of [registerCommand, loginCommand, flightsCommand, delayStatsCommand, uploadMetricsCommand, chatCommand, orderCommand, tourCommand]) {
+  for (const make of [registerCommand, loginCommand, flightsCommand, delayStatsCommand, uploadMetricsCommand, chatCommand, orderCommand, tourCommand, healthCommand]) {
     program.addCommand(make(ctx).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
   }
   return program;

@@ -71,16 +71,51 @@ export interface RunningServer {
 }
 
 /**
- * Channel arguments every server sets, and why:
- * - the server pings each connection every 60 s and drops it after 20 s without an answer, so
- *   a client that vanished (laptop lid, dead NAT) does not hold a chat stream open forever;
- * - max_receive_message_length is 4 MiB (grpc's default, stated so it is a decision).
- * grpc-js servers enforce no client ping policy, so the clients' 30 s keepalive is accepted.
+ * Channel arguments every server sets, and why (docs/reliability.md shows each limit tested
+ * against a spawned service with hand-made HTTP/2 frames). Option names and defaults: grpc-js
+ * `build/src/server.js` and `channel-options.js`; Node `http2.createServer` settings.
+ *
+ * - `grpc.keepalive_time_ms` 60 000 / `grpc.keepalive_timeout_ms` 20 000: the server pings each
+ *   connection every 60 s and drops it after 20 s without an answer, so a client that vanished
+ *   (laptop lid, dead NAT) does not hold a chat stream open forever. grpc-js servers enforce no
+ *   client ping policy, so the clients' 30 s keepalive is accepted.
+ * - `grpc.max_receive_message_length` 4 MiB (grpc's default, stated so it is a decision): no
+ *   request of these APIs comes near it (the largest, a PlaceOrder with 100 line items, is a few
+ *   KiB). A bigger message, or a length prefix claiming one (up to 4 GiB), ends the call with
+ *   RESOURCE_EXHAUSTED before its body is buffered; a gzip or deflate message is cut off with
+ *   RESOURCE_EXHAUSTED as soon as it inflates past the limit (gzip bombs).
+ * - `grpc.max_concurrent_streams` 100 (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; RFC 9113 §6.5.2
+ *   recommends no less than 100): one connection cannot hold more than 100 calls open at once,
+ *   so a client opening idle streams without deadlines, or a flood of calls, is bounded per
+ *   connection. A client's further calls wait in its own HTTP/2 stack for a free stream (they
+ *   are not failed), so 1 000 parallel unary calls on one channel still all complete.
+ * - `grpc-node.max_session_memory` 32 (MiB; Node's `maxSessionMemory`, whose own default is 10,
+ *   which grpc-js replaces with "unlimited"): what one HTTP/2 session may buffer (header tables,
+ *   queued frames and outgoing data). Above it Node refuses new streams on that connection with
+ *   ENHANCE_YOUR_CALM instead of growing the heap; 32 MiB holds several full 4 MiB messages in
+ *   flight, so normal use never reaches it.
+ * - `grpc.max_connection_idle_ms` 300 000 (5 min): a connection with no call for 5 minutes is
+ *   closed with GOAWAY; the client reconnects on its next call. Bounds sockets held by clients
+ *   that connected once and left.
+ * - `grpc.max_connection_age_ms` 1 800 000 (30 min, grpc-js adds ±10% jitter) and
+ *   `grpc.max_connection_age_grace_ms` 3 600 000 (1 h): every connection is told to go away
+ *   after about 30 minutes, so clients re-resolve and spread over new replicas (gRFC A9, "max
+ *   connection age"); calls already open on it may continue for up to an hour more (a chat
+ *   stream, a full flights scan) before the connection is closed and they end with UNAVAILABLE.
+ *   Long-lived streams must therefore be re-opened by the client at least once every 90 minutes.
+ *
+ * Not set, on purpose: header limits. Node's HTTP/2 defaults (128 header pairs, 64 KiB header
+ * list) are enforced per stream with RST_STREAM, which is what the hostile-input suite checks.
  */
 export const DEFAULT_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_time_ms': 60_000,
   'grpc.keepalive_timeout_ms': 20_000,
   'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  'grpc.max_concurrent_streams': 100,
+  'grpc-node.max_session_memory': 32,
+  'grpc.max_connection_idle_ms': 5 * 60_000,
+  'grpc.max_connection_age_ms': 30 * 60_000,
+  'grpc.max_connection_age_grace_ms': 60 * 60_000,
 };
 
 let cachedReflectionPackage: PackageDefinition | undefined;

@@ -1,0 +1,165 @@
+/**
+ * The real services as child processes for the reliability suites: the built
+ * `apps/<name>/dist/main.js` of each, spawned by libs/testing's spawnService (so a crash shows as
+ * an exit), auth first (every other service verifies access tokens against its JWKS).
+ */
+import { checkHealth, unaryCall } from '@grpc-patterns/grpc-kit';
+import { authV1 } from '@grpc-patterns/proto';
+import { appMain, grpc, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The five services, by app folder name. */
+export const SERVICE_NAMES = ['auth', 'analytics', 'metrics', 'chat', 'orders'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/** Full gRPC service name of each app (its health status is kept under it). */
+export const FULL_NAMES: Record<ServiceName, string> = {
+  auth: 'auth.v1.AuthService',
+  analytics: 'analytics.v1.AnalyticsService',
+  metrics: 'metrics.v1.MetricsService',
+  chat: 'chat.v1.ChatService',
+  orders: 'orders.v1.OrderService',
+};
+
+/** A registered user and an access token for `authorization: Bearer ...`. */
+export interface StackUser {
+  id: string;
+  username: string;
+  accessToken: string;
+  /** Metadata carrying the token. */
+  metadata(): grpc.Metadata;
+}
+
+/** Spawned services; `stop()` them in afterAll. */
+export interface Stack {
+  services: Partial<Record<ServiceName, ServiceProcess>>;
+  /** The process of a service (throws when it was not started). */
+  get(name: ServiceName): ServiceProcess;
+  /** Registers and logs in a fresh user on auth. */
+  user(prefix: string): Promise<StackUser>;
+  stop(): Promise<void>;
+}
+
+/**
+ * True when every app the suites spawn is built; a suite skips with the reason otherwise,
+ * except under CI=true, where spawnService's "not found; build it first" fails it.
+ */
+export function stackBuilt(): { run: boolean; missing: string[] } {
+  const missing = SERVICE_NAMES.filter((s) => !existsSync(appMain(s)));
+  return { run: missing.length === 0 || process.env.CI === 'true', missing };
+}
+
+/**
+ * Spawns auth plus `others` (each with AUTH_TARGET pointing at it), logging at `warn` so the
+ * output holds only warnings, errors and crashes. Data directories live in a temp dir removed
+ * by stop().
+ *
+ * @throws Error when a service is not built or does not become SERVING (30 s each).
+ */
+export async function startStack(others: Exclude<ServiceName, 'auth'>[], env: Record<string, string> = {}): Promise<Stack> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'reliability-'));
+  const services: Partial<Record<ServiceName, ServiceProcess>> = {};
+  const stop = async () => {
+    await Promise.all(Object.values(services).map((s) => s.stop()));
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  const base = { LOG_LEVEL: 'warn', ...env };
+  try {
+    services.auth = await spawnService({ name: 'auth', env: { ...base, DATA_DIR: join(dataDir, 'auth') } });
+    const authTarget = services.auth.target;
+    // allSettled: when one fails, the started ones are still in `services` for stop().
+    const started = await Promise.allSettled(
+      others.map(async (name) => {
+        services[name] = await spawnService({ name, env: { ...base, AUTH_TARGET: authTarget, DATA_DIR: join(dataDir, name) } });
+      }),
+    );
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const get = (name: ServiceName) => {
+    const s = services[name];
+    if (!s) throw new Error(`${name} was not started`);
+    return s;
+  };
+  let users = 0;
+  return {
+    services,
+    get,
+    async user(prefix) {
+      const auth = new authV1.AuthServiceClient(get('auth').target, grpc.credentials.createInsecure());
+      try {
+        const username = `${prefix}${process.pid}x${++users}`.replace(/[^a-z0-9]/gi, '').slice(0, 32).toLowerCase();
+        const password = 'correct horse battery staple';
+        await unaryCall(auth.register.bind(auth), authV1.RegisterRequest.fromPartial({ username, password, displayName: prefix }), { deadline: Date.now() + 30_000 });
+        const login = await unaryCall(auth.login.bind(auth), authV1.LoginRequest.fromPartial({ username, password }), { deadline: Date.now() + 30_000 });
+        const accessToken = login.tokens?.accessToken ?? '';
+        return {
+          id: login.user?.id ?? '',
+          username,
+          accessToken,
+          metadata() {
+            const md = new grpc.Metadata();
+            md.set('authorization', `Bearer ${accessToken}`);
+            return md;
+          },
+        };
+      } finally {
+        auth.close();
+      }
+    },
+    stop,
+  };
+}
+
+/** Resident set size of a process, bytes (Linux /proc/<pid>/status VmRSS). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * What a healthy survivor looks like: still running, SERVING on health, and no crash line in
+ * its output. Throws a readable Error naming the service otherwise.
+ */
+export async function expectAlive(service: ServiceProcess): Promise<void> {
+  if (service.child.exitCode !== null || service.child.signalCode !== null) {
+    throw new Error(`${service.name} exited (${service.child.exitCode ?? service.child.signalCode}):\n${service.output().slice(-2_000)}`);
+  }
+  const status = await checkHealth(service.target, '', 10_000);
+  if (status !== 'SERVING') throw new Error(`${service.name} health is ${status}`);
+  const crashes = crashLines(service.output());
+  if (crashes.length > 0) throw new Error(`${service.name} logged:\n${crashes.slice(0, 5).join('\n')}`);
+}
+
+/**
+ * Lines of a service's output that show a crash or a swallowed failure: pino lines at level
+ * error or fatal other than the logging interceptor's per-call "finished call" line (which is
+ * at error for UNIMPLEMENTED and INTERNAL statuses the transport itself sends, e.g. for an
+ * unparsable request), that line when its code is UNKNOWN (what grpc-js sends for a handler
+ * that threw past the recovery interceptor), and any non-JSON line mentioning an unhandled
+ * rejection or uncaught exception (Node's own crash report). The recovery interceptor logs
+ * every handler failure, routed-back unhandled rejections included, at error ("handler failed").
+ */
+export function crashLines(output: string): string[] {
+  const found: string[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.trim()) continue;
+    let entry: { level?: unknown; msg?: unknown; 'grpc.code'?: unknown };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      if (/unhandled|uncaught/i.test(line)) found.push(line);
+      continue;
+    }
+    const severe = entry.level === 'error' || entry.level === 'fatal';
+    if ((severe && entry.msg !== 'finished call') || entry['grpc.code'] === 'UNKNOWN') found.push(line);
+  }
+  return found;
+}

@@ -1,0 +1,112 @@
+// docker-compose.yml, checked statically: the Compose Specification schema, every service's
+// variables against its own config schema, Consul targets, healthchecks, ports, and that the
+// Prometheus config scrapes what compose runs.
+import { z } from '@grpc-patterns/config';
+import { composeGrpcServices, composeSchemaErrors, loadCompose, type ComposeFile } from './compose';
+import { environmentProblems } from './env-check';
+import { loadPrometheusConfig, serviceScrapeTargets } from './prometheus';
+import { DEPLOY_SERVICES, deployService } from './services';
+
+const compose = loadCompose();
+const grpcServices = composeGrpcServices(compose);
+
+describe('docker-compose.yml', () => {
+  it('validates against the Compose Specification JSON schema', () => {
+    expect(composeSchemaErrors(compose)).toEqual([]);
+  });
+
+  it('fails the schema check for a malformed file (the check can fail)', () => {
+    const broken = structuredClone(compose) as ComposeFile;
+    broken.services['auth'].ports = [{ published: 'not a port', nonsense: true }];
+    broken.services['auth'].healthcheck = { ...broken.services['auth'].healthcheck, interval: 'ten seconds' };
+    const errors = composeSchemaErrors(broken);
+    expect(errors).toEqual(expect.arrayContaining(['/services/auth/healthcheck/interval: must match format "duration"']));
+    expect(errors.some((e) => e.startsWith('/services/auth/ports/0'))).toBe(true);
+  });
+
+  it('runs each of the five services exactly once, from the one image built by the Dockerfile', () => {
+    expect(grpcServices.map((s) => s.app).sort()).toEqual(DEPLOY_SERVICES.map((s) => s.name).sort());
+    for (const s of grpcServices) {
+      expect(s.composeName).toBe(s.app);
+      expect(s.service.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+      expect(s.service.image).toBe('grpc-patterns:local');
+      expect(s.service.command).toEqual(['node', `apps/${s.app}/dist/main.js`]);
+    }
+  });
+
+  it.each(DEPLOY_SERVICES.map((s) => s.name))('%s: every variable is one its config schema knows, with a valid value, and every required one is set', (name) => {
+    const s = grpcServices.find((g) => g.app === name);
+    expect(s).toBeDefined();
+    expect(environmentProblems(deployService(name).shape, s?.env ?? {}, `docker-compose.yml ${name}`)).toEqual([]);
+  });
+
+  it('registers every service in Consul and points every *_TARGET at consul://consul:8500/<registered name>', () => {
+    for (const s of grpcServices) {
+      expect(s.env['DISCOVERY']).toBe('consul');
+      expect(s.env['CONSUL_HTTP_ADDR']).toBe('consul:8500');
+      for (const [name, value] of Object.entries(s.env).filter(([n]) => n.endsWith('_TARGET'))) {
+        const target = name.slice(0, -'_TARGET'.length).toLowerCase();
+        expect(grpcServices.map((g) => g.app)).toContain(target);
+        expect(value).toBe(`consul://consul:8500/${target}`);
+      }
+    }
+    // Every service but auth verifies tokens with auth's keys, so each has AUTH_TARGET.
+    expect(grpcServices.filter((s) => s.app !== 'auth').every((s) => s.env['AUTH_TARGET'] !== undefined)).toBe(true);
+  });
+
+  it('wires the real backends and tracing: orders on PostgreSQL, chat on NATS, rate limits in Redis, spans to Jaeger', () => {
+    const env = (app: string) => grpcServices.find((s) => s.app === app)?.env ?? {};
+    expect(env('orders')['DATABASE_URL']).toMatch(/^postgres:\/\/[^@]+@postgres:5432\//);
+    expect(env('chat')['NATS_URL']).toBe('nats://nats:4222');
+    for (const s of grpcServices) {
+      expect(s.env['REDIS_URL']).toBe('redis://redis:6379');
+      expect(s.env['OTEL_EXPORTER_OTLP_ENDPOINT']).toBe('http://jaeger:4318');
+    }
+    for (const backend of ['postgres', 'nats', 'redis', 'jaeger', 'consul']) expect(compose.services[backend]).toBeDefined();
+    expect(String(compose.services['nats'].command)).toContain('--jetstream');
+  });
+
+  it('healthchecks each service with `grpc-patterns health` on its own GRPC_PORT and full service name', () => {
+    for (const s of grpcServices) {
+      expect(s.healthcheck).toEqual(['node', 'apps/cli/dist/main.js', 'health', '--target', `127.0.0.1:${s.env['GRPC_PORT']}`, '--service', deployService(s.app).fullName]);
+    }
+  });
+
+  it('keeps the architecture ports and lets the drain finish before Docker kills a container', () => {
+    for (const s of grpcServices) {
+      const service = deployService(s.app);
+      expect(Number(s.env['GRPC_PORT'])).toBe(service.grpcPort);
+      expect(Number(s.env['METRICS_PORT'])).toBe(service.metricsPort);
+      expect(s.service.ports).toEqual([`${service.grpcPort}:${service.grpcPort}`]);
+      // stop_grace_period (SIGTERM -> SIGKILL) must exceed SHUTDOWN_GRACE_MS (SIGTERM -> forceShutdown).
+      const stopGraceS = Number(/^(\d+)s$/.exec(String(s.service['stop_grace_period']))?.[1]);
+      expect(stopGraceS * 1000).toBeGreaterThan(Number(s.env['SHUTDOWN_GRACE_MS']));
+    }
+  });
+
+  it('is scraped by deploy/prometheus/prometheus.yml: one target per service at <service>:<METRICS_PORT>', () => {
+    const targets = serviceScrapeTargets(loadPrometheusConfig());
+    expect(Object.fromEntries(targets)).toEqual(Object.fromEntries(grpcServices.map((s) => [s.app, `${s.composeName}:${s.env['METRICS_PORT']}`])));
+    expect(compose.services['prometheus'].volumes).toEqual(expect.arrayContaining(['./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro', './deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro']));
+  });
+});
+
+describe('environmentProblems (the variable check itself)', () => {
+  const shape = {
+    GRPC_PORT: z.string().regex(/^\d+$/, { message: 'must be a whole number' }).prefault('50051'),
+    AUTH_TARGET: z.string().min(1),
+    DATABASE_URL: z.string().optional(),
+  };
+
+  it('accepts known variables with valid values and library variables (OTEL_*)', () => {
+    expect(environmentProblems(shape, { GRPC_PORT: '1', AUTH_TARGET: 'x:1', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://j:4318' }, 'svc')).toEqual([]);
+  });
+
+  it('names an unknown variable, a bad value and a missing required variable', () => {
+    expect(environmentProblems(shape, { GRPC_PROT: '1', GRPC_PORT: 'abc' }, 'svc')).toEqual([
+      'svc: GRPC_PROT: not a variable this service reads (not in its config schema)',
+      'svc: GRPC_PORT: must be a whole number (got "abc")',
+      'svc: AUTH_TARGET: required by the config schema but not set',
+    ]);
+  });
+});

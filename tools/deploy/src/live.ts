@@ -1,0 +1,273 @@
+/**
+ * The live set-up of the PromQL checks and the dashboard image: the five services started by
+ * the `npm start` runner (tools/stack, `--free-ports --no-tour`), a real Prometheus
+ * (/usr/bin/prometheus) scraping them with deploy/prometheus/prometheus.yml re-targeted at their
+ * ports (1 s interval, alert rules loaded), and the tour (`node apps/cli/dist/main.js tour`) as
+ * the traffic.
+ */
+import { freePort, repoRoot } from '@grpc-patterns/testing';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROMETHEUS } from './binaries.js';
+import { loadPrometheusConfig, localPrometheusConfig, SERVICES_JOB } from './prometheus.js';
+
+/** A child process with its output kept. */
+interface Child {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Child {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const append = (c: Buffer) => {
+    output += c.toString();
+    if (output.length > 2_000_000) output = output.slice(-1_000_000);
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(-1));
+  });
+  return { child, output: () => output, exited };
+}
+
+/** Polls `condition` every `everyMs` until it returns a value (not undefined) or `timeoutMs` passes. */
+export async function waitFor<T>(what: string, condition: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const value = await condition();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = ` (last error: ${(error as Error).message})`;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last}`);
+}
+
+/** One running instance as the runner's table lists it. */
+export interface StackInstance {
+  label: string;
+  fullName: string;
+  grpcPort: number;
+  metricsPort: number;
+}
+
+/** The stack as `npm start` runs it. */
+export interface LiveStack {
+  instances: StackInstance[];
+  /** `AUTH_TARGET` ... `ORDERS_TARGET` for the CLI: `ipv4:127.0.0.1:<port>`. */
+  targetEnv: Record<string, string>;
+  /** Metrics port per service. */
+  metricsPorts: Map<string, number>;
+  output(): string;
+  /** SIGTERM to the runner (it stops every service gracefully); resolves with its exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Parses the runner's "All services SERVING" table: one row per instance,
+ * `auth  auth.v1.AuthService  127.0.0.1:50051  http://127.0.0.1:9101/metrics  <pid>`.
+ *
+ * @throws Error when a row's metrics column is not a URL ("(not served)").
+ */
+export function parseStackTable(output: string): StackInstance[] {
+  const instances: StackInstance[] = [];
+  const table = output.slice(output.indexOf('All services SERVING'));
+  for (const line of table.split('\n')) {
+    const m = /^(\S+)\s+(\S+\.v\d+\.\S+)\s+127\.0\.0\.1:(\d+)\s+(\S+(?: \S+)?)\s+\d+\s*$/.exec(line);
+    if (!m) continue;
+    const metrics = /^http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(m[4]);
+    if (!metrics) throw new Error(`${m[1]}: no metrics endpoint in the runner's table (${m[4]})`);
+    instances.push({ label: m[1], fullName: m[2], grpcPort: Number(m[3]), metricsPort: Number(metrics[1]) });
+  }
+  return instances;
+}
+
+/**
+ * Builds nothing: runs `node tools/stack/dist/main.js --free-ports --no-tour --data-dir <dir>`
+ * (the apps and tools/stack must be built) and waits until it says the stack keeps running.
+ *
+ * @throws Error with the runner's output when it exits first or is not up within `timeoutMs`.
+ */
+export async function startStack(dataDir: string, timeoutMs = 180_000): Promise<LiveStack> {
+  const runner = start(process.execPath, [join(repoRoot, 'tools', 'stack', 'dist', 'main.js'), '--free-ports', '--no-tour', '--data-dir', dataDir]);
+  let exitCode: number | null | undefined;
+  void runner.exited.then((code) => (exitCode = code));
+  await waitFor(
+    'the stack runner to report every service SERVING',
+    async () => {
+      if (exitCode !== undefined) throw new Error(`the stack runner exited with ${exitCode}:\n${runner.output()}`);
+      return runner.output().includes('The stack keeps running') ? true : undefined;
+    },
+    timeoutMs,
+  ).catch((error: Error) => {
+    runner.child.kill('SIGKILL');
+    throw new Error(`${error.message}\n${runner.output()}`);
+  });
+  const instances = parseStackTable(runner.output());
+  const targetEnv: Record<string, string> = {};
+  const metricsPorts = new Map<string, number>();
+  for (const i of instances) {
+    targetEnv[`${i.label.toUpperCase()}_TARGET`] = `ipv4:127.0.0.1:${i.grpcPort}`;
+    metricsPorts.set(i.label, i.metricsPort);
+  }
+  return {
+    instances,
+    targetEnv,
+    metricsPorts,
+    output: runner.output,
+    async stop() {
+      if (runner.child.exitCode === null && runner.child.signalCode === null) runner.child.kill('SIGTERM');
+      return runner.exited;
+    },
+  };
+}
+
+/** Runs the tour against `targetEnv`; resolves with its exit code and output. */
+export async function runTour(targetEnv: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const tour = start(process.execPath, [join(repoRoot, 'apps', 'cli', 'dist', 'main.js'), 'tour'], { ...process.env, ...targetEnv });
+  const code = await tour.exited;
+  return { code, output: tour.output() };
+}
+
+/** One series of an instant query: labels and the value (NaN and ±Inf included, as Prometheus sends them). */
+export interface InstantSample {
+  metric: Record<string, string>;
+  value: number;
+}
+
+/** One series of a range query: labels and [unix seconds, value] points. */
+export interface RangeSeries {
+  metric: Record<string, string>;
+  points: Array<[number, number]>;
+}
+
+/** A running Prometheus and its HTTP API. */
+export interface LivePrometheus {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** GET /api/v1/query at `time` (unix s; default now). @throws Error with Prometheus' error (bad PromQL). */
+  query(expr: string, time?: number): Promise<InstantSample[]>;
+  /** GET /api/v1/query_range. @throws Error with Prometheus' error. */
+  queryRange(expr: string, start: number, end: number, stepS: number): Promise<RangeSeries[]>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function api<T>(url: string): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  const body = (await response.json()) as { status: string; data: T; error?: string; errorType?: string };
+  if (body.status !== 'success') throw new Error(`${body.errorType ?? 'error'}: ${body.error ?? response.status}`);
+  return body.data;
+}
+
+/**
+ * Starts /usr/bin/prometheus on a free port with a temporary TSDB and
+ * deploy/prometheus/prometheus.yml re-targeted at `metricsPorts` (see localPrometheusConfig),
+ * and waits until it is ready and has scraped every service once (`up == 1` for each).
+ *
+ * @throws Error with Prometheus' output when it exits or is not ready within `timeoutMs`.
+ */
+export async function startPrometheus(metricsPorts: Map<string, number>, intervalS = 1, timeoutMs = 120_000): Promise<LivePrometheus> {
+  const dir = mkdtempSync(join(tmpdir(), 'grpc-patterns-prometheus-'));
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  writeFileSync(join(dir, 'prometheus.yml'), localPrometheusConfig(loadPrometheusConfig(), metricsPorts, address, intervalS));
+  const prometheus = start(PROMETHEUS.path, [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=${address}`,
+    '--log.level=warn',
+  ]);
+  const url = `http://${address}`;
+  const stop = async () => {
+    if (prometheus.child.exitCode === null && prometheus.child.signalCode === null) prometheus.child.kill('SIGTERM');
+    await prometheus.exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const live: LivePrometheus = {
+    url,
+    output: prometheus.output,
+    async query(expr, time) {
+      const params = new URLSearchParams({ query: expr, ...(time === undefined ? {} : { time: String(time) }) });
+      const data = await api<{ result: Array<{ metric: Record<string, string>; value: [number, string] }> }>(`${url}/api/v1/query?${params}`);
+      return data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+    },
+    async queryRange(expr, startS, endS, stepS) {
+      const params = new URLSearchParams({ query: expr, start: String(startS), end: String(endS), step: String(stepS) });
+      const data = await api<{ result: Array<{ metric: Record<string, string>; values: Array<[number, string]> }> }>(`${url}/api/v1/query_range?${params}`);
+      return data.result.map((r) => ({ metric: r.metric, points: r.values.map(([t, v]) => [t, Number(v)] as [number, number]) }));
+    },
+    stop,
+  };
+  let exitCode: number | null | undefined;
+  void prometheus.exited.then((code) => (exitCode = code));
+  try {
+    await waitFor(
+      `every ${SERVICES_JOB} target up in Prometheus`,
+      async () => {
+        if (exitCode !== undefined) throw new Error(`prometheus exited with ${exitCode}`);
+        const up = await live.query(`up{job="${SERVICES_JOB}"} == 1`);
+        return up.length === metricsPorts.size ? true : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}\n${prometheus.output()}`);
+  }
+  return live;
+}
+
+/**
+ * Waits until Prometheus has scraped every service after `afterMs` (epoch ms): the oldest
+ * `timestamp(up)` of the services job is later, so counters include everything before it.
+ */
+export async function waitForScrapesAfter(prometheus: LivePrometheus, afterMs: number, services: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    'a scrape of every service after the traffic',
+    async () => {
+      const stamps = await prometheus.query(`timestamp(up{job="${SERVICES_JOB}"})`);
+      return stamps.length === services && stamps.every((s) => s.value * 1000 > afterMs) ? true : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** The whole live set-up, started in order and stopped in reverse. */
+export interface LiveSetup {
+  stack: LiveStack;
+  prometheus: LivePrometheus;
+  stop(): Promise<void>;
+}
+
+/** Starts the stack (data under a temp dir) and Prometheus scraping it. */
+export async function startLiveSetup(): Promise<LiveSetup> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'grpc-patterns-live-'));
+  const stack = await startStack(dataDir);
+  let prometheus: LivePrometheus;
+  try {
+    prometheus = await startPrometheus(stack.metricsPorts);
+  } catch (error) {
+    await stack.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    stack,
+    prometheus,
+    async stop() {
+      await prometheus.stop();
+      await stack.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * jest `describe` for suites that need the Debian tools of src/binaries.ts.
+ */
+import { missingTools, type Tool } from '../src/binaries';
+
+/**
+ * `describe` when every tool exists or CI=true (where a missing one then fails the suite), else
+ * `describe.skip` after printing why.
+ */
+export function describeWithTools(name: string, tools: Tool[], body: () => void): void {
+  const reason = missingTools(tools);
+  if (reason === undefined || process.env['CI'] === 'true') {
+    describe(name, body);
+  } else {
+    console.warn(`SKIPPED "${name}": ${reason}`);
+    describe.skip(name, body);
+  }
+}

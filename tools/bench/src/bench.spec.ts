@@ -1,0 +1,80 @@
+/**
+ * Smoke run of `npm run bench`: every scenario for about a second with tiny sizes, into a
+ * temporary directory. Checks that the run completes (each scenario checks its own calls'
+ * outcomes), that results.json has its shape and that the measured numbers are positive. No
+ * timing targets are asserted: the machine is shared and the numbers are not comparable.
+ * Needs the built apps (the project's test target depends on their build) and h2load.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBench } from './main.js';
+import type { BenchResults } from './results.js';
+
+function installed(command: string, args: string[]): boolean {
+  try {
+    execFileSync(command, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const hasH2load = installed('h2load', ['--version']);
+const hasMatplotlib = installed('/usr/bin/python3', ['-c', 'import matplotlib']);
+const ci = process.env.CI === 'true';
+
+describe('npm run bench -- --smoke', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  let results: BenchResults;
+
+  beforeAll(async () => {
+    if (!hasH2load && ci) throw new Error('h2load (Debian nghttp2-client) is required under CI=true');
+    if (!hasH2load) return;
+    results = await runBench({
+      mode: 'smoke',
+      outDir: dir,
+      reportPath: join(dir, 'benchmarks.md'),
+      plots: hasMatplotlib || ci,
+      // The rate-limit budget needs Redis; PostgreSQL is optional here and never required.
+      redisUrl: process.env.REDIS_URL || undefined,
+      databaseUrl: undefined,
+      log: () => undefined,
+    });
+  }, 300_000);
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  (hasH2load ? it : it.skip)('writes results.json with a positive number for every measured row', () => {
+    const written = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as BenchResults;
+    expect(written.mode).toBe('smoke');
+    expect(written.machine.cores).toBeGreaterThan(0);
+    expect(Object.keys(written.scenarios)).toEqual(expect.arrayContaining(['unary', 'server streaming', 'client streaming', 'bidi', 'orders (PGlite)', 'channel reuse']));
+    const scenarios = new Set(written.summary.map((row) => row.scenario));
+    expect([...scenarios].sort()).toEqual(['bidi', 'channel reuse', 'client streaming', 'orders', 'server streaming', 'unary']);
+    const skipped = ['orders: PlaceOrder/s on PostgreSQL', ...(process.env.REDIS_URL ? [] : ['unary: GetUser req/s (h2load)', 'unary: GetUser latency p50', 'unary: GetUser latency p99'])];
+    for (const row of written.summary) {
+      const name = `${row.scenario}: ${row.metric}`;
+      if (skipped.includes(name)) {
+        expect(row.value).toBeNull();
+        continue;
+      }
+      // RSS deltas and CPU differences can be ~0 or negative with tiny sizes (GC); the rest is > 0.
+      if (/RSS|cost per point/.test(row.metric)) expect(typeof row.value).toBe('number');
+      else expect({ name, value: row.value }).toEqual({ name, value: expect.any(Number) as number });
+      if (!/RSS|cost per point/.test(row.metric)) expect(row.value).toBeGreaterThan(0);
+      if (row.baseline !== undefined && row.baseline !== null && !/RSS|CPU/.test(row.metric)) expect(row.baseline).toBeGreaterThan(0);
+    }
+    expect(results.summary).toEqual(written.summary);
+  });
+
+  (hasH2load ? it : it.skip)('writes the Markdown report with the table, machine and commands', () => {
+    const report = readFileSync(join(dir, 'benchmarks.md'), 'utf8');
+    expect(report).toContain('| scenario | metric | pattern | bare grpc-js | ratio | target | note |');
+    expect(report).toContain('## Machine');
+    expect(report).toContain('npm run bench -- --smoke');
+    expect(report).toContain('not measured (DATABASE_URL not set)');
+    if (hasMatplotlib) for (const png of ['ratios.png', 'slow-client-rss.png', 'chat.png']) expect(existsSync(join(dir, png))).toBe(true);
+  });
+});

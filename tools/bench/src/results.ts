@@ -1,0 +1,71 @@
+/**
+ * The shape of `docs/bench/results.json`: one section per scenario (raw numbers per round, for
+ * the plots) and one summary row per headline number (for the table in docs/benchmarks.md).
+ */
+
+/** A target a row is checked against. */
+export interface Target {
+  /** How the target reads in the report ("ratio >= 0.85", "< 50 MB"). */
+  text: string;
+  /** Whether the measured value meets it. */
+  met: boolean;
+  /** What is missing when not met ("needs +12% req/s"); empty when met. */
+  gap: string;
+}
+
+/** One line of the results table. */
+export interface SummaryRow {
+  scenario: string;
+  metric: string;
+  unit: string;
+  /** The pattern's number (median over rounds); null when not measured. */
+  value: number | null;
+  /** The bare grpc-js baseline measured in the same run, when there is one. */
+  baseline?: number | null;
+  /** value / baseline. */
+  ratio?: number | null;
+  target?: Target;
+  /** Why not measured, or what the number means. */
+  note?: string;
+}
+
+/** Everything one `npm run bench` writes to results.json. */
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  mode: 'full' | 'quick' | 'smoke';
+  machine: {
+    cpus: string;
+    cores: number;
+    memoryGiB: number;
+    os: string;
+    node: string;
+    grpcJs: string;
+    h2load: string;
+    pinned: boolean;
+    loadAverageAtStart: number[];
+  };
+  commands: string[];
+  settings: Record<string, unknown>;
+  summary: SummaryRow[];
+  scenarios: Record<string, unknown>;
+}
+
+/** A "ratio >= min" target for a value/baseline pair. */
+export function ratioTarget(ratio: number | null, min: number): Target | undefined {
+  if (ratio === null || !Number.isFinite(ratio)) return undefined;
+  const met = ratio >= min;
+  return { text: `>= ${Math.round(min * 100)}% of bare`, met, gap: met ? '' : `${Math.round((min - ratio) * 100)} points below (${Math.round(ratio * 100)}% measured)` };
+}
+
+/** A "value < max" target. */
+export function maxTarget(value: number | null, max: number, unit: string): Target | undefined {
+  if (value === null || !Number.isFinite(value)) return undefined;
+  const met = value < max;
+  return { text: `< ${max} ${unit}`, met, gap: met ? '' : `${(value - max).toFixed(1)} ${unit} over` };
+}
+
+/** value / baseline, or null when either is missing or the baseline is 0. */
+export function ratioOf(value: number | null, baseline: number | null): number | null {
+  return value === null || baseline === null || baseline === 0 ? null : value / baseline;
+}

@@ -1,0 +1,170 @@
+/**
+ * Unary: h2load against auth.GetUser through the full interceptor chain, and against the bare
+ * grpc-js server answering the same GetUserResponse, alternating, same payload, same h2load
+ * settings. h2load counts any HTTP 200 as success, so every run is checked against the
+ * servers' own counters: auth's grpc_server_handled_total (go-grpc-prometheus names) must show
+ * no call ending other than OK, and at least as many OK calls as h2load saw succeed.
+ */
+import { createClient, unaryCall } from '@grpc-patterns/grpc-kit';
+import { authV1 } from '@grpc-patterns/proto';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { median, quantile, round, scrapeCounter } from './measure.js';
+import { ratioOf, ratioTarget, type SummaryRow } from './results.js';
+import { bearer, LOAD_CORE, type BenchUser, type Stack } from './stack.js';
+
+const run = promisify(execFile);
+
+/** The method measured. */
+export const GET_USER_PATH = '/auth.v1.AuthService/GetUser';
+
+/** h2load settings of one run. */
+export interface H2loadSettings {
+  /** Measured seconds (-D). */
+  durationS: number;
+  /** Warm-up seconds before them (--warm-up-time). */
+  warmUpS: number;
+  /** Connections (-c). */
+  clients: number;
+  /** Concurrent streams per connection (-m). */
+  streams: number;
+}
+
+/** What one h2load run gave. */
+export interface H2loadRun {
+  target: 'chain' | 'bare';
+  requestsPerSecond: number;
+  succeeded: number;
+  failed: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Server-side count of GetUser calls that ended OK during the run (warm-up included). */
+  serverOk: number;
+  /** Server-side count of GetUser calls that ended CANCELLED: h2load resets the streams in flight when its time is up. */
+  serverCancelled: number;
+  /** Server-side count of GetUser calls that ended with any other code. */
+  serverNotOk: number;
+}
+
+/** A request body as gRPC frames it: 1 byte compressed flag (0), 4 bytes length (big-endian), message. */
+export function grpcFrame(message: Uint8Array): Buffer {
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  Buffer.from(message).copy(frame, 5);
+  return frame;
+}
+
+/**
+ * Runs h2load once (pinned to the load core) and reads req/s from its summary and p50/p99 from
+ * its --log-file (per-request microseconds; requests started during the warm-up left out).
+ */
+export async function h2load(url: string, dataFile: string, headers: string[], settings: H2loadSettings, pinning: boolean): Promise<Omit<H2loadRun, 'target' | 'serverOk' | 'serverNotOk' | 'serverCancelled'>> {
+  const dir = mkdtempSync(join(tmpdir(), 'h2load-'));
+  const logFile = join(dir, 'requests.log');
+  const args = [
+    '-D', String(settings.durationS), '--warm-up-time', String(settings.warmUpS),
+    '-c', String(settings.clients), '-m', String(settings.streams), '-t', '1',
+    '-d', dataFile, '--log-file', logFile,
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers',
+    ...headers.flatMap((h) => ['-H', h]),
+    url,
+  ];
+  const startedUs = Date.now() * 1000;
+  try {
+    const { stdout } = pinning ? await run('taskset', ['-c', String(LOAD_CORE), 'h2load', ...args]) : await run('h2load', args);
+    const rps = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout);
+    const counts = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(stdout);
+    if (!rps || !counts) throw new Error(`h2load: unexpected output:\n${stdout}`);
+    const measuredFromUs = startedUs + settings.warmUpS * 1e6;
+    const latencies: number[] = [];
+    for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+      const [start, code, micros] = line.split('\t');
+      if (code === '200' && Number(start) >= measuredFromUs) latencies.push(Number(micros) / 1000);
+    }
+    return { requestsPerSecond: Number(rps[1]), succeeded: Number(counts[1]), failed: Number(counts[2]), p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Options of {@link unaryScenario}. */
+export interface UnaryOptions {
+  stack: Stack;
+  user: BenchUser;
+  settings: H2loadSettings;
+  rounds: number;
+  pinning: boolean;
+  log: (line: string) => void;
+}
+
+/** Runs the unary scenario; returns the raw runs and the summary rows. */
+export async function unaryScenario(options: UnaryOptions): Promise<{ rows: SummaryRow[]; data: Record<string, unknown> }> {
+  const { stack, user, settings } = options;
+  const granted = await stack.grantBudget(user, GET_USER_PATH, 3_600);
+  const client = createClient(authV1.AuthServiceClient, stack.auth.process.target);
+  const request = authV1.GetUserRequest.fromPartial({ userId: user.id });
+  const response = await unaryCall(client.getUser.bind(client), request, { metadata: bearer(user) });
+  const responseBytes = authV1.GetUserResponse.encode(response).finish();
+  await stack.bare.command({ type: 'setUser', response: Buffer.from(responseBytes).toString('base64') });
+
+  const dir = mkdtempSync(join(tmpdir(), 'bench-unary-'));
+  const dataFile = join(dir, 'get-user.grpc');
+  writeFileSync(dataFile, grpcFrame(authV1.GetUserRequest.encode(request).finish()));
+  const runs: H2loadRun[] = [];
+  try {
+    for (let round = 0; round < options.rounds; round++) {
+      // Alternate which goes first, so a slow spell on the shared machine hits both.
+      const order: Array<'chain' | 'bare'> = round % 2 === 0 ? ['bare', 'chain'] : ['chain', 'bare'];
+      for (const target of order) {
+        if (target === 'chain' && !granted) continue;
+        const address = (target === 'chain' ? stack.auth.process.target : stack.bare.target).replace(/^ipv4:/, '');
+        const counters = target === 'chain' ? () => serverCounts(stack.auth.metricsUrl) : async () => ({ ok: await bareOk(stack), cancelled: 0, notOk: 0 });
+        const before = await counters();
+        const result = await h2load(`http://${address}${GET_USER_PATH}`, dataFile, target === 'chain' ? [`authorization: Bearer ${user.token}`] : [], settings, options.pinning);
+        const after = await counters();
+        const entry: H2loadRun = { target, ...result, serverOk: after.ok - before.ok, serverCancelled: after.cancelled - before.cancelled, serverNotOk: after.notOk - before.notOk };
+        runs.push(entry);
+        options.log(`  unary ${target.padEnd(5)} round ${round + 1}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, server OK ${entry.serverOk}, cancelled at the end ${entry.serverCancelled}, other ${entry.serverNotOk}`);
+        const inFlight = settings.clients * settings.streams;
+        if (entry.serverNotOk > 0 || entry.serverCancelled > inFlight || entry.serverOk < result.succeeded) {
+          throw new Error(`unary ${target}: h2load counted ${result.succeeded} successes; the server ended ${entry.serverOk} calls OK, ${entry.serverCancelled} CANCELLED (at most ${inFlight} in flight) and ${entry.serverNotOk} with another code`);
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const med = (target: 'chain' | 'bare', key: 'requestsPerSecond' | 'p50Ms' | 'p99Ms') => {
+    const values = runs.filter((r) => r.target === target).map((r) => r[key]);
+    return values.length ? median(values) : null;
+  };
+  const chainRps = med('chain', 'requestsPerSecond');
+  const bareRps = med('bare', 'requestsPerSecond');
+  const ratio = ratioOf(chainRps, bareRps);
+  const notMeasured = granted ? undefined : 'not measured: needs REDIS_URL (the in-memory limit of 100/s per user cannot be raised from outside the process)';
+  const rows: SummaryRow[] = [
+    { scenario: 'unary', metric: 'GetUser req/s (h2load)', unit: 'req/s', value: chainRps, baseline: bareRps, ratio, target: ratioTarget(ratio, 0.85), note: notMeasured },
+    { scenario: 'unary', metric: 'GetUser latency p50', unit: 'ms', value: med('chain', 'p50Ms'), baseline: med('bare', 'p50Ms'), ratio: ratioOf(med('chain', 'p50Ms'), med('bare', 'p50Ms')) },
+    { scenario: 'unary', metric: 'GetUser latency p99', unit: 'ms', value: med('chain', 'p99Ms'), baseline: med('bare', 'p99Ms'), ratio: ratioOf(med('chain', 'p99Ms'), med('bare', 'p99Ms')) },
+  ];
+  for (const row of rows) {
+    for (const key of ['value', 'baseline', 'ratio'] as const) if (typeof row[key] === 'number') row[key] = round(row[key] as number);
+  }
+  return { rows, data: { settings, requestBytes: authV1.GetUserRequest.encode(request).finish().length, responseBytes: responseBytes.length, rateLimitBudgetGranted: granted, runs } };
+}
+
+async function serverCounts(metricsUrl: string): Promise<{ ok: number; cancelled: number; notOk: number }> {
+  const labels = { grpc_service: 'auth.v1.AuthService', grpc_method: 'GetUser' };
+  const all = await scrapeCounter(metricsUrl, 'grpc_server_handled_total', labels);
+  const ok = await scrapeCounter(metricsUrl, 'grpc_server_handled_total', { ...labels, grpc_code: 'OK' });
+  const cancelled = await scrapeCounter(metricsUrl, 'grpc_server_handled_total', { ...labels, grpc_code: 'CANCELLED' });
+  return { ok, cancelled, notOk: all - ok - cancelled };
+}
+
+async function bareOk(stack: Stack): Promise<number> {
+  const reply = await stack.bare.command({ type: 'stats' });
+  return reply.type === 'stats' ? reply.ok : 0;
+}

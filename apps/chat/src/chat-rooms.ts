@@ -5,6 +5,7 @@
 import { GrpcError } from '@grpc-patterns/grpc-kit';
 import { chatV1 } from '@grpc-patterns/proto';
 import { status } from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
 import type { RoomBus, RoomErrorHandler, RoomEvent, RoomEventBody, RoomEventHandler } from './room-bus.js';
 
 /** One user's place in one room, as {@link ChatRooms.join} hands it out. */
@@ -69,6 +70,8 @@ export class ChatRooms {
     this.rooms.set(room, members);
     const { bus } = this.options;
     const shared = bus.sharedMembership === true;
+    // This membership's id: the bus ties the member's subscription, JOINED, lease and LEFT to it.
+    const member = randomUUID();
     let seenOwnJoin = !shared;
     const unsubscribe = bus.subscribe(
       room,
@@ -81,8 +84,9 @@ export class ChatRooms {
         handler(event);
       },
       onError,
+      member,
     );
-    const joined = bus.publish(room, presence(user, chatV1.PresenceKind.PRESENCE_KIND_JOINED, members));
+    const joined = bus.publish(room, presence(user, chatV1.PresenceKind.PRESENCE_KIND_JOINED, members), member);
     let left = false;
     return {
       room,
@@ -100,9 +104,13 @@ export class ChatRooms {
         if (shared) {
           if (members.size === 0 && this.rooms.get(room) === members) this.rooms.delete(room);
           // Other replicas may have members: always publish the LEFT, but only for a JOINED
-          // that the bus accepted (a rejected join never entered the room).
+          // that the bus accepted (a rejected join never entered the room). The bus publishes it
+          // only while this membership is still in the room (once, even if its lease expired).
           joined.then(
-            () => bus.publish(room, presence(user, chatV1.PresenceKind.PRESENCE_KIND_LEFT, members)).catch((error: unknown) => this.options.onPublishError?.(error, room)),
+            () => {
+              const left = bus.leave ? bus.leave(room, user, member) : bus.publish(room, presence(user, chatV1.PresenceKind.PRESENCE_KIND_LEFT, members));
+              left.catch((error: unknown) => this.options.onPublishError?.(error, room));
+            },
             () => undefined,
           );
           return;

@@ -3,7 +3,7 @@
  * keep a room and a slow stream bounded in memory. Parsed once by main.ts with
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
-import { authTargetEnv, discoveryEnv, rateLimitEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+import { authTargetEnv, ConfigError, discoveryEnv, EXIT_CONFIG, parseConfig, rateLimitEnv, serviceEnv, wholeNumber, z, type Env } from '@grpc-patterns/config';
 
 /** zod shape of the chat service's environment (exported for tests and tools). */
 export const chatConfigShape = {
@@ -31,7 +31,54 @@ export const chatConfigShape = {
     .string()
     .regex(/^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/, { message: 'must be nats://host:port (or tls://), comma-separated for several' })
     .optional(),
+  /**
+   * NATS only: a member's presence lease lives this long after its last renewal, ms. A replica
+   * killed without a word (SIGKILL) has its members announced as LEFT within about this plus
+   * PRESENCE_HEARTBEAT_MS. It is the lease bucket's max_age, so every replica must use the same.
+   */
+  PRESENCE_LEASE_TTL_MS: wholeNumber(1_000, 600_000, 'milliseconds').prefault('15000'),
+  /** NATS only: how often a replica renews its members' leases and sweeps its rooms for expired ones, ms; at most half the TTL. */
+  PRESENCE_HEARTBEAT_MS: wholeNumber(100, 300_000, 'milliseconds').prefault('5000'),
+  /** NATS only: the JetStream KV bucket of the presence leases (replicas of one service share it). */
+  PRESENCE_BUCKET: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,64}$/, { message: 'must be 1-64 characters of [a-zA-Z0-9_-] (a NATS KV bucket name)' })
+    .prefault('CHAT_PRESENCE'),
 };
 
 /** The parsed configuration. */
 export type ChatConfig = z.infer<z.ZodObject<typeof chatConfigShape>>;
+
+/**
+ * Parses the chat environment ({@link chatConfigShape}) and checks what one variable alone
+ * cannot: PRESENCE_HEARTBEAT_MS at most half of PRESENCE_LEASE_TTL_MS, so one late or lost
+ * renewal never lets a live member's lease expire.
+ *
+ * @throws ConfigError naming the first bad variable.
+ */
+export function parseChatConfig(env: Env = process.env): ChatConfig {
+  const config = parseConfig(chatConfigShape, env);
+  if (config.PRESENCE_HEARTBEAT_MS * 2 > config.PRESENCE_LEASE_TTL_MS) {
+    throw new ConfigError(
+      'PRESENCE_HEARTBEAT_MS',
+      `must be at most half of PRESENCE_LEASE_TTL_MS (${config.PRESENCE_LEASE_TTL_MS}) (got "${config.PRESENCE_HEARTBEAT_MS}")`,
+    );
+  }
+  return config;
+}
+
+/** A ConfigError becomes one line on stderr (`chat: config error: <variable>: ...`) and exit 78; anything else is rethrown. */
+export function exitOnConfigError(error: unknown): never {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`chat: config error: ${error.message}\n`);
+  process.exit(EXIT_CONFIG);
+}
+
+/** {@link parseChatConfig} for main.ts: a bad variable prints one line and exits 78, as `loadConfigOrExit` does. */
+export function loadChatConfigOrExit(env: Env = process.env): ChatConfig {
+  try {
+    return parseChatConfig(env);
+  } catch (error) {
+    return exitOnConfigError(error);
+  }
+}

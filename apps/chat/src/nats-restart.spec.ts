@@ -67,7 +67,7 @@ suite('chat when NATS restarts', () => {
   it('ends the affected streams with UNAVAILABLE and recovers without a restart', async () => {
     const servers = `nats://127.0.0.1:${port}`;
     for (let i = 0; i < 2; i++) {
-      const bus = await connectNatsRoomBus({ servers, maxRoomMembers: 100 });
+      const bus = await connectNatsRoomBus({ servers, maxRoomMembers: 100, leaseTtlMs: 2_000, heartbeatMs: 500 });
       replicas.push(await startChatServer({ bus }));
     }
     const [a, b] = replicas;
@@ -98,7 +98,8 @@ suite('chat when NATS restarts', () => {
     }, 'a join to succeed after the restart');
     expect(carol).toBeDefined();
 
-    // The outage's LEFTs are retried: alice and bob leave the room's state; carol stays.
+    // The outage's LEFTs come from the leases: alice's and bob's are no longer renewed, expire, and
+    // the replica following the room announces them; carol stays.
     const bus = b.service.bus as NatsRoomBus;
     await waitUntil(async () => (await bus.roomState('lobby')).members.join() === 'carol', 'the LEFT of alice and bob');
     expect((await bus.roomState('lobby')).members).toEqual(['carol']);

@@ -3,8 +3,9 @@
  *
  * One JetStream stream (default `CHAT_ROOMS`, file storage) over the subjects
  * `chat.room.<room>`, one subject per room. Every stored message is an envelope
- * `{ seq, time, members, body }`: the room's sequence, its time, the room's member set after the
- * event, and the event. So the last message of a room's subject is the room's whole state.
+ * `{ seq, time, members, leases, body }`: the room's sequence, its time, the room's member set
+ * after the event with each member's lease id, and the event. So the last message of a room's
+ * subject is the room's whole state.
  *
  * **Order point.** `publish()` reads the room's last message (or its cached copy), computes the
  * next state (sequence + 1, members with the JOINED / LEFT applied) and publishes it with
@@ -17,6 +18,26 @@
  * ALREADY_EXISTS, one beyond `maxRoomMembers` with RESOURCE_EXHAUSTED, whichever replica the
  * other member is on.
  *
+ * **Presence leases.** Every member holds a lease: a key `<room token>.<lease id>` in a
+ * JetStream KV bucket (default `CHAT_PRESENCE`) whose stream has `max_age` = the lease TTL, so
+ * NATS itself deletes a key nobody renews. The replica creates the key before it publishes the
+ * member's JOINED (the envelope records the lease id), renews every lease it holds every
+ * `heartbeatMs` (a KV update on the key's last revision, so an expired lease is never brought
+ * back), and deletes it after the member's LEFT. A replica that dies (SIGKILL, power loss) stops
+ * renewing; its members' keys vanish after at most one TTL. Every replica that follows a room
+ * sweeps it every `heartbeatMs` (and once when it starts following it): it reads the room's
+ * state, then lists the room's live keys, and publishes a LEFT for each member whose lease is
+ * gone. Who announces: whoever wins the order point. A lease LEFT is conditional: it applies
+ * only while the member is still in the room under that lease id, and is re-checked on every
+ * retry, so of several sweeping replicas (and the member's own replica leaving at the same time)
+ * exactly one publishes it and the others find nothing to do. A JOINED whose name is held by an
+ * expired lease announces that LEFT first instead of failing with ALREADY_EXISTS.
+ *
+ * A replica that finds one of its own leases gone (a renewal rejected because the key expired,
+ * e.g. after its event loop stalled for a TTL, or the member's LEFT announced by another
+ * replica) ends that member's stream with UNAVAILABLE "presence lease expired": the room no
+ * longer counts it, so it must not go on receiving the room's events.
+ *
  * **Delivery.** Each replica consumes a room's subject with one ordered (ephemeral) consumer,
  * deliver policy "new", while it has subscribers in that room, and fans out in process. A gap
  * in the room sequence (messages removed by the per-subject limit before this replica read
@@ -24,18 +45,22 @@
  *
  * **Connection loss.** When the NATS connection drops, every subscribed stream is ended with
  * UNAVAILABLE (its events can no longer be guaranteed gapless) and publishes fail with
- * UNAVAILABLE; the client reconnects by itself (no restart) and new streams work again. LEFT
- * presences that failed are retried in the background after reconnecting, so members of
- * streams ended by the outage do not stay in the room.
+ * UNAVAILABLE; the client reconnects by itself (no restart) and new streams work again. The LEFT
+ * of members whose streams the outage ended is announced through their leases: not renewed any
+ * more, they expire and a replica following the room (this one, once reconnected, or another)
+ * publishes it.
  *
- * Not covered: a replica that dies (SIGKILL) never publishes its members' LEFT, so they stay in
- * the room's member set until the same name leaves elsewhere (would need per-member leases,
- * e.g. a KV bucket with TTL and heartbeats). Empty rooms are never forgotten in the stream (a
- * re-opened room continues its numbering); the stream keeps `maxEventsPerRoom` messages per room.
+ * Not covered: empty rooms are never forgotten in the stream (a re-opened room continues its
+ * numbering); the stream keeps `maxEventsPerRoom` messages per room. A room whose only members
+ * were on a dead replica keeps them in its stored state until some replica follows the room
+ * again (a join sweeps it first).
  */
+import { ConfigError } from '@grpc-patterns/config';
 import { GrpcError } from '@grpc-patterns/grpc-kit';
 import { chatV1 } from '@grpc-patterns/proto';
 import { status } from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   connect,
   DeliverPolicy,
@@ -46,6 +71,7 @@ import {
   type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
+  type KV,
   type NatsConnection,
 } from 'nats';
 import type { RoomBus, RoomEvent, RoomEventBody, RoomEventHandler, RoomErrorHandler } from './room-bus.js';
@@ -56,6 +82,15 @@ export interface NatsRoomBusOptions {
   servers: string;
   /** Members one room may have, across all replicas (MAX_ROOM_MEMBERS). */
   maxRoomMembers: number;
+  /**
+   * A member's lease lives this long after its last renewal, ms (PRESENCE_LEASE_TTL_MS;
+   * default 15 000). It is the KV bucket's `max_age`: every replica must use the same value.
+   */
+  leaseTtlMs?: number;
+  /** Leases are renewed and followed rooms swept this often, ms (PRESENCE_HEARTBEAT_MS; default 5 000; at most half the TTL). */
+  heartbeatMs?: number;
+  /** JetStream KV bucket of the leases (PRESENCE_BUCKET); default `CHAT_PRESENCE`. */
+  leaseBucket?: string;
   /** JetStream stream name; default `CHAT_ROOMS`. */
   stream?: string;
   /** Subject prefix; a room's subject is `<prefix>.<room token>`. Default `chat.room`. */
@@ -66,15 +101,28 @@ export interface NatsRoomBusOptions {
   clock?: () => Date;
   /** Called when a handler throws; default console.error. */
   onHandlerError?: (error: unknown, room: string) => void;
-  /** Connection changes and background failures (disconnect, reconnect, LEFT retries). */
+  /** Connection changes and background work (disconnect, reconnect, lease-expired, lease-lost, sweep-failed). */
   onEvent?: (event: string, detail?: unknown) => void;
 }
+
+/** Default lease TTL, ms: a SIGKILLed replica's members are announced as left within about TTL + heartbeat. */
+export const DEFAULT_LEASE_TTL_MS = 15_000;
+/** Default renewal and sweep interval, ms: three renewals per TTL, so one late renewal loses nothing. */
+export const DEFAULT_HEARTBEAT_MS = 5_000;
+/** Status message of a stream ended because its member's lease expired. */
+export const LEASE_EXPIRED_MESSAGE = 'presence lease expired: the room no longer counts this member; join again';
 
 /** What the stream stores per event (JSON). */
 interface Envelope {
   seq: number;
   time: string;
   members: string[];
+  /** Lease id of every member. Absent in envelopes written before leases: those members count as expired. */
+  leases?: Record<string, string>;
+  /** JOINED / LEFT: the lease id of the member that joined or left. */
+  lease?: string;
+  /** LEFT announced because the member's lease expired (by a sweeping replica), not by its own stream ending. */
+  expired?: boolean;
   body: RoomEventBody;
 }
 
@@ -84,12 +132,21 @@ interface RoomSnapshot {
   streamSeq: number;
   seq: number;
   members: string[];
+  leases: Record<string, string>;
 }
+
+/** What one publish asks of the order point. */
+type Change =
+  | { kind: 'event' }
+  | { kind: 'joined'; lease: string }
+  /** Applied only while `user` is in the room under `lease` (undefined: a member without lease). */
+  | { kind: 'left'; lease: string | undefined; expired: boolean };
 
 interface Subscriber {
   handler: RoomEventHandler;
   onError?: RoomErrorHandler;
   since: number;
+  member?: string;
 }
 
 interface RoomConsumer {
@@ -102,29 +159,63 @@ interface RoomConsumer {
   stopped: boolean;
 }
 
+/** A lease this replica holds for one of its members. */
+interface Lease {
+  id: string;
+  room: string;
+  user: string;
+  member: string;
+  /** KV key: `<room token>.<id>`. */
+  key: string;
+  /** KV revision of the last renewal (the next renewal expects it). */
+  revision: number;
+  /** live: renewed; ended: the member left (no longer renewed); lost: expired under us. */
+  state: 'live' | 'ended' | 'lost';
+}
+
 /** err_code of JetStream's "wrong last sequence" (an expected-last-subject-sequence miss). */
 const WRONG_LAST_SEQUENCE = 10071;
 /** err_code of "no message found". */
 const NO_MESSAGE_FOUND = 10037;
 /** Re-reads one publish may do when other publishers keep winning. */
 const MAX_ATTEMPTS = 50;
+/** How long close() lets queued publishes (the LEFTs of a shutdown) finish, ms. */
+const CLOSE_FLUSH_MS = 2_000;
 
 /**
- * Connects to NATS, creates (or updates) the stream and returns the bus.
+ * Connects to NATS, creates (or updates) the stream and the lease bucket, and returns the bus.
  *
- * @throws when NATS is unreachable or JetStream is not enabled (main.ts: start-up fails).
+ * @throws ConfigError PRESENCE_LEASE_TTL_MS when the lease bucket exists with another TTL (every
+ *   replica must use the same); anything else when NATS is unreachable or JetStream is not
+ *   enabled (main.ts: start-up fails).
  */
 export async function connectNatsRoomBus(options: NatsRoomBusOptions): Promise<NatsRoomBus> {
   const nc = await connect({ servers: options.servers.split(','), name: 'chat', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   try {
     const jsm = await nc.jetstreamManager();
-    const bus = new NatsRoomBus(nc, jsm, options);
+    const kv = await openLeaseBucket(nc, options);
+    const bus = new NatsRoomBus(nc, jsm, kv, options);
     await bus.ensureStream();
     return bus;
   } catch (error) {
     await nc.close();
     throw error;
   }
+}
+
+/** Opens (or creates) the lease bucket and checks that its TTL is ours. */
+async function openLeaseBucket(nc: NatsConnection, options: NatsRoomBusOptions): Promise<KV> {
+  const bucket = options.leaseBucket ?? 'CHAT_PRESENCE';
+  const ttl = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  const kv = await nc.jetstream().views.kv(bucket, { ttl, history: 1, storage: StorageType.File });
+  const actual = (await kv.status()).ttl;
+  if (actual !== ttl) {
+    throw new ConfigError(
+      'PRESENCE_LEASE_TTL_MS',
+      `the NATS KV bucket ${bucket} keeps leases ${actual} ms; every replica must use the same TTL (got "${ttl}"; to change it, stop all replicas and delete the bucket)`,
+    );
+  }
+  return kv;
 }
 
 /**
@@ -148,11 +239,20 @@ export class NatsRoomBus implements RoomBus {
   private readonly rooms = new Map<string, RoomConsumer>();
   private readonly cache = new Map<string, RoomSnapshot>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** This replica's leases by membership id, and by lease id. */
+  private readonly leases = new Map<string, Lease>();
+  private readonly leasesById = new Map<string, Lease>();
+  /** Subscribers by membership id (the lease's stream, ended when the lease is lost). */
+  private readonly members = new Map<string, { consumer: RoomConsumer; subscriber: Subscriber }>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private renewing = false;
+  private sweeping = false;
   private closed = false;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
+    private readonly kv: KV,
     private readonly options: NatsRoomBusOptions,
   ) {
     this.js = nc.jetstream();
@@ -161,6 +261,8 @@ export class NatsRoomBus implements RoomBus {
     this.clock = options.clock ?? (() => new Date());
     this.onHandlerError = options.onHandlerError ?? ((error, room) => console.error(`room ${room}: event handler failed:`, error));
     this.onEvent = options.onEvent ?? (() => undefined);
+    this.heartbeat = setInterval(() => this.tick(), options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    this.heartbeat.unref();
     void this.watchConnection();
   }
 
@@ -182,35 +284,63 @@ export class NatsRoomBus implements RoomBus {
     }
   }
 
-  publish(room: string, body: RoomEventBody): Promise<RoomEvent> {
-    const previous = this.chains.get(room) ?? Promise.resolve();
-    // One publish per room at a time from this replica: a client's sends keep their order.
-    const next = previous.then(
-      () => this.publishNow(room, body),
-      () => this.publishNow(room, body),
-    );
-    const tail = next.catch(() => undefined);
-    this.chains.set(room, tail);
-    void tail.then(() => {
-      if (this.chains.get(room) === tail) this.chains.delete(room);
-    });
-    const result = next.catch((error: unknown) => {
-      throw toGrpcError(error);
-    });
-    if (body.$case === 'presence' && body.presence.kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT) {
-      result.catch((error: unknown) => this.retryLeft(room, body, error, 1));
+  /**
+   * A JOINED needs `member` (its membership id): the lease is created first, then the JOINED
+   * published with its id; if the JOINED is rejected the lease is deleted again.
+   */
+  publish(room: string, body: RoomEventBody, member?: string): Promise<RoomEvent> {
+    if (body.$case === 'presence') {
+      const { user, kind } = body.presence;
+      if (kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT) return Promise.reject(new GrpcError(status.INTERNAL, 'NatsRoomBus: a LEFT goes through leave()'));
+      if (kind === chatV1.PresenceKind.PRESENCE_KIND_JOINED) {
+        if (member === undefined) return Promise.reject(new GrpcError(status.INTERNAL, 'NatsRoomBus: a JOINED needs its membership id'));
+        return this.enqueue(room, async () => {
+          if (this.closed) throw new GrpcError(status.UNAVAILABLE, 'chat bus closed');
+          const lease = await this.createLease(room, user, member);
+          try {
+            const event = await this.publishNow(room, body, { kind: 'joined', lease: lease.id });
+            if (!event) throw new GrpcError(status.INTERNAL, 'JOINED not published');
+            return event;
+          } catch (error) {
+            this.dropLease(lease);
+            void this.kv.delete(lease.key).catch(() => undefined);
+            throw error;
+          }
+        });
+      }
     }
-    return result;
+    return this.enqueue(room, async () => {
+      const event = await this.publishNow(room, body, { kind: 'event' });
+      if (!event) throw new GrpcError(status.INTERNAL, 'event not published');
+      return event;
+    });
   }
 
-  subscribe(room: string, handler: RoomEventHandler, onError?: RoomErrorHandler): () => void {
+  async leave(room: string, user: string, member: string): Promise<void> {
+    const lease = this.leases.get(member);
+    if (!lease) return; // its JOINED never went through this bus (rejected, or the bus was closed)
+    this.dropLease(lease);
+    const lost = lease.state === 'lost';
+    lease.state = 'ended';
+    try {
+      // Conditional: a no-op when another replica already announced this member (its lease expired).
+      await this.enqueue(room, () => this.publishNow(room, leftBody(user), { kind: 'left', lease: lease.id, expired: lost }));
+    } finally {
+      // After a failed LEFT too: a deleted lease is announced by the next sweep of any replica.
+      void this.kv.delete(lease.key).catch(() => undefined);
+    }
+  }
+
+  subscribe(room: string, handler: RoomEventHandler, onError?: RoomErrorHandler, member?: string): () => void {
     if (this.closed) throw new GrpcError(status.UNAVAILABLE, 'chat bus closed');
     let consumer = this.rooms.get(room);
     if (!consumer) consumer = this.startConsumer(room);
-    const subscriber: Subscriber = { handler, onError, since: consumer.lastSeq };
+    const subscriber: Subscriber = { handler, onError, since: consumer.lastSeq, member };
     consumer.subscribers.add(subscriber);
+    if (member !== undefined) this.members.set(member, { consumer, subscriber });
     const owner = consumer;
     return () => {
+      if (member !== undefined && this.members.get(member)?.subscriber === subscriber) this.members.delete(member);
       if (!owner.subscribers.delete(subscriber)) return;
       if (owner.subscribers.size === 0) this.stopConsumer(room, owner);
     };
@@ -218,6 +348,9 @@ export class NatsRoomBus implements RoomBus {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    clearInterval(this.heartbeat);
+    // The LEFTs of the streams a shutdown just ended are queued: let them reach the room.
+    await Promise.race([Promise.allSettled([...this.chains.values()]), new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_MS).unref())]);
     this.closed = true;
     for (const [room, consumer] of this.rooms) this.stopConsumer(room, consumer);
     await this.nc.drain().catch(() => this.nc.close());
@@ -228,28 +361,100 @@ export class NatsRoomBus implements RoomBus {
     return this.rooms.size;
   }
 
+  /** Leases this replica renews now (for tests: left members must not keep one). */
+  leaseCount(): number {
+    return this.leases.size;
+  }
+
   /** The room's state as the stream has it now (members after its last event). */
   async roomState(room: string): Promise<{ sequence: number; members: string[] }> {
     const snapshot = await this.readLast(room);
     return { sequence: snapshot.seq, members: snapshot.members };
   }
 
+  /**
+   * Publishes a LEFT for every member of `room` whose lease is gone (see the file comment).
+   * Runs every heartbeat for each followed room; public for tests and tools.
+   *
+   * @returns the users this call announced (others may have won the race for some).
+   */
+  async sweep(room: string): Promise<string[]> {
+    // State first, keys second: a member in this state had its key before the state was written,
+    // so a key missing now expired (or was deleted after a LEFT, which the re-check skips).
+    const state = await this.readLast(room);
+    if (state.members.length === 0) return [];
+    // Nothing awaited in the loop body: nats.js' keys() iterator drops keys that arrive while it
+    // waits (queued_iterator.ts); and a key missing from the listing is confirmed below anyway.
+    const live = new Set<string>();
+    for await (const key of await this.kv.keys(`${roomToken(room)}.*`)) live.add(key);
+    const announced: string[] = [];
+    for (const user of state.members) {
+      const lease = state.leases[user];
+      if (lease !== undefined && live.has(this.leaseKey(room, lease))) continue;
+      // The listing said gone: confirm with a direct read before announcing.
+      if (lease !== undefined && (await this.leaseAlive(room, lease))) continue;
+      const event = await this.enqueue(room, () => this.publishNow(room, leftBody(user), { kind: 'left', lease, expired: true }));
+      if (event) {
+        announced.push(user);
+        this.onEvent('lease-expired', { room, user, sequence: event.sequence });
+      }
+    }
+    return announced;
+  }
+
   private subject(room: string): string {
     return `${this.prefix}.${roomToken(room)}`;
   }
 
-  private async publishNow(room: string, body: RoomEventBody): Promise<RoomEvent> {
+  private leaseKey(room: string, id: string): string {
+    return `${roomToken(room)}.${id}`;
+  }
+
+  /** Runs `task` after the room's earlier publishes from this replica (a client's sends keep their order). */
+  private enqueue<T>(room: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(room) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const tail = next.catch(() => undefined);
+    this.chains.set(room, tail);
+    void tail.then(() => {
+      if (this.chains.get(room) === tail) this.chains.delete(room);
+    });
+    return next.catch((error: unknown) => {
+      throw toGrpcError(error);
+    });
+  }
+
+  /**
+   * The order point (see the file comment). Resolves `undefined` for a conditional LEFT whose
+   * member is no longer in the room under that lease.
+   */
+  private async publishNow(room: string, body: RoomEventBody, change: Change): Promise<RoomEvent | undefined> {
     if (this.closed) throw new GrpcError(status.UNAVAILABLE, 'chat bus closed');
     // The joiner's own consumer must exist before its JOINED is stored, so it receives it.
     await this.rooms.get(room)?.ready;
     for (let attempt = 1; ; attempt++) {
       const last = this.cache.get(room) ?? (await this.readLast(room));
-      const next = nextState(last, body, this.options.maxRoomMembers, room);
+      const user = body.$case === 'presence' ? body.presence.user : '';
+      if (change.kind === 'left' && !(last.members.includes(user) && last.leases[user] === change.lease)) return undefined;
+      if (change.kind === 'joined' && last.members.includes(user)) {
+        // The name is taken: by a live member (ALREADY_EXISTS below), or by an expired lease,
+        // whose LEFT is announced first.
+        const holder = last.leases[user];
+        if (holder === undefined || !(await this.leaseAlive(room, holder))) {
+          const left = await this.publishNow(room, leftBody(user), { kind: 'left', lease: holder, expired: true });
+          if (left) this.onEvent('lease-expired', { room, user, sequence: left.sequence });
+          this.cache.delete(room);
+          continue;
+        }
+      }
+      const next = nextState(last, body, this.options.maxRoomMembers, room, change);
       const time = this.clock();
-      const envelope: Envelope = { seq: next.seq, time: time.toISOString(), members: next.members, body: next.body };
+      const envelope: Envelope = { seq: next.seq, time: time.toISOString(), members: next.members, leases: next.leases, body: next.body };
+      if (change.kind !== 'event') envelope.lease = change.lease;
+      if (change.kind === 'left' && change.expired) envelope.expired = true;
       try {
         const ack = await this.js.publish(this.subject(room), JSON.stringify(envelope), { expect: { lastSubjectSequence: last.streamSeq } });
-        this.remember(room, { streamSeq: ack.seq, seq: next.seq, members: next.members });
+        this.remember(room, { streamSeq: ack.seq, seq: next.seq, members: next.members, leases: next.leases });
         return { room, sequence: String(next.seq), time, event: next.body };
       } catch (error) {
         if (!(error instanceof NatsError && error.api_error?.err_code === WRONG_LAST_SEQUENCE) || attempt >= MAX_ATTEMPTS) throw error;
@@ -262,9 +467,9 @@ export class NatsRoomBus implements RoomBus {
     try {
       const message = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(room) });
       const envelope = message.json<Envelope>();
-      return { streamSeq: message.seq, seq: envelope.seq, members: envelope.members };
+      return { streamSeq: message.seq, seq: envelope.seq, members: envelope.members, leases: envelope.leases ?? {} };
     } catch (error) {
-      if (error instanceof NatsError && error.api_error?.err_code === NO_MESSAGE_FOUND) return { streamSeq: 0, seq: 0, members: [] };
+      if (error instanceof NatsError && error.api_error?.err_code === NO_MESSAGE_FOUND) return { streamSeq: 0, seq: 0, members: [], leases: {} };
       throw error;
     }
   }
@@ -277,23 +482,74 @@ export class NatsRoomBus implements RoomBus {
     if (!known || snapshot.streamSeq > known.streamSeq) this.cache.set(room, snapshot);
   }
 
-  private retryLeft(room: string, body: RoomEventBody, error: unknown, attempt: number): void {
-    const reason = toGrpcError(error);
-    // Only transport failures are worth retrying; and not forever (about 2 minutes).
-    if (this.closed || reason.code !== status.UNAVAILABLE || attempt > 60) {
-      this.onEvent('left-presence-lost', { room, error });
-      return;
+  private async createLease(room: string, user: string, member: string): Promise<Lease> {
+    const id = randomBytes(8).toString('hex');
+    const key = this.leaseKey(room, id);
+    const revision = await this.kv.create(key, leaseValue(room, user));
+    const lease: Lease = { id, room, user, member, key, revision, state: 'live' };
+    this.leases.set(member, lease);
+    this.leasesById.set(id, lease);
+    return lease;
+  }
+
+  private dropLease(lease: Lease): void {
+    if (this.leases.get(lease.member) === lease) this.leases.delete(lease.member);
+    this.leasesById.delete(lease.id);
+  }
+
+  /** Whether the lease's key exists (a KV PUT, not expired, not deleted). */
+  private async leaseAlive(room: string, id: string): Promise<boolean> {
+    const entry = await this.kv.get(this.leaseKey(room, id));
+    return entry !== null && entry.operation === 'PUT';
+  }
+
+  /** Every heartbeat: renew this replica's leases; sweep the rooms it follows (each at most once at a time). */
+  private tick(): void {
+    if (this.closed) return;
+    if (!this.renewing) {
+      this.renewing = true;
+      void Promise.allSettled([...this.leases.values()].map((lease) => this.renew(lease))).finally(() => (this.renewing = false));
     }
-    setTimeout(
-      () => {
-        if (this.closed) return;
-        this.publishNow(room, body).then(
-          () => this.onEvent('left-presence-retried', { room, attempt }),
-          (next: unknown) => this.retryLeft(room, body, next, attempt + 1),
-        );
-      },
-      Math.min(2000, 100 * 2 ** attempt),
-    ).unref();
+    if (!this.sweeping) {
+      this.sweeping = true;
+      void Promise.allSettled([...this.rooms.keys()].map((room) => this.sweepQuietly(room))).finally(() => (this.sweeping = false));
+    }
+  }
+
+  private async renew(lease: Lease): Promise<void> {
+    try {
+      const revision = await this.kv.update(lease.key, leaseValue(lease.room, lease.user), lease.revision);
+      if (lease.state === 'live') lease.revision = revision;
+    } catch (error) {
+      // Transport errors: the next heartbeat tries again (a lost connection ends the streams anyway).
+      if (lease.state !== 'live' || !(error instanceof NatsError && error.api_error?.err_code === WRONG_LAST_SEQUENCE)) return;
+      // The key moved on from our revision: a renewal whose reply was lost, or the key expired.
+      const entry = await this.kv.get(lease.key).catch(() => undefined);
+      if (entry === undefined || lease.state !== 'live') return;
+      if (entry?.operation === 'PUT') lease.revision = entry.revision;
+      else this.leaseLost(lease);
+    }
+  }
+
+  /** Our member's lease expired under us: end its stream (its session then leaves, conditionally). */
+  private leaseLost(lease: Lease): void {
+    if (lease.state !== 'live') return;
+    lease.state = 'lost';
+    this.onEvent('lease-lost', { room: lease.room, user: lease.user });
+    const entry = this.members.get(lease.member);
+    if (!entry) return;
+    this.members.delete(lease.member);
+    entry.consumer.subscribers.delete(entry.subscriber);
+    if (entry.consumer.subscribers.size === 0) this.stopConsumer(lease.room, entry.consumer);
+    entry.subscriber.onError?.(new GrpcError(status.UNAVAILABLE, LEASE_EXPIRED_MESSAGE));
+  }
+
+  private async sweepQuietly(room: string): Promise<void> {
+    try {
+      await this.sweep(room);
+    } catch (error) {
+      this.onEvent('sweep-failed', { room, error });
+    }
   }
 
   private startConsumer(room: string): RoomConsumer {
@@ -309,7 +565,10 @@ export class NatsRoomBus implements RoomBus {
       consumer.messages = messages;
       void this.readLoop(room, consumer, messages);
     })();
-    consumer.ready.catch((error: unknown) => this.failRoom(room, consumer, toGrpcError(error)));
+    consumer.ready.then(
+      () => this.sweepQuietly(room), // members a dead replica left behind while nobody here followed the room
+      (error: unknown) => this.failRoom(room, consumer, toGrpcError(error)),
+    );
     return consumer;
   }
 
@@ -318,12 +577,15 @@ export class NatsRoomBus implements RoomBus {
       for await (const message of messages) {
         if (consumer.stopped) return;
         const envelope = message.json<Envelope>();
-        this.remember(room, { streamSeq: message.seq, seq: envelope.seq, members: envelope.members });
+        this.remember(room, { streamSeq: message.seq, seq: envelope.seq, members: envelope.members, leases: envelope.leases ?? {} });
         if (consumer.lastSeq !== 0 && envelope.seq !== consumer.lastSeq + 1) {
           this.failRoom(room, consumer, new GrpcError(status.DATA_LOSS, `room ${JSON.stringify(room)}: events ${consumer.lastSeq + 1}-${envelope.seq - 1} are gone`));
           return;
         }
         consumer.lastSeq = envelope.seq;
+        // A LEFT of one of our live leases was announced elsewhere: that member is out of the room.
+        const ours = envelope.body.$case === 'presence' && envelope.lease !== undefined ? this.leasesById.get(envelope.lease) : undefined;
+        if (ours && envelope.body.$case === 'presence' && envelope.body.presence.kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT) this.leaseLost(ours);
         const event: RoomEvent = { room, sequence: String(envelope.seq), time: new Date(envelope.time), event: envelope.body };
         for (const subscriber of consumer.subscribers) {
           if (subscriber.since >= envelope.seq) continue;
@@ -369,20 +631,37 @@ export class NatsRoomBus implements RoomBus {
 }
 
 /** The room's next state after `body`, with the membership rules applied (the order point). */
-function nextState(last: RoomSnapshot, body: RoomEventBody, maxRoomMembers: number, room: string): { seq: number; members: string[]; body: RoomEventBody } {
-  let members = last.members;
+function nextState(
+  last: RoomSnapshot,
+  body: RoomEventBody,
+  maxRoomMembers: number,
+  room: string,
+  change: Change,
+): { seq: number; members: string[]; leases: Record<string, string>; body: RoomEventBody } {
+  let { members, leases } = last;
   if (body.$case === 'presence') {
     const { user, kind } = body.presence;
-    if (kind === chatV1.PresenceKind.PRESENCE_KIND_JOINED) {
+    if (kind === chatV1.PresenceKind.PRESENCE_KIND_JOINED && change.kind === 'joined') {
       if (members.includes(user)) throw new GrpcError(status.ALREADY_EXISTS, `user ${JSON.stringify(user)} is already in room ${JSON.stringify(room)}`);
       if (members.length >= maxRoomMembers) throw new GrpcError(status.RESOURCE_EXHAUSTED, `room ${JSON.stringify(room)} is full (${maxRoomMembers} members)`);
       members = [...members, user].sort();
+      leases = { ...leases, [user]: change.lease };
     } else if (kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT) {
       members = members.filter((m) => m !== user);
+      leases = Object.fromEntries(Object.entries(leases).filter(([m]) => m !== user));
     }
     body = { $case: 'presence', presence: { ...body.presence, members } };
   }
-  return { seq: last.seq + 1, members, body };
+  return { seq: last.seq + 1, members, leases, body };
+}
+
+function leftBody(user: string): RoomEventBody {
+  return { $case: 'presence', presence: { user, kind: chatV1.PresenceKind.PRESENCE_KIND_LEFT, members: [] } };
+}
+
+/** What a lease key holds: who, and which replica renews it (for operators: `nats kv get`). */
+function leaseValue(room: string, user: string): string {
+  return JSON.stringify({ room, user, replica: `${hostname()}:${process.pid}` });
 }
 
 /** GrpcErrors pass through; anything else from NATS is UNAVAILABLE (retryable). */

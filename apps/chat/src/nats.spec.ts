@@ -7,7 +7,7 @@ import { grpc } from '@grpc-patterns/testing';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'nats';
 import { halfClose, joined, openStream, startChatServer, type ChatStream, type ChatTestServer } from '../test/chat-test-client.js';
-import { connectNatsRoomBus, roomToken, type NatsRoomBus } from './nats-room-bus.js';
+import { connectNatsRoomBus, LEASE_EXPIRED_MESSAGE, roomToken, type NatsRoomBus } from './nats-room-bus.js';
 
 const NATS_URL = process.env['NATS_URL'] || undefined;
 const MUST_RUN = process.env['CI'] === 'true';
@@ -26,6 +26,7 @@ describeWithNats('chat across replicas (NATS JetStream)', () => {
   const run = randomBytes(4).toString('hex');
   const stream = `CHAT_TEST_${run}`;
   const subjectPrefix = `chattest.${run}`;
+  const leaseBucket = `CHAT_PRESENCE_TEST_${run}`;
   let replicas: ChatTestServer[] = [];
 
   beforeAll(async () => {
@@ -44,12 +45,15 @@ describeWithNats('chat across replicas (NATS JetStream)', () => {
     const nc = await connect({ servers: NATS_URL });
     const jsm = await nc.jetstreamManager();
     await jsm.streams.delete(stream).catch(() => undefined);
+    for (const bucket of [leaseBucket, `${leaseBucket}_SLOW`]) await jsm.streams.delete(`KV_${bucket}`).catch(() => undefined);
     await nc.close();
   });
 
-  async function replica(options: { maxPendingEvents?: number; maxRoomMembers?: number } = {}): Promise<ChatTestServer> {
+  async function replica(options: { maxPendingEvents?: number; maxRoomMembers?: number; slowLeases?: boolean } = {}): Promise<ChatTestServer> {
     const maxRoomMembers = options.maxRoomMembers ?? 1000;
-    const bus = await connectNatsRoomBus({ servers: NATS_URL ?? '', maxRoomMembers, stream, subjectPrefix });
+    // slowLeases: renewals and sweeps once a minute, so nothing but the test touches a lease.
+    const leases = options.slowLeases ? { leaseBucket: `${leaseBucket}_SLOW`, leaseTtlMs: 120_000, heartbeatMs: 60_000 } : { leaseBucket, leaseTtlMs: 3_000, heartbeatMs: 500 };
+    const bus = await connectNatsRoomBus({ servers: NATS_URL ?? '', maxRoomMembers, stream, subjectPrefix, ...leases });
     const chat = await startChatServer({ bus, maxRoomMembers, ...(options.maxPendingEvents ? { maxPendingEvents: options.maxPendingEvents } : {}) });
     replicas.push(chat);
     return chat;
@@ -59,12 +63,18 @@ describeWithNats('chat across replicas (NATS JetStream)', () => {
   let rooms = 0;
   const freshRoom = () => `room-${++rooms}.x_y`;
 
-  it('shows users on two replicas the same messages and presence in one order', async () => {
-    const [a, b] = [await replica(), await replica()];
+  /** Two replicas and a fresh room: alice on A, then bob on B; returns once alice saw bob join. */
+  async function aliceAndBob(options: { slowLeases?: boolean } = {}) {
+    const [a, b] = [await replica(options), await replica(options)];
     const room = freshRoom();
     const alice = await joined(a.server, room, 'alice');
     const bob = await joined(b.server, room, 'bob');
     await alice.waitForPresence('bob', JOINED);
+    return { a, b, room, alice, bob };
+  }
+
+  it('shows users on two replicas the same messages and presence in one order', async () => {
+    const { a, room, alice, bob } = await aliceAndBob();
     const carol = await joined(a.server, room, 'carol');
     alice.send('hi from alice');
     await carol.waitForMessage('hi from alice');
@@ -177,10 +187,76 @@ describeWithNats('chat across replicas (NATS JetStream)', () => {
     expect(await (b.service.bus as NatsRoomBus).roomState(room)).toEqual({ sequence: 4, members: [] });
   });
 
+  it('ends a member whose lease expired under its replica with UNAVAILABLE; the others see one LEFT', async () => {
+    const { a, b, room, alice, bob } = await aliceAndBob();
+    // What a stalled event loop or a long partition does to a lease: the key is gone.
+    expect(await deleteLease(leaseBucket, room, 'alice')).toEqual(['alice', 'bob']);
+    expect(await alice.ended).toEqual({ code: grpc.status.UNAVAILABLE, details: LEASE_EXPIRED_MESSAGE });
+    await bob.waitForPresence('alice', LEFT);
+    bob.send('after');
+    await bob.waitForMessage('after');
+    expect(bob.summary()).toEqual(['2 joined bob [alice,bob]', '3 left alice [bob]', '4 msg bob: after']);
+    expect(alice.summary()).toEqual(['1 joined alice [alice]', '2 joined bob [alice,bob]']);
+    await waitUntil(async () => (a.service.bus as NatsRoomBus).leaseCount() === 0, 'replica A to drop the lost lease');
+    expect((b.service.bus as NatsRoomBus).leaseCount()).toBe(1);
+    expect(await (b.service.bus as NatsRoomBus).roomState(room)).toEqual({ sequence: 4, members: ['bob'] });
+  });
+
+  it('lets a JOINED take a name held by an expired lease: the stale member is announced LEFT first', async () => {
+    const { b, room, alice, bob } = await aliceAndBob({ slowLeases: true });
+    await deleteLease(`${leaseBucket}_SLOW`, room, 'alice');
+    // No sweep runs for a minute: the join itself finds the dead lease and announces it.
+    const again = await joined(b.server, room, 'alice');
+    expect(bob.summary()).toEqual(['2 joined bob [alice,bob]', '3 left alice [bob]', '4 joined alice [alice,bob]']);
+    expect(again.summary()).toEqual(['4 joined alice [alice,bob]']);
+    expect(await alice.ended).toEqual({ code: grpc.status.UNAVAILABLE, details: LEASE_EXPIRED_MESSAGE });
+    expect(b.logs.filter((l) => l.msg === 'left room')).toHaveLength(0);
+  });
+
+  it('refuses to start on a lease bucket with another TTL, naming PRESENCE_LEASE_TTL_MS', async () => {
+    await replica(); // the bucket exists with 3000 ms
+    const other = connectNatsRoomBus({ servers: NATS_URL ?? '', maxRoomMembers: 10, stream, subjectPrefix, leaseBucket, leaseTtlMs: 4_000, heartbeatMs: 500 });
+    await expect(other).rejects.toThrow(
+      `PRESENCE_LEASE_TTL_MS: the NATS KV bucket ${leaseBucket} keeps leases 3000 ms; every replica must use the same TTL (got "4000"; to change it, stop all replicas and delete the bucket)`,
+    );
+  });
+
+  it('keeps no lease after members leave, and a sweep of a room of live members announces nobody', async () => {
+    const { a, b, room, alice, bob } = await aliceAndBob();
+    expect(await (a.service.bus as NatsRoomBus).sweep(room)).toEqual([]);
+    await halfClose(bob);
+    await alice.waitForPresence('bob', LEFT);
+    await halfClose(alice);
+    await waitUntil(async () => (await (a.service.bus as NatsRoomBus).roomState(room)).members.length === 0, 'the room to be empty');
+    expect([(a.service.bus as NatsRoomBus).leaseCount(), (b.service.bus as NatsRoomBus).leaseCount()]).toEqual([0, 0]);
+  });
+
   it('encodes room names into one subject token each, injectively', () => {
     expect(['a.b', 'a_db', 'a__b', 'a-b'].map(roomToken)).toEqual(['a_db', 'a__db', 'a____b', 'a-b']);
   });
 });
+
+/**
+ * Deletes `user`'s lease key in `bucket` behind the replicas' backs (what an expiry does).
+ *
+ * @returns the users holding a lease in `room` before.
+ */
+async function deleteLease(bucket: string, room: string, user: string): Promise<string[]> {
+  const nc = await connect({ servers: NATS_URL ?? '' });
+  try {
+    const kv = await nc.jetstream().views.kv(bucket);
+    // Keys first, values after: nats.js' keys() iterator drops keys that arrive while the loop body awaits.
+    const keys: string[] = [];
+    for await (const key of await kv.keys(`${roomToken(room)}.*`)) keys.push(key);
+    const owners = await Promise.all(keys.map(async (key) => [key, (await kv.get(key))?.json<{ user: string }>().user ?? ''] as const));
+    const key = owners.find(([, owner]) => owner === user)?.[0];
+    if (!key) throw new Error(`no lease of ${user} in ${room}`);
+    await kv.delete(key);
+    return owners.map(([, owner]) => owner).sort();
+  } finally {
+    await nc.close();
+  }
+}
 
 /** Polls `check` every 20 ms until true; fails after 10 s (no timing is asserted). */
 async function waitUntil(check: () => Promise<boolean>, what: string): Promise<void> {

@@ -44,18 +44,32 @@ export interface RoomBus {
    * Numbers `body` with the room's next sequence and delivers it to the room's subscribers.
    * This is the order point: the sequence is assigned here and nowhere else.
    *
+   * @param member with a JOINED on a bus that shares membership: the id of this membership
+   *   (the one given to {@link subscribe}); the bus ties the member's lease to it.
    * @returns the numbered event.
    */
-  publish(room: string, body: RoomEventBody): Promise<RoomEvent>;
+  publish(room: string, body: RoomEventBody, member?: string): Promise<RoomEvent>;
   /**
    * Starts delivering the room's events numbered after this call to `handler`.
    *
    * `onError` is called at most once if the bus ends the subscription (a bus across the network
    * can fail; the in-process bus never does).
    *
+   * @param member an id unique to one membership (one user's stay in one room on this replica),
+   *   given again with its JOINED ({@link publish}) and LEFT ({@link leave}); a bus that shares
+   *   membership ends this subscription when the member's lease is lost.
    * @returns a function that stops delivery (idempotent); no event reaches `handler` after it.
    */
-  subscribe(room: string, handler: RoomEventHandler, onError?: RoomErrorHandler): () => void;
+  subscribe(room: string, handler: RoomEventHandler, onError?: RoomErrorHandler, member?: string): () => void;
+  /**
+   * Buses that share membership: publishes the LEFT of `user` if membership `member` is still in
+   * the room, and nothing if it is not (its lease expired and a replica already announced it), so
+   * a member leaves exactly once. Resolves when done either way.
+   *
+   * @throws GrpcError UNAVAILABLE when the bus cannot reach the room (the lease then expires and
+   *   the LEFT is announced by another replica, or by this one later).
+   */
+  leave?(room: string, user: string, member: string): Promise<void>;
   /** Releases the bus (connections, state). */
   close(): Promise<void>;
 }

@@ -26,7 +26,9 @@ import json
 import sys
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+sys.dont_write_bytecode = True  # no __pycache__ in the repository for the import below
+from descriptors import load_pool, message_class  # noqa: E402  (this folder, on sys.path)
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
@@ -35,19 +37,8 @@ TYPE_PREFIX = "type.googleapis.com/"
 
 def load_messages(path):
     """google.rpc message classes from a FileDescriptorSet (dependencies first, as buf writes it)."""
-    with open(path, "rb") as f:
-        files = descriptor_pb2.FileDescriptorSet.FromString(f.read())
-    pool = descriptor_pool.DescriptorPool()
-    for file in files.file:
-        pool.Add(file)
-
-    def message_class(name):
-        descriptor = pool.FindMessageTypeByName(name)
-        if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.22
-            return message_factory.GetMessageClass(descriptor)
-        return message_factory.MessageFactory(pool).GetPrototype(descriptor)
-
-    return {name: message_class("google.rpc." + name) for name in ("Status", "BadRequest", "RetryInfo")}
+    pool = load_pool(path)
+    return {name: message_class(pool, "google.rpc." + name) for name in ("Status", "BadRequest", "RetryInfo")}
 
 
 def decode(messages, method, error):

@@ -10,6 +10,7 @@ import * as http2 from 'node:http2';
 import { connect as tcpConnect } from 'node:net';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
+import { padWithUnknownField } from './interop-messages.js';
 import { connect, frameMessage, messagePrefix, rawCall, type RawResult } from './raw-h2.js';
 import { expectAlive, rssBytes, stackBuilt, startStack, type Stack, type StackUser } from './stack.js';
 
@@ -24,25 +25,8 @@ const LOGIN = '/auth.v1.AuthService/Login';
 /** A Login request for a user that does not exist, padded with an unknown field to `size` bytes if given. */
 function loginMessage(size?: number): Buffer {
   const base = Buffer.from(authV1.LoginRequest.encode({ username: 'nobody', password: 'not the password' }).finish());
-  if (size === undefined) return base;
-  // Field 15, wire type 2 (bytes): tag 0x7a, varint length, filler. Unknown to LoginRequest,
-  // so a decoder skips it (proto3 keeps unknown fields for forward compatibility).
-  const overhead = base.length + 1;
-  let fill = size - overhead - 1;
-  while (fill + varintLength(fill) + overhead !== size) fill--;
-  return Buffer.concat([base, Buffer.from([0x7a]), varint(fill), Buffer.alloc(fill, 0x61)]);
+  return size === undefined ? base : padWithUnknownField(base, size);
 }
-
-function varint(n: number): Buffer {
-  const bytes: number[] = [];
-  while (n > 0x7f) {
-    bytes.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  bytes.push(n);
-  return Buffer.from(bytes);
-}
-const varintLength = (n: number) => varint(n).length;
 
 /** `grpc-status` name and message, or how the stream ended without one. */
 function outcome(r: RawResult): string {

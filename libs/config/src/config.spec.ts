@@ -1,3 +1,8 @@
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, parseConfig, rateLimitEnv, serviceEnv, target, z } from './index.js';
 
 const shape = { ...serviceEnv({ grpc: 50051, metrics: 9101 }), AUTH_TARGET: target(), DATA_DIR: z.string().min(1) };
@@ -22,6 +27,7 @@ describe('parseConfig', () => {
       METRICS_PORT: 9101,
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE_MS: 10000,
+      TLS_MODE: 'off',
       ...required,
     });
   });
@@ -59,5 +65,47 @@ describe('parseConfig', () => {
     for (const t of ['ipv4:127.0.0.1:50051', 'dns:///auth:50051', 'consul://consul:8500/auth', 'etcd:///auth', 'auth:50051', 'unix:/tmp/a.sock']) {
       expect(parseConfig(shape, { ...required, AUTH_TARGET: t }).AUTH_TARGET).toBe(t);
     }
+  });
+});
+
+describe('TLS variables', () => {
+  const required = { AUTH_TARGET: 'ipv4:127.0.0.1:50051', DATA_DIR: '/tmp/x' };
+  let dir: string;
+  let files: { cert: string; key: string; otherKey: string; ca: string; junk: string };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'config-tls-'));
+    // A self-signed P-256 certificate made by openssl, as any CA tool would write it.
+    const key = join(dir, 'svc.key');
+    const cert = join(dir, 'svc.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=svc', '-days', '1'], { stdio: 'ignore' });
+    expect(new X509Certificate(readFileSync(cert)).subject).toBe('CN=svc');
+    const otherKey = join(dir, 'other.key');
+    writeFileSync(otherKey, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const junk = join(dir, 'junk.pem');
+    writeFileSync(junk, 'not a pem\n');
+    files = { cert, key, otherKey, ca: cert, junk };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is plaintext by default, and takes the files each mode needs', () => {
+    expect(parseConfig(shape, required).TLS_MODE).toBe('off');
+    expect(parseConfig(shape, { ...required, TLS_MODE: 'tls', TLS_CERT_FILE: files.cert, TLS_KEY_FILE: files.key })).toMatchObject({ TLS_MODE: 'tls', TLS_CERT_FILE: files.cert, TLS_KEY_FILE: files.key });
+    expect(parseConfig(shape, { ...required, TLS_MODE: 'mtls', TLS_CERT_FILE: files.cert, TLS_KEY_FILE: files.key, TLS_CA_FILE: files.ca })).toMatchObject({ TLS_MODE: 'mtls', TLS_CA_FILE: files.ca });
+  });
+
+  it('names the variable a mode is missing, in one line', () => {
+    expect(problem({ ...required, TLS_MODE: 'tls' })).toBe('TLS_CERT_FILE: is required when TLS_MODE=tls');
+    expect(problem({ ...required, TLS_MODE: 'tls', TLS_CERT_FILE: files.cert })).toBe('TLS_KEY_FILE: is required when TLS_MODE=tls');
+    expect(problem({ ...required, TLS_MODE: 'mtls', TLS_CERT_FILE: files.cert, TLS_KEY_FILE: files.key })).toBe('TLS_CA_FILE: is required when TLS_MODE=mtls');
+    expect(problem({ ...required, TLS_MODE: 'on' })).toBe('TLS_MODE: must be one of off, tls, mtls (got "on")');
+  });
+
+  it('rejects files that are missing, not PEM, or a key that is not the certificate\'s', () => {
+    const base = { ...required, TLS_MODE: 'mtls', TLS_CERT_FILE: files.cert, TLS_KEY_FILE: files.key, TLS_CA_FILE: files.ca };
+    expect(problem({ ...base, TLS_CA_FILE: join(dir, 'nope.crt') })).toBe(`TLS_CA_FILE: must be a readable file (ENOENT) (got ${JSON.stringify(join(dir, 'nope.crt'))})`);
+    expect(problem({ ...base, TLS_CERT_FILE: files.junk })).toBe(`TLS_CERT_FILE: must be a PEM certificate file (got ${JSON.stringify(files.junk)})`);
+    expect(problem({ ...base, TLS_KEY_FILE: files.cert })).toBe(`TLS_KEY_FILE: must be a PEM private key file (got ${JSON.stringify(files.cert)})`);
+    expect(problem({ ...base, TLS_KEY_FILE: files.otherKey })).toBe(`TLS_KEY_FILE: is not the private key of TLS_CERT_FILE (got ${JSON.stringify(files.otherKey)})`);
   });
 });

@@ -6,6 +6,8 @@
  * Pattern: fail fast on config (Online Boutique `mustMapEnv`): a missing or bad variable stops
  * start-up with one line naming it and saying what was wrong.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** Exit code for a configuration error: EX_CONFIG from BSD sysexits.h. */
@@ -75,7 +77,81 @@ export const serviceEnv = (ports: { grpc: number; metrics: number }) => ({
   LOG_LEVEL: logLevel,
   /** Time from SIGTERM until open calls are cut (forceShutdown), ms. */
   SHUTDOWN_GRACE_MS: milliseconds(10_000),
+  /** TLS_MODE, TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE (docs/tls.md). */
+  ...tlsEnv(),
 });
+
+/** What a PEM file must hold: certificates (a chain or CA bundle) or one private key. */
+type PemKind = 'certificate' | 'private key';
+
+/** Why `file` cannot be used as `kind`, or undefined when it can. */
+function pemProblem(file: string, kind: PemKind): string | undefined {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (error) {
+    return `must be a readable file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
+  try {
+    if (kind === 'certificate') new X509Certificate(pem);
+    else createPrivateKey(pem);
+    return undefined;
+  } catch {
+    return `must be a PEM ${kind} file`;
+  }
+}
+
+const pemFile = (kind: PemKind) =>
+  z
+    .string()
+    .trim()
+    .superRefine((file, ctx) => {
+      const problem = pemProblem(file, kind);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional();
+
+/**
+ * TLS variables, shared by every service (docs/tls.md). They configure the server and, with the
+ * same files, the service's outgoing channels (orders -> auth, token keys from auth):
+ * - `TLS_MODE=off|tls|mtls` (default off: plaintext). tls: the server presents TLS_CERT_FILE;
+ *   mtls: it also requires a client certificate issued by TLS_CA_FILE, and presents its own
+ *   certificate when it calls another service;
+ * - `TLS_CERT_FILE` (PEM certificate chain, leaf first) and `TLS_KEY_FILE` (its PEM private
+ *   key): required unless off;
+ * - `TLS_CA_FILE` (PEM CA certificate(s) to trust): required for mtls; for tls optional, the
+ *   outgoing channels then trust Node's public roots.
+ * Files are read and parsed at start-up, and the key must be the certificate's: a wrong file
+ * stops the process with one line naming the variable.
+ */
+export const tlsEnv = () => ({
+  TLS_MODE: z.enum(['off', 'tls', 'mtls'], { message: 'must be one of off, tls, mtls' }).default('off'),
+  TLS_CERT_FILE: pemFile('certificate'),
+  TLS_KEY_FILE: pemFile('private key'),
+  TLS_CA_FILE: pemFile('certificate'),
+});
+
+/**
+ * What {@link tlsEnv} cannot say per variable: the files a mode needs, and a key that belongs
+ * to the certificate. A server (parseConfig checks every config with TLS_MODE as one) needs
+ * its certificate and key in tls and mtls, and the CA in mtls; a client needs its certificate
+ * and key in mtls only (without TLS_CA_FILE it trusts Node's public roots).
+ *
+ * @throws ConfigError naming the variable.
+ */
+export function checkTlsSettings(config: Record<string, unknown>, role: 'server' | 'client' = 'server'): void {
+  const mode = config['TLS_MODE'];
+  if (mode === undefined || mode === 'off') return;
+  const needed = role === 'client' ? (mode === 'mtls' ? ['TLS_CERT_FILE', 'TLS_KEY_FILE'] : []) : mode === 'mtls' ? ['TLS_CERT_FILE', 'TLS_KEY_FILE', 'TLS_CA_FILE'] : ['TLS_CERT_FILE', 'TLS_KEY_FILE'];
+  for (const variable of needed) {
+    if (config[variable] === undefined) throw new ConfigError(variable, `is required when TLS_MODE=${mode}`);
+  }
+  if (config['TLS_CERT_FILE'] === undefined || config['TLS_KEY_FILE'] === undefined) return;
+  const cert = new X509Certificate(readFileSync(config['TLS_CERT_FILE'] as string));
+  if (!cert.checkPrivateKey(createPrivateKey(readFileSync(config['TLS_KEY_FILE'] as string)))) {
+    throw new ConfigError('TLS_KEY_FILE', `is not the private key of TLS_CERT_FILE (got ${JSON.stringify(config['TLS_KEY_FILE'])})`);
+  }
+}
 
 /**
  * Where auth is, for services that verify access tokens with its GetPublicKeys (JWKS):
@@ -153,7 +229,10 @@ export function parseConfig<S extends z.ZodRawShape>(shape: S, env: Env = proces
     if (value !== undefined && value !== '') picked[key] = value;
   }
   const result = z.object(shape).safeParse(picked);
-  if (result.success) return result.data;
+  if (result.success) {
+    checkTlsSettings(result.data);
+    return result.data;
+  }
   const issue = result.error.issues[0];
   const variable = String(issue.path[0] ?? '(environment)');
   const value = picked[variable];

@@ -16,7 +16,7 @@ export interface ClientConstructor<C> {
 
 /** Options of {@link createClient}. */
 export interface CreateClientOptions {
-  /** Default: insecure (plaintext), the local default. */
+  /** Default: {@link defaultChannelCredentials} (plaintext unless the process set TLS). */
   credentials?: grpc.ChannelCredentials;
   /**
    * Deadline given to unary and client-streaming calls that set none, ms (default 5000).
@@ -129,6 +129,23 @@ export const DEFAULT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
 
 const channels = new Map<string, grpc.Channel>();
 
+let processCredentials: grpc.ChannelCredentials | undefined;
+
+/**
+ * Sets the credentials every later {@link createClient} without its own `credentials` uses, so
+ * a service configures TLS for all its outgoing channels in one place (serve() and
+ * `useTlsFromConfig()` of @grpc-patterns/interceptors call this; docs/tls.md). `undefined`
+ * goes back to plaintext. Channels made before keep the credentials they were made with.
+ */
+export function setDefaultChannelCredentials(credentials: grpc.ChannelCredentials | undefined): void {
+  processCredentials = credentials;
+}
+
+/** What {@link createClient} uses without `credentials`: the process default, else insecure. */
+export function defaultChannelCredentials(): grpc.ChannelCredentials {
+  return processCredentials ?? grpc.credentials.createInsecure();
+}
+
 /**
  * Do not call `close()` on a client from here: grpc-js closes the channel given as
  * `channelOverride`, which would break every other client of the target (a later
@@ -138,7 +155,7 @@ const channels = new Map<string, grpc.Channel>();
  * `ipv4:127.0.0.1:50051` or `dns:///auth:50051`), on the shared channel for that target.
  */
 export function createClient<C extends grpc.Client>(Client: ClientConstructor<C>, target: string, options: CreateClientOptions = {}): C {
-  const credentials = options.credentials ?? grpc.credentials.createInsecure();
+  const credentials = options.credentials ?? defaultChannelCredentials();
   const channelOptions: grpc.ChannelOptions = {
     ...DEFAULT_CHANNEL_OPTIONS,
     'grpc.service_config': JSON.stringify(options.serviceConfig ?? defaultServiceConfig),

@@ -3,3 +3,4 @@ export * from './handlers.js';
 export * from './server.js';
 export * from './client.js';
 export * from './health.js';
+export * from './tls.js';

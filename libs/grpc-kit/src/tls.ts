@@ -1,0 +1,88 @@
+/**
+ * TLS and mutual TLS credentials from PEM files, built once per process (docs/tls.md).
+ *
+ * Three modes, one per trust model:
+ * - `off`: plaintext (h2c), the local default;
+ * - `tls`: the server proves who it is (its certificate, checked by the client against the CA
+ *   and the name it dialled); clients are anonymous at the TLS layer (tokens still apply);
+ * - `mtls`: both sides present certificates issued by the same CA; a server refuses the
+ *   handshake of a client without one (the client sees UNAVAILABLE, the call never reaches a
+ *   handler), and every service presents its own certificate when it calls another.
+ *
+ * Names: a client checks the server's certificate against the host of its target
+ * (`ipv4:127.0.0.1:50051` -> 127.0.0.1, `dns:///auth:50051` -> auth, `etcd:///auth` -> auth),
+ * so the certificates carry every name clients dial (tools/certs); no
+ * `grpc.ssl_target_name_override` is needed.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+
+/** `off` (plaintext), `tls` (server certificate) or `mtls` (both sides). */
+export type TlsMode = 'off' | 'tls' | 'mtls';
+
+/** The modes, in the order docs and config list them. */
+export const TLS_MODES: readonly TlsMode[] = ['off', 'tls', 'mtls'];
+
+/** Where the PEM files are (the TLS_* variables of @grpc-patterns/config). */
+export interface TlsFiles {
+  mode: TlsMode;
+  /** This process' certificate chain (leaf first): served by a server, presented by a client in mtls. */
+  certFile?: string | undefined;
+  /** The private key of `certFile` (PKCS#8 or SEC1 PEM). */
+  keyFile?: string | undefined;
+  /**
+   * CA certificate(s) to trust: the server's issuer for clients; client certificates' issuer
+   * for an mtls server. Optional for a `tls` client: Node's bundled public roots then.
+   */
+  caFile?: string | undefined;
+}
+
+/**
+ * Server credentials for `files.mode`: insecure for off; the certificate and key for tls; and
+ * for mtls also the CA, with client certificates required (`checkClientCertificate`), so a
+ * client without a certificate issued by that CA fails the TLS handshake.
+ *
+ * @throws Error naming the file that is missing or unreadable, or the setting that is absent
+ *   (config validation normally catches both first).
+ */
+export function serverCredentialsFromFiles(files: TlsFiles): grpc.ServerCredentials {
+  if (files.mode === 'off') return grpc.ServerCredentials.createInsecure();
+  const keyCertPair = { cert_chain: readPem(files.certFile, 'certFile'), private_key: readPem(files.keyFile, 'keyFile') };
+  if (files.mode === 'tls') return grpc.ServerCredentials.createSsl(files.caFile ? readPem(files.caFile, 'caFile') : null, [keyCertPair], false);
+  return grpc.ServerCredentials.createSsl(readPem(files.caFile, 'caFile'), [keyCertPair], true);
+}
+
+/**
+ * Channel credentials for `files.mode`: insecure for off; for tls the CA to check the server
+ * against (Node's public roots without `caFile`); for mtls also this process' certificate and
+ * key, presented to the server.
+ *
+ * @throws Error naming the file that is missing or unreadable, or the setting that is absent.
+ */
+export function channelCredentialsFromFiles(files: TlsFiles): grpc.ChannelCredentials {
+  if (files.mode === 'off') return grpc.credentials.createInsecure();
+  const ca = files.caFile ? readPem(files.caFile, 'caFile') : null;
+  if (files.mode === 'tls') return grpc.credentials.createSsl(ca);
+  return grpc.credentials.createSsl(readPem(files.caFile, 'caFile'), readPem(files.keyFile, 'keyFile'), readPem(files.certFile, 'certFile'));
+}
+
+/** Both sides' credentials of a process. */
+export interface TlsCredentials {
+  mode: TlsMode;
+  server: grpc.ServerCredentials;
+  channel: grpc.ChannelCredentials;
+}
+
+/** {@link serverCredentialsFromFiles} and {@link channelCredentialsFromFiles} of the same files. */
+export function tlsCredentialsFromFiles(files: TlsFiles): TlsCredentials {
+  return { mode: files.mode, server: serverCredentialsFromFiles(files), channel: channelCredentialsFromFiles(files) };
+}
+
+function readPem(file: string | undefined, setting: string): Buffer {
+  if (!file) throw new Error(`TLS: ${setting} is required in this mode`);
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(`TLS: cannot read ${setting} ${file}: ${(error as Error).message}`);
+  }
+}

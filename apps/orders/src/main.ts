@@ -2,7 +2,7 @@
 import { tracing } from './instrumentation.js';
 import { loadConfigOrExit } from '@grpc-patterns/config';
 import { discoveryForServe } from '@grpc-patterns/discovery';
-import { clientInterceptorChain, serve } from '@grpc-patterns/interceptors';
+import { clientInterceptorChain, serve, useTlsFromConfig } from '@grpc-patterns/interceptors';
 import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { ordersConfigShape } from './config.js';
 import { createOrdersService } from './orders-service.js';
@@ -14,6 +14,8 @@ async function main() {
   const discovery = discoveryForServe(config, { service: 'orders', healthService: 'orders.v1.OrderService' });
   const logger = createLogger({ service: 'orders', level: config.LOG_LEVEL });
   const registry = createMetricsRegistry();
+  // TLS_* before the auth client below is made: it gets the process' channel credentials.
+  useTlsFromConfig(config);
   const service = await createOrdersService({
     dataDir: config.DATA_DIR,
     // Set: PostgreSQL, shared by every replica; unset: PGlite under DATA_DIR.

@@ -9,7 +9,16 @@
  *   ...
  *   await serve({ config, logger, tracing, registry, services, ... });   // keys from AUTH_TARGET
  */
-import { closeAllChannels, startServer, type RunningServer, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
+import {
+  closeAllChannels,
+  setDefaultChannelCredentials,
+  startServer,
+  tlsCredentialsFromFiles,
+  type RunningServer,
+  type ServiceRegistration,
+  type TlsCredentials,
+  type TlsMode,
+} from '@grpc-patterns/grpc-kit';
 import { startMetricsServer, type Logger, type Tracing } from '@grpc-patterns/observability';
 import type { Registry } from 'prom-client';
 import { grpcKeySource, type KeySource } from './auth.js';
@@ -28,6 +37,35 @@ export interface ServeConfig {
   RATE_LIMIT_FAIL?: RateLimitFailMode | undefined;
   /** Where auth is (`authTargetEnv()`): its GetPublicKeys verifies tokens unless `keySource` is given. */
   AUTH_TARGET?: string;
+  /** TLS of the server and of every outgoing channel (`tlsEnv()`, part of `serviceEnv()`); default off. */
+  TLS_MODE?: TlsMode;
+  TLS_CERT_FILE?: string | undefined;
+  TLS_KEY_FILE?: string | undefined;
+  TLS_CA_FILE?: string | undefined;
+}
+
+/** The TLS variables of a service's config ({@link ServeConfig}). */
+export type TlsConfig = Pick<ServeConfig, 'TLS_MODE' | 'TLS_CERT_FILE' | 'TLS_KEY_FILE' | 'TLS_CA_FILE'>;
+
+let processTls: { key: string; credentials: TlsCredentials } | undefined;
+
+/**
+ * The process' TLS credentials from its config, built once (the files are read once), and made
+ * the default of every later `createClient()` without credentials of its own: the service's
+ * outgoing channels (orders -> auth, token keys from auth) then use TLS, and in mtls present
+ * the service's certificate, without each call site knowing about TLS. serve() calls it; a
+ * main.ts that creates clients before serve() calls it first (orders does).
+ *
+ * @throws Error naming a file that cannot be read (config validation checks them first).
+ */
+export function useTlsFromConfig(config: TlsConfig): TlsCredentials {
+  const files = { mode: config.TLS_MODE ?? 'off', certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, caFile: config.TLS_CA_FILE };
+  const key = JSON.stringify(files);
+  if (processTls?.key !== key) {
+    processTls = { key, credentials: tlsCredentialsFromFiles(files) };
+    setDefaultChannelCredentials(files.mode === 'off' ? undefined : processTls.credentials.channel);
+  }
+  return processTls.credentials;
 }
 
 /** How long serve() waits for the rate limiter's Redis connection before serving anyway, ms. */
@@ -77,7 +115,8 @@ export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'regis
 
 /**
  * Serves `/metrics` on METRICS_PORT, then the services on GRPC_HOST:GRPC_PORT behind
- * {@link serverInterceptorChain}. Unless the app passes `rateLimit` or `rateLimiter`, the rate
+ * {@link serverInterceptorChain}, with TLS or mTLS when TLS_MODE says so ({@link useTlsFromConfig}:
+ * the same credentials for every outgoing channel). Unless the app passes `rateLimit` or `rateLimiter`, the rate
  * limiter comes from the config (`rateLimiterFromConfig`: REDIS_URL set, in Redis, waiting up to
  * {@link RATE_LIMIT_STORE_READY_TIMEOUT_MS} for the connection; else in memory). On shutdown
  * (SIGTERM/SIGINT, see startServer): the app's afterStop hooks, then the limiter's Redis client
@@ -88,6 +127,8 @@ export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'regis
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const { config, logger } = options;
+  // Before anything dials out (the key source's channel to auth is made on first use).
+  const tls = useTlsFromConfig(config);
   const metrics = await startMetricsServer({ registry: options.registry, port: config.METRICS_PORT, host: config.GRPC_HOST, logger });
   // Built here (and closed here) only when the app brought no limiter of its own.
   const ownLimiter = options.rateLimit || options.rateLimiter ? undefined : rateLimiterFromConfig(config, logger);
@@ -105,6 +146,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       services: options.services,
       host: config.GRPC_HOST,
       port: config.GRPC_PORT,
+      credentials: tls.server,
       logger,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       interceptors: serverInterceptorChain({ ...options, keySource: keySourceFor(options), rateLimit, logger, registry: options.registry }),
@@ -125,6 +167,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         throw error;
       }
     }
+    if (tls.mode !== 'off') logger.info({ mode: tls.mode, cert: config.TLS_CERT_FILE, ca: config.TLS_CA_FILE }, 'TLS on: server and outgoing channels');
     return running;
   } catch (error) {
     await ownLimiter?.close().catch(() => undefined);

@@ -3,7 +3,8 @@
  * (the same names the services and the stack runner use, docs/architecture.md) or from the
  * matching `--<service>-target` option, which wins.
  */
-import { ConfigError, parseConfig, target, type Env } from '@grpc-patterns/config';
+import { checkTlsSettings, ConfigError, parseConfig, target, tlsEnv, type Env } from '@grpc-patterns/config';
+import type { TlsFiles, TlsMode } from '@grpc-patterns/grpc-kit';
 
 /** The services the CLI talks to, in tour order. */
 export const SERVICES = ['auth', 'analytics', 'metrics', 'chat', 'orders'] as const;
@@ -48,5 +49,50 @@ export function resolveTargets(options: TargetOptions = {}, env: Env = process.e
     const service = SERVICES.find((s) => targetVariable(s) === error.variable);
     const fromOption = service !== undefined && options[`${service}Target`] !== undefined;
     throw new ConfigError(fromOption ? `${error.variable} (--${service}-target)` : error.variable, error.problem);
+  }
+}
+
+/** TLS options as commander hands them over (`--tls-ca` → `tlsCa`). */
+export interface TlsOptions {
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** Each TLS option and the variable it stands for. */
+export const TLS_OPTIONS = [
+  { option: '--tls-ca', key: 'tlsCa', variable: 'TLS_CA_FILE' },
+  { option: '--tls-cert', key: 'tlsCert', variable: 'TLS_CERT_FILE' },
+  { option: '--tls-key', key: 'tlsKey', variable: 'TLS_KEY_FILE' },
+] as const;
+
+/**
+ * The CLI's TLS settings: the files from the options, else from TLS_CA_FILE, TLS_CERT_FILE and
+ * TLS_KEY_FILE (the variables the services read, docs/tls.md). The mode is TLS_MODE when it is
+ * set and no `--tls-*` option is given; otherwise it follows from the files: a certificate or
+ * key given means mtls (the CLI presents it), a CA alone means tls, nothing means plaintext.
+ *
+ * @throws ConfigError naming the variable (and the option, when the bad value came from one):
+ *   `TLS_CA_FILE (--tls-ca): must be a readable file (ENOENT) (got "x.crt")`, or a file the
+ *   mode needs that is missing (`TLS_KEY_FILE: is required when TLS_MODE=mtls`).
+ */
+export function resolveTls(options: TlsOptions = {}, env: Env = process.env): TlsFiles {
+  const merged: Env = {};
+  for (const { key, variable } of TLS_OPTIONS) merged[variable] = options[key] || env[variable] || undefined;
+  const fromOptions = TLS_OPTIONS.some(({ key }) => options[key] !== undefined);
+  const inferred: TlsMode = merged['TLS_CERT_FILE'] || merged['TLS_KEY_FILE'] ? 'mtls' : merged['TLS_CA_FILE'] ? 'tls' : 'off';
+  merged['TLS_MODE'] = (!fromOptions && env['TLS_MODE']) || inferred;
+  try {
+    // Checked as a client's: parseConfig of a shape with TLS_MODE would apply a server's needs.
+    const { TLS_MODE, ...fileShape } = tlsEnv();
+    const mode = TLS_MODE.safeParse(merged['TLS_MODE']);
+    if (!mode.success) throw new ConfigError('TLS_MODE', `${mode.error.issues[0].message} (got ${JSON.stringify(merged['TLS_MODE'])})`);
+    const config = { TLS_MODE: mode.data, ...parseConfig(fileShape, merged) };
+    checkTlsSettings(config, 'client');
+    return { mode: config.TLS_MODE, caFile: config.TLS_CA_FILE, certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const option = TLS_OPTIONS.find((o) => o.variable === error.variable && options[o.key] !== undefined);
+    throw new ConfigError(option ? `${error.variable} (${option.option})` : error.variable, error.problem);
   }
 }

@@ -3,11 +3,11 @@
  * chosen by the global options. Injected so tests run commands in process and read the output.
  */
 import type { Env } from '@grpc-patterns/config';
-import { unaryCall } from '@grpc-patterns/grpc-kit';
+import { channelCredentialsFromFiles, setDefaultChannelCredentials, unaryCall, type TlsMode } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
 import { Option, type Command } from 'commander';
 import { Clients, DEFAULT_DEADLINES } from './clients.js';
-import { resolveTargets, type TargetOptions } from './config.js';
+import { resolveTargets, resolveTls, type TargetOptions, type TlsOptions } from './config.js';
 import { CliError } from './errors.js';
 import type { Writer } from './format.js';
 
@@ -50,7 +50,7 @@ export function processContext(): CliContext {
 }
 
 /** Global options (see program.ts). */
-export interface GlobalOptions extends TargetOptions {
+export interface GlobalOptions extends TargetOptions, TlsOptions {
   deadlineMs?: number;
   streamDeadlineMs?: number;
   /** Access token (`--token`); {@link TOKEN_VARIABLE} when not given. */
@@ -118,4 +118,19 @@ export async function authenticatedClientsFor(command: Command, ctx: CliContext)
   if (!token) throw new CliError(NO_TOKEN_MESSAGE);
   clients.useToken(token);
   return clients;
+}
+
+/**
+ * Makes the TLS settings of the command's global options and the environment ({@link resolveTls})
+ * the credentials of every channel the command opens: grpc-kit's default, which createClient()
+ * and `defaultChannelCredentials()` use. program.ts runs it before every command's action, so no
+ * command builds credentials itself. Plaintext (the default) when no TLS setting is given.
+ *
+ * @returns the mode in force.
+ * @throws ConfigError naming the bad variable/option (exit 78).
+ */
+export function useTlsFor(command: Command, ctx: CliContext): TlsMode {
+  const files = resolveTls(command.optsWithGlobals<GlobalOptions>(), ctx.env);
+  setDefaultChannelCredentials(files.mode === 'off' ? undefined : channelCredentialsFromFiles(files));
+  return files.mode;
 }

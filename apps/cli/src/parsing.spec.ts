@@ -3,7 +3,7 @@
 import { ConfigError } from '@grpc-patterns/config';
 import { InvalidArgumentError } from 'commander';
 import { airportCode, integer, isoDate, isoMonth, monthRange, nonEmpty } from './args.js';
-import { resolveTargets } from './config.js';
+import { resolveTargets, resolveTls } from './config.js';
 import { formatOfFile, parseTime, parseValue } from './points.js';
 
 function rejection(parse: (v: string) => unknown, value: string): string {
@@ -101,5 +101,23 @@ describe('points file parsing', () => {
     expect(parseValue(-3)).toBe(-3);
     expect(parseValue('abc')).toBeNaN();
     expect(parseValue('')).toBeNaN();
+  });
+});
+
+describe('resolveTls', () => {
+  it('is plaintext without settings, tls from TLS_MODE alone (public roots)', () => {
+    expect(resolveTls({}, {})).toMatchObject({ mode: 'off' });
+    expect(resolveTls({}, { TLS_MODE: 'tls' })).toEqual({ mode: 'tls', caFile: undefined, certFile: undefined, keyFile: undefined });
+  });
+
+  it('names the option and its variable when a file cannot be read', () => {
+    expect(() => resolveTls({ tlsCa: '/nonexistent/ca.crt' }, {})).toThrow('TLS_CA_FILE (--tls-ca): must be a readable file (ENOENT) (got "/nonexistent/ca.crt")');
+    expect(() => resolveTls({}, { TLS_CA_FILE: '/nonexistent/ca.crt' })).toThrow(/^TLS_CA_FILE: must be a readable file/);
+  });
+
+  it('asks for the client certificate and key in mtls, and rejects an unknown mode', () => {
+    expect(() => resolveTls({}, { TLS_MODE: 'mtls' })).toThrow(ConfigError);
+    expect(() => resolveTls({}, { TLS_MODE: 'mtls' })).toThrow('TLS_CERT_FILE: is required when TLS_MODE=mtls');
+    expect(() => resolveTls({}, { TLS_MODE: 'on' })).toThrow('TLS_MODE: must be one of off, tls, mtls (got "on")');
   });
 });

@@ -2,11 +2,11 @@
  * The `grpc-patterns` command line: a subcommand per pattern, and `tour`. Built as a function of
  * the process context so tests run it in process (argv in, output and exit code out).
  */
-import { closeAllChannels } from '@grpc-patterns/grpc-kit';
+import { closeAllChannels, setDefaultChannelCredentials } from '@grpc-patterns/grpc-kit';
 import { Command, CommanderError, Option } from 'commander';
 import { milliseconds } from './args.js';
 import { DEFAULT_DEADLINES } from './clients.js';
-import { configShape, SERVICES, targetVariable } from './config.js';
+import { configShape, SERVICES, targetVariable, TLS_OPTIONS } from './config.js';
 import { chatCommand } from './commands/chat.js';
 import { delayStatsCommand } from './commands/delay-stats.js';
 import { flightsCommand } from './commands/flights.js';
@@ -15,7 +15,7 @@ import { orderCommand } from './commands/order.js';
 import { healthCommand } from './commands/health.js';
 import { tourCommand } from './commands/tour.js';
 import { uploadMetricsCommand } from './commands/upload-metrics.js';
-import { TOKEN_VARIABLE, type CliContext } from './context.js';
+import { TOKEN_VARIABLE, useTlsFor, type CliContext } from './context.js';
 import { exitCodeOf, formatError } from './errors.js';
 
 /** The commander program, writing through `ctx` and throwing instead of exiting. */
@@ -35,6 +35,14 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--stream-deadline-ms <ms>', `deadline of a whole streaming call (default ${DEFAULT_DEADLINES.streamMs})`, milliseconds)
     // Read from ctx.env in context.ts (not commander's .env()), so tests can inject it.
     .option('--token <jwt>', `access token sent as "authorization: Bearer <jwt>" on every call (env ${TOKEN_VARIABLE}; get one with \`login --print-token\`)`);
+  const tlsHelp = {
+    '--tls-ca': 'CA certificate (PEM) to check the servers against; turns TLS on',
+    '--tls-cert': 'client certificate (PEM) to present (mTLS), with --tls-key',
+    '--tls-key': 'private key (PEM) of --tls-cert',
+  };
+  for (const { option, variable } of TLS_OPTIONS) program.addOption(new Option(`${option} <file>`, `${tlsHelp[option]} (env ${variable}; docs/tls.md)`));
+  // Every command's channels get the TLS settings (TLS_MODE/TLS_* or --tls-*) before it runs.
+  program.hook('preAction', (_program, action) => void useTlsFor(action, ctx));
   for (const make of [registerCommand, loginCommand, flightsCommand, delayStatsCommand, uploadMetricsCommand, chatCommand, orderCommand, tourCommand, healthCommand]) {
     program.addCommand(make(ctx).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
   }
@@ -58,5 +66,6 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
     return exitCodeOf(error);
   } finally {
     closeAllChannels();
+    setDefaultChannelCredentials(undefined);
   }
 }

@@ -3,6 +3,7 @@
  * runner and production run it, and waits for its health service to say SERVING.
  */
 import { waitForServing } from '@grpc-patterns/grpc-kit';
+import type * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -69,6 +70,8 @@ export interface SpawnServiceOptions {
   readyTimeoutMs?: number;
   /** Pass through output to this process' stdout/stderr as well. */
   inheritOutput?: boolean;
+  /** Credentials of the readiness health checks: a service run with TLS_MODE=tls|mtls needs them (docs/tls.md). Default insecure. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 /**
@@ -103,7 +106,7 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
   const died = new AbortController();
   void exited.then((code) => died.abort(new Error(`${options.name} exited with code ${code} before it was ready:\n${output.trim().split('\n').slice(-5).join('\n')}`)));
   try {
-    await waitForServing(target, { service: options.healthService, timeoutMs: options.readyTimeoutMs, signal: died.signal });
+    await waitForServing(target, { service: options.healthService, timeoutMs: options.readyTimeoutMs, signal: died.signal, credentials: options.credentials });
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

@@ -5,13 +5,16 @@
  * table, runs the tour once, and keeps running until Ctrl-C, then stops every service
  * gracefully (SIGTERM: NOT_SERVING, streams ended with UNAVAILABLE, in-flight calls finished).
  * A service that fails to start is named with its error and the rest are stopped (exit 1).
+ * `--tls tls|mtls` runs every service and the tour over TLS or mutual TLS with the certificates
+ * of `--tls-dir` (made there by tools/certs first if missing; docs/tls.md). Plaintext by default.
  */
+import { channelCredentialsFromFiles } from '@grpc-patterns/grpc-kit';
 import { freePort, repoRoot, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
 import { Command, Option } from 'commander';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseReplicas, serviceEnv, STACK, staticTargets, targetVariable, type StackInstance } from './services.js';
+import { join, resolve } from 'node:path';
+import { CLIENT_IDENTITY, parseReplicas, serviceEnv, STACK, staticTargets, targetVariable, tlsVariables, type StackInstance, type StackTls } from './services.js';
 
 interface Options {
   tour: boolean;
@@ -20,6 +23,8 @@ interface Options {
   dataDir: string;
   services: string[];
   replicas: string[];
+  tls: StackTls['mode'];
+  tlsDir: string;
 }
 
 const program = new Command('stack')
@@ -33,7 +38,9 @@ const program = new Command('stack')
       .choices(STACK.map((s) => s.name))
       .default(STACK.map((s) => s.name)),
   )
-  .option('--replicas <service=count...>', 'run several replicas of a stateless service, e.g. --replicas analytics=3 metrics=2 (extra replicas get free ports)', []);
+  .option('--replicas <service=count...>', 'run several replicas of a stateless service, e.g. --replicas analytics=3 metrics=2 (extra replicas get free ports)', [])
+  .addOption(new Option('--tls <mode>', 'off: plaintext; tls: servers present certificates; mtls: clients too, and servers refuse clients without one').choices(['off', 'tls', 'mtls']).default('off'))
+  .option('--tls-dir <dir>', 'certificates for --tls (ca.crt, <service>.crt/.key, client.crt/.key); made there by tools/certs if missing', join(repoRoot, '.certs'));
 
 async function main(): Promise<number> {
   const options = program.parse().opts<Options>();
@@ -65,11 +72,19 @@ async function main(): Promise<number> {
     }
   }
 
+  const tls: StackTls = { mode: options.tls, dir: resolve(options.tlsDir) };
+  if (tls.mode !== 'off' && !ensureCertificates(tls.dir as string)) return 1;
+  // The runner's readiness checks use the tour's identity: in mtls a service refuses anyone else.
+  const client = tlsVariables(tls, CLIENT_IDENTITY);
+  const credentials =
+    tls.mode === 'off' ? undefined : channelCredentialsFromFiles({ mode: tls.mode, caFile: client['TLS_CA_FILE'], certFile: client['TLS_CERT_FILE'] || undefined, keyFile: client['TLS_KEY_FILE'] || undefined });
+
   process.stdout.write(`Starting ${instances.map((i) => i.label).join(', ')} ...\n`);
   const started = new Map<StackInstance, ServiceProcess>();
   const results = await Promise.allSettled(
     instances.map(async (i) => {
-      const proc = await spawnService({ name: i.service.name, port: i.grpc, env: serviceEnv(i, targets, options.dataDir, etcdEndpoints), healthService: i.service.fullName, readyTimeoutMs: 60_000 });
+      const env = serviceEnv(i, targets, options.dataDir, etcdEndpoints, process.env, tls);
+      const proc = await spawnService({ name: i.service.name, port: i.grpc, env, healthService: i.service.fullName, readyTimeoutMs: 60_000, credentials });
       started.set(i, proc);
       return proc;
     }),
@@ -83,6 +98,7 @@ async function main(): Promise<number> {
   const running = instances.map((i) => ({ instance: i, process: started.get(i) as ServiceProcess }));
   const processes = running.map((r) => r.process);
   printTable(running);
+  if (tls.mode !== 'off') process.stdout.write(`TLS: ${tls.mode}, certificates in ${tls.dir} (the tour presents ${tls.mode === 'mtls' ? 'client.crt' : 'no certificate'}; docs/tls.md)\n\n`);
   if (etcdEndpoints) await printEtcdRegistrations(etcdEndpoints, selected.map((s) => s.name));
 
   let stopping = false;
@@ -105,7 +121,7 @@ async function main(): Promise<number> {
   }
 
   if (options.tour) {
-    const code = await runTour(targets);
+    const code = await runTour(targets, tls);
     await printHandledCalls(running);
     if (options.exitAfterTour) {
       await stop(code);
@@ -184,9 +200,28 @@ async function printEtcdRegistrations(endpoints: string, services: string[]): Pr
   }
 }
 
-function runTour(targets: Map<string, string>): Promise<number> {
+/**
+ * Makes sure `dir` holds the stack's certificates: runs tools/certs, which keeps what is there
+ * and valid and issues what is missing. Prints why when it cannot.
+ */
+function ensureCertificates(dir: string): boolean {
+  const certs = join(repoRoot, 'tools', 'certs', 'dist', 'main.js');
+  if (!existsSync(certs)) {
+    process.stderr.write('stack: tools/certs is not built; run `npm start` (it builds first) or `npx nx run-many -t build`\n');
+    return false;
+  }
+  const result = spawnSync(process.execPath, [certs, '--out', dir], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    process.stderr.write(`stack: cannot make certificates in ${dir}:\n${result.stderr || result.stdout}`);
+    return false;
+  }
+  process.stdout.write(result.stdout.trim().split('\n').at(-1) + '\n');
+  return true;
+}
+
+function runTour(targets: Map<string, string>, tls: StackTls): Promise<number> {
   const cli = join(repoRoot, 'apps', 'cli', 'dist', 'main.js');
-  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), ...tlsVariables(tls, CLIENT_IDENTITY) };
   for (const [name, target] of targets) env[targetVariable(name)] = target;
   process.stdout.write(`Running the tour: node apps/cli/dist/main.js tour\n\n`);
   return new Promise((resolve) => {

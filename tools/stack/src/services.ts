@@ -101,13 +101,15 @@ export function targetVariable(service: string): string {
  * PGlite is single-process), the targets of every service (so a service with a downstream finds
  * it the same way the CLI does), when `etcdEndpoints` is given etcd registration, and for a
  * service with a {@link SHARED_STATE_VARIABLE} set in `env` that variable (orders: DATABASE_URL,
- * to every orders instance; spawnService passes none of the parent's backend variables itself).
+ * to every orders instance; spawnService passes none of the parent's backend variables itself),
+ * and the TLS variables of `tls` ({@link tlsVariables}).
  */
-export function serviceEnv(instance: StackInstance, targets: Map<string, string>, dataRoot: string, etcdEndpoints?: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function serviceEnv(instance: StackInstance, targets: Map<string, string>, dataRoot: string, etcdEndpoints?: string, env: NodeJS.ProcessEnv = process.env, tls: StackTls = { mode: 'off' }): Record<string, string> {
   const result: Record<string, string> = {
     GRPC_PORT: String(instance.grpc),
     METRICS_PORT: String(instance.metrics),
     DATA_DIR: join(dataRoot, instance.index === 1 ? instance.service.name : `${instance.service.name}-${instance.index}`),
+    ...tlsVariables(tls, instance.service.name),
   };
   for (const [name, target] of targets) result[targetVariable(name)] = target;
   if (etcdEndpoints) {
@@ -118,4 +120,31 @@ export function serviceEnv(instance: StackInstance, targets: Map<string, string>
   const sharedValue = shared ? env[shared] : undefined;
   if (shared && sharedValue) result[shared] = sharedValue;
   return result;
+}
+
+/** TLS of a stack run: `npm start -- --tls mtls` (docs/tls.md). */
+export interface StackTls {
+  mode: 'off' | 'tls' | 'mtls';
+  /** Folder with ca.crt and `<name>.crt`/`<name>.key` per service and for `client` (tools/certs). */
+  dir?: string;
+}
+
+/** The identity the tour (and the runner's health checks) use: tools/certs' `client`. */
+export const CLIENT_IDENTITY = 'client';
+
+/**
+ * The TLS_* variables of `identity` (a service name, or {@link CLIENT_IDENTITY}): TLS_MODE, the
+ * CA to trust, and the identity's certificate and key. Off, the file variables are set empty
+ * (unset, for config) so a TLS_* exported in the developer's shell cannot leak into a
+ * plaintext run. A `tls`-mode client gets no certificate of its own (none is asked for).
+ */
+export function tlsVariables(tls: StackTls, identity: string): Record<string, string> {
+  if (tls.mode === 'off' || !tls.dir) return { TLS_MODE: 'off', TLS_CERT_FILE: '', TLS_KEY_FILE: '', TLS_CA_FILE: '' };
+  const presentsCertificate = identity !== CLIENT_IDENTITY || tls.mode === 'mtls';
+  return {
+    TLS_MODE: tls.mode,
+    TLS_CA_FILE: join(tls.dir, 'ca.crt'),
+    TLS_CERT_FILE: presentsCertificate ? join(tls.dir, `${identity}.crt`) : '',
+    TLS_KEY_FILE: presentsCertificate ? join(tls.dir, `${identity}.key`) : '',
+  };
 }

@@ -2,23 +2,15 @@
 // separate processes, static ipv4: targets), then the tour. Free ports and a temp data dir keep
 // it from clashing with a stack a developer already has running.
 import { repoRoot } from '@grpc-patterns/testing';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runNode } from './run-node.js';
 
 const runner = join(repoRoot, 'tools', 'stack', 'dist', 'main.js');
 const built = ['auth', 'analytics', 'metrics', 'chat', 'orders', 'cli'].every((app) => existsSync(join(repoRoot, 'apps', app, 'dist', 'main.js')));
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runner, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    child.on('exit', (code) => resolve({ code, output }));
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}) => runNode(runner, args, env);
 
 // Under CI the build must be there (nx builds it first); elsewhere a missing build skips with a reason.
 const maybe = built || process.env.CI === 'true' ? describe : describe.skip;

@@ -1,5 +1,5 @@
 // --replicas parsing, the static ipv4: target lists, and the discovery environment per instance.
-import { parseReplicas, serviceEnv, STACK, staticTargets, type StackInstance } from './services';
+import { parseReplicas, serviceEnv, STACK, staticTargets, tlsVariables, type StackInstance } from './services';
 
 const orders = STACK.find((s) => s.name === 'orders') as (typeof STACK)[number];
 const auth = STACK.find((s) => s.name === 'auth') as (typeof STACK)[number];
@@ -48,6 +48,7 @@ describe('staticTargets and serviceEnv', () => {
       ORDERS_TARGET: 'ipv4:127.0.0.1:50055,127.0.0.1:41000',
       DISCOVERY: 'etcd',
       ETCD_ENDPOINTS: 'http://127.0.0.1:2379',
+      ...tlsVariables({ mode: 'off' }, 'orders'),
     });
     expect(serviceEnv(instances[1], staticTargets(instances), '/data', undefined, {})).not.toHaveProperty('DISCOVERY');
     expect(serviceEnv(instances[1], staticTargets(instances), '/data', undefined, {}).DATA_DIR).toBe('/data/orders');
@@ -59,5 +60,22 @@ describe('staticTargets and serviceEnv', () => {
     expect(serviceEnv(instances[2], targets, '/data', undefined, env).DATABASE_URL).toBe(env.DATABASE_URL);
     expect(serviceEnv(instances[0], targets, '/data', undefined, env)).not.toHaveProperty('DATABASE_URL');
     expect(serviceEnv(instances[1], targets, '/data', undefined, {})).not.toHaveProperty('DATABASE_URL');
+  });
+});
+
+describe('tlsVariables', () => {
+  it('gives each service its own certificate, the tour the client one, and blanks them when off', () => {
+    expect(tlsVariables({ mode: 'mtls', dir: '/c' }, 'orders')).toEqual({ TLS_MODE: 'mtls', TLS_CA_FILE: '/c/ca.crt', TLS_CERT_FILE: '/c/orders.crt', TLS_KEY_FILE: '/c/orders.key' });
+    expect(tlsVariables({ mode: 'mtls', dir: '/c' }, 'client')).toMatchObject({ TLS_CERT_FILE: '/c/client.crt', TLS_KEY_FILE: '/c/client.key' });
+    // tls: servers still present theirs; the tour needs only the CA.
+    expect(tlsVariables({ mode: 'tls', dir: '/c' }, 'auth')).toMatchObject({ TLS_MODE: 'tls', TLS_CERT_FILE: '/c/auth.crt' });
+    expect(tlsVariables({ mode: 'tls', dir: '/c' }, 'client')).toEqual({ TLS_MODE: 'tls', TLS_CA_FILE: '/c/ca.crt', TLS_CERT_FILE: '', TLS_KEY_FILE: '' });
+    expect(tlsVariables({ mode: 'off' }, 'auth')).toEqual({ TLS_MODE: 'off', TLS_CERT_FILE: '', TLS_KEY_FILE: '', TLS_CA_FILE: '' });
+  });
+
+  it('is part of every instance environment', () => {
+    const instance: StackInstance = { service: auth, index: 1, label: 'auth', grpc: 1, metrics: 2 };
+    expect(serviceEnv(instance, new Map(), '/data', undefined, {}, { mode: 'mtls', dir: '/c' })).toMatchObject({ TLS_MODE: 'mtls', TLS_CERT_FILE: '/c/auth.crt' });
+    expect(serviceEnv(instance, new Map(), '/data', undefined, {})).toMatchObject({ TLS_MODE: 'off' });
   });
 });

@@ -99,3 +99,5 @@ export async function expectStatus(promise: Promise<unknown>): Promise<grpc.Serv
 export { grpc };
 export * from './process.js';
 export * from './etcd.js';
+export * from './logs.js';
+export * from './postgres.js';

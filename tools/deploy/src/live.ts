@@ -1,17 +1,18 @@
 /**
- * The live set-up of the PromQL checks and the dashboard image: the five services started by
- * the `npm start` runner (tools/stack, `--free-ports --no-tour`), a real Prometheus
+ * The live set-up of the PromQL checks and the dashboard image: the five services started as
+ * the `npm start` runner (tools/stack) starts them, a real Prometheus
  * (/usr/bin/prometheus) scraping them with deploy/prometheus/prometheus.yml re-targeted at their
  * ports (1 s interval, alert rules loaded), and the tour (`node apps/cli/dist/main.js tour`) as
  * the traffic.
  */
-import { freePort, repoRoot } from '@grpc-patterns/testing';
+import { freePort, repoRoot, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROMETHEUS } from './binaries.js';
 import { loadPrometheusConfig, localPrometheusConfig, SERVICES_JOB } from './prometheus.js';
+import { DEPLOY_SERVICES } from './services.js';
 
 /** A child process with its output kept. */
 interface Child {
@@ -36,11 +37,17 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = process
   return { child, output: () => output, exited };
 }
 
-/** Polls `condition` every `everyMs` until it returns a value (not undefined) or `timeoutMs` passes. */
-export async function waitFor<T>(what: string, condition: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+/**
+ * Polls `condition` every `everyMs` until it returns a value (not undefined) or `timeoutMs`
+ * passes; an error it throws is remembered and polling goes on, but `fatal` returning an error
+ * ends the wait at once with it (e.g. the process being waited for exited).
+ */
+export async function waitFor<T>(what: string, condition: () => Promise<T | undefined>, timeoutMs: number, fatal: () => Error | undefined = () => undefined, everyMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
+    const stop = fatal();
+    if (stop) throw stop;
     try {
       const value = await condition();
       if (value !== undefined) return value;
@@ -52,83 +59,51 @@ export async function waitFor<T>(what: string, condition: () => Promise<T | unde
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last}`);
 }
 
-/** One running instance as the runner's table lists it. */
-export interface StackInstance {
-  label: string;
-  fullName: string;
-  grpcPort: number;
-  metricsPort: number;
-}
-
 /** The stack as `npm start` runs it. */
 export interface LiveStack {
-  instances: StackInstance[];
+  services: ServiceProcess[];
   /** `AUTH_TARGET` ... `ORDERS_TARGET` for the CLI: `ipv4:127.0.0.1:<port>`. */
   targetEnv: Record<string, string>;
   /** Metrics port per service. */
   metricsPorts: Map<string, number>;
-  output(): string;
-  /** SIGTERM to the runner (it stops every service gracefully); resolves with its exit code. */
-  stop(): Promise<number | null>;
+  /** SIGTERM to every service (graceful drain); resolves with their exit codes. */
+  stop(): Promise<Array<number | null>>;
 }
 
 /**
- * Parses the runner's "All services SERVING" table: one row per instance,
- * `auth  auth.v1.AuthService  127.0.0.1:50051  http://127.0.0.1:9101/metrics  <pid>`.
+ * Starts the five built services the way the `npm start` runner (tools/stack) does: each with
+ * libs/testing `spawnService` (its own process, `node apps/<name>/dist/main.js`), free gRPC and
+ * metrics ports, its own DATA_DIR under `dataDir`, and the static `ipv4:` target of every
+ * service (`AUTH_TARGET` ...), all started at once. One difference: the readiness wait is
+ * `readyTimeoutMs` (default 240 s) instead of the runner's 60 s, because on a shared 2-core
+ * machine PGlite start-up alone has taken longer than a minute.
  *
- * @throws Error when a row's metrics column is not a URL ("(not served)").
+ * @throws Error naming every service that did not become SERVING (with its output); the others
+ *   are stopped first.
  */
-export function parseStackTable(output: string): StackInstance[] {
-  const instances: StackInstance[] = [];
-  const table = output.slice(output.indexOf('All services SERVING'));
-  for (const line of table.split('\n')) {
-    const m = /^(\S+)\s+(\S+\.v\d+\.\S+)\s+127\.0\.0\.1:(\d+)\s+(\S+(?: \S+)?)\s+\d+\s*$/.exec(line);
-    if (!m) continue;
-    const metrics = /^http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(m[4]);
-    if (!metrics) throw new Error(`${m[1]}: no metrics endpoint in the runner's table (${m[4]})`);
-    instances.push({ label: m[1], fullName: m[2], grpcPort: Number(m[3]), metricsPort: Number(metrics[1]) });
+export async function startStack(dataDir: string, readyTimeoutMs = 240_000): Promise<LiveStack> {
+  const ports = new Map<string, { grpc: number; metrics: number }>();
+  for (const s of DEPLOY_SERVICES) ports.set(s.name, { grpc: await freePort(), metrics: await freePort() });
+  const targetEnv = Object.fromEntries(DEPLOY_SERVICES.map((s) => [`${s.name.toUpperCase()}_TARGET`, `ipv4:127.0.0.1:${ports.get(s.name)?.grpc}`]));
+  const results = await Promise.allSettled(
+    DEPLOY_SERVICES.map((s) =>
+      spawnService({
+        name: s.name,
+        port: ports.get(s.name)?.grpc,
+        env: { ...targetEnv, METRICS_PORT: String(ports.get(s.name)?.metrics), DATA_DIR: join(dataDir, s.name) },
+        healthService: s.fullName,
+        readyTimeoutMs,
+      }),
+    ),
+  );
+  const services = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const stop = () => Promise.all(services.map((p) => p.stop('SIGTERM')));
+  const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${DEPLOY_SERVICES[i].name}: ${(r.reason as Error).message}`] : []));
+  if (failures.length > 0) {
+    await stop();
+    throw new Error(`the stack did not start:\n${failures.join('\n')}`);
   }
-  return instances;
-}
-
-/**
- * Builds nothing: runs `node tools/stack/dist/main.js --free-ports --no-tour --data-dir <dir>`
- * (the apps and tools/stack must be built) and waits until it says the stack keeps running.
- *
- * @throws Error with the runner's output when it exits first or is not up within `timeoutMs`.
- */
-export async function startStack(dataDir: string, timeoutMs = 180_000): Promise<LiveStack> {
-  const runner = start(process.execPath, [join(repoRoot, 'tools', 'stack', 'dist', 'main.js'), '--free-ports', '--no-tour', '--data-dir', dataDir]);
-  let exitCode: number | null | undefined;
-  void runner.exited.then((code) => (exitCode = code));
-  await waitFor(
-    'the stack runner to report every service SERVING',
-    async () => {
-      if (exitCode !== undefined) throw new Error(`the stack runner exited with ${exitCode}:\n${runner.output()}`);
-      return runner.output().includes('The stack keeps running') ? true : undefined;
-    },
-    timeoutMs,
-  ).catch((error: Error) => {
-    runner.child.kill('SIGKILL');
-    throw new Error(`${error.message}\n${runner.output()}`);
-  });
-  const instances = parseStackTable(runner.output());
-  const targetEnv: Record<string, string> = {};
-  const metricsPorts = new Map<string, number>();
-  for (const i of instances) {
-    targetEnv[`${i.label.toUpperCase()}_TARGET`] = `ipv4:127.0.0.1:${i.grpcPort}`;
-    metricsPorts.set(i.label, i.metricsPort);
-  }
-  return {
-    instances,
-    targetEnv,
-    metricsPorts,
-    output: runner.output,
-    async stop() {
-      if (runner.child.exitCode === null && runner.child.signalCode === null) runner.child.kill('SIGTERM');
-      return runner.exited;
-    },
-  };
+  return { services, targetEnv, metricsPorts: new Map([...ports].map(([name, p]) => [name, p.metrics])), stop };
 }
 
 /** Runs the tour against `targetEnv`; resolves with its exit code and output. */
@@ -214,11 +189,11 @@ export async function startPrometheus(metricsPorts: Map<string, number>, interva
     await waitFor(
       `every ${SERVICES_JOB} target up in Prometheus`,
       async () => {
-        if (exitCode !== undefined) throw new Error(`prometheus exited with ${exitCode}`);
         const up = await live.query(`up{job="${SERVICES_JOB}"} == 1`);
         return up.length === metricsPorts.size ? true : undefined;
       },
       timeoutMs,
+      () => (exitCode === undefined ? undefined : new Error(`prometheus exited with ${exitCode}`)),
     );
   } catch (error) {
     await stop();

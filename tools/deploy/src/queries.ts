@@ -70,6 +70,23 @@ export function resolveGrafanaVariables(expr: string, values: { rateInterval: st
   return resolved;
 }
 
+/** Values of the Grafana variables the checks and the image use (the stack is scraped every 1 s). */
+export const GRAFANA_VALUES = {
+  /** Instant checks right after the tour: a 1 m window holds the whole tour's traffic. */
+  check: { rateInterval: '1m', interval: '1s', range: '5m' },
+  /** The image: 15 s windows (= 4 x Grafana's minimum for a 1 s scrape with a 15 s margin) show the traffic's shape. */
+  render: { rateInterval: '15s', interval: '1s', range: '5m' },
+} as const;
+
+/**
+ * A series' legend as Grafana draws it: `{{label}}` replaced by the label's value
+ * (`{{grpc_service}}/{{grpc_method}}` -> `auth.v1.AuthService/Login`); empty format: all labels.
+ */
+export function legend(format: string, metric: Record<string, string>): string {
+  if (format === '') return `{${Object.entries(metric).map(([k, v]) => `${k}="${v}"`).join(', ')}}`;
+  return format.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, name: string) => metric[name] ?? '');
+}
+
 /** One alerting rule. */
 export interface AlertRule {
   alert: string;

@@ -252,9 +252,13 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
 
     const testStart = Date.now();
     load.start();
-    for (const s of streams) s.start();
+    // One stream after the other: round_robin only picks READY subchannels, so streams opened
+    // at once on a new channel would all go to the replica it connected to first.
+    for (const s of streams) {
+      s.start();
+      await s.waitForData(30_000);
+    }
     await waitFor(() => load.okIds.size >= 50, 30_000, 'load did not reach 50 orders');
-    await Promise.all(streams.map((s) => s.waitForData(30_000)));
 
     // The rolling restart: one replica at a time, interleaving the services.
     const order = ['orders-1', 'analytics-1', 'chat-1', 'orders-2', 'analytics-2', 'chat-2', 'orders-3'];
@@ -326,16 +330,21 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
   }, 300_000);
 });
 
-/** Registers and logs in `count` users; each with `authorization: Bearer <access token>` metadata. */
+/**
+ * Registers and logs in `count` users, one after another (scrypt at OWASP cost is 128 MiB and
+ * a good part of a second of CPU per hash: many at once only thrash a busy machine); each comes
+ * with `authorization: Bearer <access token>` metadata.
+ */
 async function registerUsers(authTarget: string, count: number): Promise<Array<{ id: string; username: string; metadata: grpc.Metadata }>> {
   const client = new authV1.AuthServiceClient(authTarget, grpc.credentials.createInsecure());
   const password = 'correct horse battery';
+  const deadline = () => Date.now() + 30_000;
   try {
     const users = [];
     for (let i = 0; i < count; i++) {
       const username = `rolling_${process.pid}_${i}`;
-      await unaryCallDetailed(client.register.bind(client), authV1.RegisterRequest.fromPartial({ username, password, displayName: username }));
-      const { response } = await unaryCallDetailed(client.login.bind(client), authV1.LoginRequest.fromPartial({ username, password }));
+      await unaryCallDetailed(client.register.bind(client), authV1.RegisterRequest.fromPartial({ username, password, displayName: username }), { deadline: deadline() });
+      const { response } = await unaryCallDetailed(client.login.bind(client), authV1.LoginRequest.fromPartial({ username, password }), { deadline: deadline() });
       if (!response.user || !response.tokens) throw new Error('Login returned no user or tokens');
       const metadata = new grpc.Metadata();
       metadata.set('authorization', `Bearer ${response.tokens.accessToken}`);

@@ -12,12 +12,11 @@
 import { registerDiscovery } from '@grpc-patterns/discovery';
 import { closeAllChannels, createClient, methodServiceConfig, unaryCallDetailed } from '@grpc-patterns/grpc-kit';
 import { authV1, ordersV1 } from '@grpc-patterns/proto';
-import { etcdAvailability, grpc, spawnService, startEtcd, type ServiceProcess } from '@grpc-patterns/testing';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createTestDatabase, etcdAvailability, grpc, jsonLogLines, spawnService, startEtcd, type LogLine, type ServiceProcess, type TestDatabase } from '@grpc-patterns/testing';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 
 const SERVER_URL = process.env['DATABASE_URL'] || undefined;
 const built = ['auth', 'orders'].every((app) => existsSync(join(__dirname, '..', '..', '..', 'apps', app, 'dist', 'main.js')));
@@ -45,22 +44,7 @@ interface Replica {
   process: ServiceProcess;
 }
 
-/** One JSON log line of a replica. */
-type LogLine = Record<string, unknown> & { msg?: string; time?: string | number };
-
-function logLines(p: ServiceProcess): LogLine[] {
-  return p
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as LogLine];
-      } catch {
-        return [];
-      }
-    });
-}
+const logLines = (p: ServiceProcess) => jsonLogLines(p.output());
 
 const timeOf = (line: LogLine) => new Date(line.time as string | number).getTime();
 /** The PlaceOrder calls a replica finished, per its "finished call" log lines. */
@@ -68,8 +52,7 @@ const placeOrderCalls = (p: ServiceProcess) => logLines(p).filter((l) => l.msg =
 
 maybe('orders failover (real etcd, auth, 3 orders replicas on one PostgreSQL)', () => {
   let etcd: { endpoint: string; stop(): Promise<void> };
-  let databaseName: string;
-  let databaseUrl: string;
+  let database: TestDatabase | undefined;
   let auth: ServiceProcess;
   const replicas: Replica[] = [];
   const tempDirs: string[] = [];
@@ -90,7 +73,7 @@ maybe('orders failover (real etcd, auth, 3 orders replicas on one PostgreSQL)', 
       env: {
         DISCOVERY: 'etcd',
         ETCD_ENDPOINTS: etcd.endpoint,
-        DATABASE_URL: databaseUrl,
+        DATABASE_URL: database?.url ?? '',
         AUTH_TARGET: auth.target,
         DATA_DIR: tempDir(label),
         LOG_LEVEL: 'info',
@@ -113,11 +96,7 @@ maybe('orders failover (real etcd, auth, 3 orders replicas on one PostgreSQL)', 
 
   beforeAll(async () => {
     etcd = await startEtcd();
-    databaseName = `orders_failover_${randomBytes(6).toString('hex')}`;
-    await onServer(requireUrl(), `CREATE DATABASE ${databaseName}`);
-    const url = new URL(requireUrl());
-    url.pathname = `/${databaseName}`;
-    databaseUrl = url.toString();
+    database = await createTestDatabase(SERVER_URL, 'orders_failover');
     auth = await spawnService({ name: 'auth', env: { DATA_DIR: tempDir('auth'), LOG_LEVEL: 'warn' } });
     const authClient = new authV1.AuthServiceClient(auth.target, grpc.credentials.createInsecure());
     const password = 'correct horse battery';
@@ -138,10 +117,7 @@ maybe('orders failover (real etcd, auth, 3 orders replicas on one PostgreSQL)', 
     await Promise.allSettled(replicas.map((r) => r.process.stop('SIGKILL')));
     await auth?.stop();
     await etcd?.stop();
-    if (databaseName) {
-      await onServer(requireUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [databaseName]);
-      await onServer(requireUrl(), `DROP DATABASE IF EXISTS ${databaseName}`);
-    }
+    await database?.drop();
     for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -223,7 +199,7 @@ maybe('orders failover (real etcd, auth, 3 orders replicas on one PostgreSQL)', 
     const loadMs = Date.now() - loadStart;
 
     const perReplica = Object.fromEntries(replicas.map((r) => [r.label, placeOrderCalls(r.process).length]));
-    const rows = await onServer<{ request_id: string; n: number }>(databaseUrl, 'SELECT request_id, count(*)::integer AS n FROM orders WHERE user_id = ANY($1::text[]) GROUP BY request_id', [users.map((u) => u.id)]);
+    const rows = await (database as TestDatabase).query<{ request_id: string; n: number }>('SELECT request_id, count(*)::integer AS n FROM orders WHERE user_id = ANY($1::text[]) GROUP BY request_id', [users.map((u) => u.id)]);
     const measured = {
       orders: requestIds.length,
       loadMs,
@@ -260,22 +236,6 @@ maybe('orders failover (real etcd, auth, 3 orders replicas on one PostgreSQL)', 
     for (const client of clients) client.close();
   });
 });
-
-function requireUrl(): string {
-  if (!SERVER_URL) throw new Error('PostgreSQL is required under CI=true: DATABASE_URL is not set');
-  return SERVER_URL;
-}
-
-/** A statement on the server of `url`, on a short-lived connection. */
-async function onServer<Row extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** A client interceptor adding `authorization: Bearer <token>` to every call. */
 function bearer(token: string): grpc.Interceptor {

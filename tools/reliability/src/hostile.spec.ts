@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import { padWithUnknownField } from './interop-messages.js';
 import { connect, frameMessage, messagePrefix, rawCall, type RawResult } from './raw-h2.js';
-import { expectAlive, rssBytes, stackBuilt, startStack, type Stack, type StackUser } from './stack.js';
+import { expectAlive, rssBytes, STACK_START_TIMEOUT_MS, stackBuilt, startStack, type Stack, type StackUser } from './stack.js';
 
 const { run, missing } = stackBuilt();
 if (!run) console.warn(`hostile-input suite skipped: not built: ${missing.join(', ')} (npx nx run-many -t build)`);
@@ -63,7 +63,7 @@ async function gzipOfZeros(bytes: number): Promise<Buffer> {
     metrics = stack.get('metrics');
     user = await stack.user('hostile');
     for (const s of [auth, chat, metrics]) baseline.set(s.name, rssBytes(s.child.pid ?? 0));
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     closeAllChannels();
     await stack?.stop();
@@ -166,7 +166,7 @@ async function gzipOfZeros(bytes: number): Promise<Buffer> {
       await call('grpc-status-details-bin garbage', { 'grpc-status-details-bin': 'AAAA####' });
       await call('grpc-timeout letters', { 'grpc-timeout': 'soon' });
       await call('grpc-timeout 9 digits', { 'grpc-timeout': '123456789S' });
-      await call('grpc-timeout negative', { 'grpc-timeout': '-1S' });
+      await call('grpc-timeout negative', { 'grpc-timeout': '-100S' });
       await call('grpc-timeout empty', { 'grpc-timeout': '' });
       await call('grpc-timeout bad unit', { 'grpc-timeout': '10Z' });
       expect(results).toEqual({
@@ -174,7 +174,7 @@ async function gzipOfZeros(bytes: number): Promise<Buffer> {
         'grpc-status-details-bin garbage': 'UNAUTHENTICATED: invalid username or password',
         'grpc-timeout letters': 'INTERNAL: Invalid grpc-timeout value "soon"',
         // grpc-js' pattern is unanchored (/(\d{1,8})\s*([HMSmun])/): these read as 23456789 s
-        // and 1 s, valid deadlines, so the call runs
+        // and 100 s, valid deadlines, so the call runs
         'grpc-timeout 9 digits': 'UNAUTHENTICATED: invalid username or password',
         'grpc-timeout negative': 'UNAUTHENTICATED: invalid username or password',
         'grpc-timeout empty': 'INTERNAL: Invalid grpc-timeout value ""',

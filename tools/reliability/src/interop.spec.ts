@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { stackBuilt, startStack, type Stack, type StackUser } from './stack.js';
+import { STACK_START_TIMEOUT_MS, stackBuilt, startStack, type Stack, type StackUser } from './stack.js';
 import { padWithUnknownField, SPECIAL_STATUS_MESSAGE } from './interop-messages.js';
 
 const { run, missing } = stackBuilt();
@@ -83,7 +83,7 @@ function take<T>(stream: grpc.ClientDuplexStream<unknown, T> | grpc.ClientReadab
     metrics = createClient(metricsV1.MetricsServiceClient, stack.get('metrics').target, options);
     chat = createClient(chatV1.ChatServiceClient, stack.get('chat').target, options);
     orders = createClient(ordersV1.OrderServiceClient, stack.get('orders').target, options);
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     closeAllChannels();
     await stack?.stop();

@@ -42,6 +42,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** jest timeout for a beforeAll that starts a stack, ms (auth, then the others, 120 s each at most). */
+export const STACK_START_TIMEOUT_MS = 300_000;
+
 /**
  * True when every app the suites spawn is built; a suite skips with the reason otherwise,
  * except under CI=true, where spawnService's "not found; build it first" fails it.
@@ -56,7 +59,7 @@ export function stackBuilt(): { run: boolean; missing: string[] } {
  * output holds only warnings, errors and crashes. Data directories live in a temp dir removed
  * by stop().
  *
- * @throws Error when a service is not built or does not become SERVING (30 s each).
+ * @throws Error when a service is not built or does not become SERVING (120 s each).
  */
 export async function startStack(others: Exclude<ServiceName, 'auth'>[], env: Record<string, string> = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'reliability-'));
@@ -66,13 +69,15 @@ export async function startStack(others: Exclude<ServiceName, 'auth'>[], env: Re
     rmSync(dataDir, { recursive: true, force: true });
   };
   const base = { LOG_LEVEL: 'warn', ...env };
+  // Generous: PGlite's first start takes seconds, and much longer on a loaded CI machine.
+  const readyTimeoutMs = 120_000;
   try {
-    services.auth = await spawnService({ name: 'auth', env: { ...base, DATA_DIR: join(dataDir, 'auth') } });
+    services.auth = await spawnService({ name: 'auth', readyTimeoutMs, env: { ...base, DATA_DIR: join(dataDir, 'auth') } });
     const authTarget = services.auth.target;
     // allSettled: when one fails, the started ones are still in `services` for stop().
     const started = await Promise.allSettled(
       others.map(async (name) => {
-        services[name] = await spawnService({ name, env: { ...base, AUTH_TARGET: authTarget, DATA_DIR: join(dataDir, name) } });
+        services[name] = await spawnService({ name, readyTimeoutMs, env: { ...base, AUTH_TARGET: authTarget, DATA_DIR: join(dataDir, name) } });
       }),
     );
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');

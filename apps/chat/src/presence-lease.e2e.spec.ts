@@ -29,7 +29,9 @@ const { JOINED, LEFT } = { JOINED: chatV1.PresenceKind.PRESENCE_KIND_JOINED, LEF
 const TTL_MS = 3_000;
 const HEARTBEAT_MS = 500;
 /** Slack for a loaded 2-core machine on top of TTL + one sweep; the measured time is printed. */
-const MARGIN_MS = 10_000;
+const MARGIN_MS = 20_000;
+/** Start-up of one process on a loaded machine (auth opens PGlite). */
+const READY_TIMEOUT_MS = 90_000;
 
 suite('chat presence leases across processes', () => {
   const run = randomBytes(4).toString('hex');
@@ -43,7 +45,7 @@ suite('chat presence leases across processes', () => {
 
   beforeAll(async () => {
     if (missing.length > 0) throw new Error(`required under CI=true: ${missing.join('; ')}`);
-    auth = await spawnService({ name: 'auth', env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn' } });
+    auth = await spawnService({ name: 'auth', env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, readyTimeoutMs: READY_TIMEOUT_MS });
     const client = new authV1.AuthServiceClient(auth.target, grpc.credentials.createInsecure());
     const credentials = { username: `lease_${process.pid}_${run}`, password: 'correct horse battery' };
     await unaryCallDetailed(client.register.bind(client), authV1.RegisterRequest.fromPartial({ ...credentials, displayName: credentials.username }));
@@ -58,8 +60,8 @@ suite('chat presence leases across processes', () => {
       PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
       PRESENCE_BUCKET: bucket,
     };
-    replicas.push(...(await Promise.all([1, 2, 3].map(() => spawnService({ name: 'chat', env, healthService: 'chat.v1.ChatService' })))));
-  }, 90_000);
+    replicas.push(...(await Promise.all([1, 2, 3].map(() => spawnService({ name: 'chat', env, healthService: 'chat.v1.ChatService', readyTimeoutMs: READY_TIMEOUT_MS })))));
+  }, 4 * READY_TIMEOUT_MS);
 
   afterAll(async () => {
     for (const stream of streams) stream.call.cancel();
@@ -139,5 +141,16 @@ suite('chat presence leases across processes', () => {
     expect(dora.summary()).toEqual(['8 joined dora [bob,carol,dora]']);
     const alice = await enter(c, 'alice');
     expect(alice.summary()).toEqual(['9 joined alice [alice,bob,carol,dora]']);
+
+    // A graceful stop (SIGTERM) still says goodbye itself, at once: one LEFT each, no lease expiry.
+    expect(await c.stop('SIGTERM')).toBe(0);
+    await Promise.all([bob.waitForPresence('carol', LEFT), bob.waitForPresence('alice', LEFT)]);
+    bob.send('after the stop');
+    await bob.waitForMessage('after the stop');
+    const [first, second, last] = bob.summary().slice(-3);
+    // Both stopped streams leave in either order: 10 and 11, then bob's message.
+    expect([first.split(' ')[2], second.split(' ')[2]].sort()).toEqual(['alice', 'carol']);
+    expect([first.split(' ').slice(0, 2).join(' '), second, last]).toEqual(['10 left', expect.stringMatching(/^11 left (alice|carol) \[bob,dora\]$/), '12 msg bob: after the stop']);
+    expect(announcements()).toEqual(['alice', 'amos']);
   }, 120_000);
 });

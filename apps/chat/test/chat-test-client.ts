@@ -46,7 +46,7 @@ export class ChatStream {
   }
 
   /** Resolves with the first received event matching `match`, waiting for it if needed. */
-  waitFor(match: (event: chatV1.ChatResponse) => boolean, what: string, timeoutMs = 10_000): Promise<chatV1.ChatResponse> {
+  waitFor(match: (event: chatV1.ChatResponse) => boolean, what: string, timeoutMs = 30_000): Promise<chatV1.ChatResponse> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const found = this.events.find(match);

@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 PATTERN = "#1f77b4"
 BARE = "#999999"
@@ -55,22 +56,35 @@ def unary(results, out_dir):
     if not data or not data.get("runs"):
         return
     runs = data["runs"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    profile = results["scenarios"].get("unary profile")
+    if profile:
+        fig, (left, right, third) = plt.subplots(1, 3, figsize=(16, 4.5), gridspec_kw={"width_ratios": [1, 1, 1.6]})
+    else:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for target, color, label in (("bare", BARE, "bare grpc-js"), ("chain", PATTERN, "auth, full chain")):
         mine = [r for r in runs if r["target"] == target]
         if not mine:
             continue
         left.plot(range(1, len(mine) + 1), [r["requestsPerSecond"] for r in mine], marker="o", color=color, label=label)
         right.scatter([r["p50Ms"] for r in mine], [r["p99Ms"] for r in mine], color=color, label=label)
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("round")
     left.set_ylabel("req/s (h2load)")
     left.set_ylim(bottom=0)
     left.set_title("GetUser throughput per round")
     left.legend()
-    right.set_xlabel("p50 latency, ms")
-    right.set_ylabel("p99 latency, ms")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("p50 latency, ms (log)")
+    right.set_ylabel("p99 latency, ms (log)")
     right.set_title("GetUser latency per round")
     right.legend()
+    if profile:
+        shares = profile["shares"]
+        third.barh([x["component"].split(" (")[0].split(":")[0] for x in shares], [x["percent"] for x in shares], color=PATTERN)
+        third.invert_yaxis()
+        third.set_xlabel("% of auth's busy CPU under load")
+        third.set_title("Where auth's CPU time goes (GetUser)")
     save(fig, out_dir, "unary.png")
 
 

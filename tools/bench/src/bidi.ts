@@ -21,9 +21,12 @@ export interface BidiOptions {
   users: BenchUser[];
   /** Idle streams to hold. */
   idleStreams: number;
-  /** Channels (HTTP/2 connections) they are spread over. */
-  channels: number;
-  /** Members of the fan-out room (at most users.length). */
+  /**
+   * Streams per channel (HTTP/2 connection). grpc-kit servers allow 100 concurrent streams per
+   * connection (`grpc.max_concurrent_streams`), so N streams need at least N/100 channels.
+   */
+  streamsPerChannel: number;
+  /** Members of the fan-out room. */
   roomMembers: number;
   /** Messages sent into the room. */
   messages: number;
@@ -32,38 +35,55 @@ export interface BidiOptions {
   log: (line: string) => void;
 }
 
+/** Streams one user opens per batch, and the shortest time between batches, ms: 5 per 60 ms is 83 calls/s. */
+const STREAMS_PER_USER_PER_BATCH = 5;
+const BATCH_MS = 60;
+/** How long a JoinRoom may wait for its presence event, ms. */
+const JOIN_TIMEOUT_MS = 30_000;
+
 /** Channels of their own (a unique channel option each: no sharing with grpc-kit's cache). */
 function openChannels(target: string, count: number): chatV1.ChatServiceClient[] {
   return Array.from({ length: count }, (_, i) => new chatV1.ChatServiceClient(target.replace(/^ipv4:/, ''), grpc.credentials.createInsecure(), { 'grpc-patterns.bench-channel': i }));
 }
 
-/** Opens a Chat stream, joins `room` as `user`, resolves on the first event (the JOINED presence). */
-function join(client: chatV1.ChatServiceClient, user: BenchUser, room: string, onEvent?: (event: chatV1.ChatResponse) => void): Promise<grpc.ClientDuplexStream<chatV1.ChatRequest, chatV1.ChatResponse>> {
+/**
+ * Opens a Chat stream with `user`'s token, joins `room` as member `name` (default the username),
+ * resolves on the first event (the JOINED presence).
+ */
+function join(client: chatV1.ChatServiceClient, user: BenchUser, room: string, onEvent?: (event: chatV1.ChatResponse) => void, name = user.username): Promise<grpc.ClientDuplexStream<chatV1.ChatRequest, chatV1.ChatResponse>> {
   return new Promise((resolve, reject) => {
     const call = client.chat(bearer(user));
     let joined = false;
+    // A stream the server never answers (e.g. queued behind a connection's stream limit) fails here, not silently.
+    const timer = setTimeout(() => {
+      call.cancel();
+      reject(new Error(`chat: no answer to JoinRoom ${room} within ${JOIN_TIMEOUT_MS} ms`));
+    }, JOIN_TIMEOUT_MS);
     call.on('data', (event: chatV1.ChatResponse) => {
       if (!joined) {
         joined = true;
+        clearTimeout(timer);
         resolve(call);
       }
       onEvent?.(event);
     });
     call.on('error', (error: grpc.ServiceError) => {
+      clearTimeout(timer);
       if (!joined) reject(error);
     });
-    call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room, user: user.username } } }));
+    call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room, user: name } } }));
   });
 }
 
 /** Holds `count` idle streams on `target`; returns the RSS growth of `pid` per stream, bytes. */
 async function holdIdle(target: string, pid: number, options: BidiOptions, tag: string): Promise<{ bytesPerStream: number; rssBeforeMiB: number; rssAfterMiB: number }> {
-  const clients = openChannels(target, options.channels);
+  const clients = openChannels(target, Math.ceil(options.idleStreams / options.streamsPerChannel));
   const calls: Array<grpc.ClientDuplexStream<chatV1.ChatRequest, chatV1.ChatResponse>> = [];
   const before = rssBytes(pid);
   try {
-    // Batches of one stream per user: each user's budget (100 calls/s) is never exceeded.
-    const perBatch = options.users.length;
+    // Batches of STREAMS_PER_USER_PER_BATCH streams per user, at least BATCH_MS apart: no user
+    // passes the rate limit's 100 calls/s.
+    const perBatch = options.users.length * STREAMS_PER_USER_PER_BATCH;
     for (let start = 0; start < options.idleStreams; start += perBatch) {
       const batchStarted = nowMs();
       const batch = [];
@@ -72,7 +92,7 @@ async function holdIdle(target: string, pid: number, options: BidiOptions, tag: 
       }
       calls.push(...(await Promise.all(batch)));
       const spent = nowMs() - batchStarted;
-      if (spent < 12) await sleep(12 - spent);
+      if (spent < BATCH_MS) await sleep(BATCH_MS - spent);
     }
     await sleep(2_000);
     const after = rssBytes(pid);
@@ -87,7 +107,9 @@ async function holdIdle(target: string, pid: number, options: BidiOptions, tag: 
 /** Runs the fan-out room; returns every delivery's latency, ms. */
 async function fanOut(options: BidiOptions): Promise<number[]> {
   const [client] = openChannels(options.chat.process.target, 1);
-  const members = options.users.slice(0, options.roomMembers);
+  // Member names are distinct; the tokens rotate over the bench users (chat takes the member
+  // name from JoinRoom.user).
+  const members = Array.from({ length: options.roomMembers }, (_, i) => ({ user: options.users[i % options.users.length], name: `${options.users[i % options.users.length].username}-m${i}` }));
   const room = `fanout-${process.pid}-${Date.now().toString(36)}`;
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
@@ -103,7 +125,7 @@ async function fanOut(options: BidiOptions): Promise<number[]> {
   };
   const calls = [];
   try {
-    for (const member of members) calls.push(await join(client, member, room, onEvent));
+    for (const member of members) calls.push(await join(client, member.user, room, onEvent, member.name));
     await sleep(1_000); // presence events of the later joins settle
     for (let i = 0; i < options.messages; i++) {
       const text = `m${i}`;
@@ -123,7 +145,8 @@ async function fanOut(options: BidiOptions): Promise<number[]> {
 /** Runs the scenario; returns the summary rows and the raw numbers. */
 export async function bidiScenario(options: BidiOptions): Promise<{ rows: SummaryRow[]; data: Record<string, unknown> }> {
   const tag = `${process.pid}-${Date.now().toString(36)}`;
-  options.log(`  holding ${options.idleStreams} idle chat streams over ${options.channels} channels`);
+  const channels = Math.ceil(options.idleStreams / options.streamsPerChannel);
+  options.log(`  holding ${options.idleStreams} idle chat streams over ${channels} channels`);
   const service = await holdIdle(options.chat.process.target, options.chat.pid, options, tag);
   options.log(`  chat: RSS ${service.rssBeforeMiB.toFixed(1)} -> ${service.rssAfterMiB.toFixed(1)} MiB, ${(service.bytesPerStream / 1024).toFixed(2)} KiB per stream`);
   const bare = await holdIdle(options.stack.bare.target, options.stack.bare.pid, options, `bare-${tag}`);
@@ -136,10 +159,10 @@ export async function bidiScenario(options: BidiOptions): Promise<{ rows: Summar
   const kib = (bytes: number) => round(bytes / 1024, 2);
   return {
     rows: [
-      { scenario: 'bidi', metric: `RSS per idle stream (${options.idleStreams} held)`, unit: 'KiB', value: kib(service.bytesPerStream), baseline: kib(bare.bytesPerStream), ratio: round(ratioOf(service.bytesPerStream, bare.bytesPerStream) ?? NaN), note: `${options.channels} channels; each stream joined a room of its own` },
+      { scenario: 'bidi', metric: `RSS per idle stream (${options.idleStreams} held)`, unit: 'KiB', value: kib(service.bytesPerStream), baseline: kib(bare.bytesPerStream), ratio: round(ratioOf(service.bytesPerStream, bare.bytesPerStream) ?? NaN), note: `${channels} channels (at most ${options.streamsPerChannel} streams each); each stream joined a room of its own` },
       { scenario: 'bidi', metric: `fan-out latency p50 (${options.roomMembers}-member room)`, unit: 'ms', value: round(p50, 2) },
       { scenario: 'bidi', metric: `fan-out latency p99 (${options.roomMembers}-member room)`, unit: 'ms', value: round(p99, 2), note: `${options.messages} messages, one every ${options.messageIntervalMs} ms; ${latencies.length} deliveries` },
     ],
-    data: { idle: { streams: options.idleStreams, channels: options.channels, service, bare }, fanOut: { members: options.roomMembers, messages: options.messages, intervalMs: options.messageIntervalMs, latenciesMs: latencies.map((l) => round(l, 3)) } },
+    data: { idle: { streams: options.idleStreams, channels, service, bare }, fanOut: { members: options.roomMembers, messages: options.messages, intervalMs: options.messageIntervalMs, latenciesMs: latencies.map((l) => round(l, 3)) } },
   };
 }

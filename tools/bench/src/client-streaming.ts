@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@grpc-patterns/grpc-kit';
 import { metricsV1 } from '@grpc-patterns/proto';
-import { cpuSeconds, median, nowMs, round } from './measure.js';
+import { alternate, cpuSeconds, median, nowMs, round } from './measure.js';
 import { ratioOf, type SummaryRow } from './results.js';
 import { bearer, type BenchUser, type RunningService, type Stack } from './stack.js';
 
@@ -56,8 +56,7 @@ export async function clientStreamingScenario(options: ClientStreamingOptions): 
   };
   const runs: Array<{ target: 'service' | 'bare'; pointsPerSecond: number; cpuMicrosPerPoint: number }> = [];
   for (let round = 0; round < options.rounds; round++) {
-    const order: Array<'service' | 'bare'> = round % 2 === 0 ? ['bare', 'service'] : ['service', 'bare'];
-    for (const target of order) {
+    for (const target of alternate<'service' | 'bare'>(round, 'bare', 'service')) {
       const { client, pid } = clients[target];
       const cpuBefore = cpuSeconds(pid);
       const { pointsPerSecond, response } = await upload(client, metadata, options.points, options.series);

@@ -20,6 +20,7 @@ import { channelScenario } from './channels.js';
 import { clientStreamingScenario } from './client-streaming.js';
 import { canPin, pin } from './measure.js';
 import { ordersNotMeasured, ordersScenario } from './orders.js';
+import { profileScenario } from './profile.js';
 import { renderReport } from './report.js';
 import type { BenchResults, SummaryRow } from './results.js';
 import { serverStreamingScenario } from './server-streaming.js';
@@ -32,7 +33,7 @@ export interface BenchSizes {
   unary: { durationS: number; warmUpS: number; clients: number; streams: number; rounds: number };
   stream: { rows: number; chunkSize: number; rounds: number; slowSeconds: number };
   upload: { points: number; series: number; rounds: number };
-  bidi: { idleStreams: number; channels: number; roomMembers: number; messages: number; messageIntervalMs: number };
+  bidi: { idleStreams: number; streamsPerChannel: number; roomMembers: number; messages: number; messageIntervalMs: number };
   orders: { seconds: number; concurrency: number; replays: number };
   channels: { calls: number };
 }
@@ -40,29 +41,29 @@ export interface BenchSizes {
 /** The three sizes: the full run (about 5-10 min on 2 cores), a quick one, and the smoke test's. */
 export const SIZES: Record<'full' | 'quick' | 'smoke', BenchSizes> = {
   full: {
-    users: 100,
+    users: 10,
     unary: { durationS: 10, warmUpS: 2, clients: 4, streams: 25, rounds: 3 },
     stream: { rows: 200_000, chunkSize: 1_000, rounds: 3, slowSeconds: 30 },
-    upload: { points: 300_000, series: 10, rounds: 3 },
-    bidi: { idleStreams: 10_000, channels: 10, roomMembers: 100, messages: 200, messageIntervalMs: 20 },
+    upload: { points: 100_000, series: 10, rounds: 3 },
+    bidi: { idleStreams: 10_000, streamsPerChannel: 90, roomMembers: 100, messages: 200, messageIntervalMs: 20 },
     orders: { seconds: 10, concurrency: 16, replays: 200 },
     channels: { calls: 500 },
   },
   quick: {
-    users: 100,
+    users: 10,
     unary: { durationS: 4, warmUpS: 1, clients: 4, streams: 25, rounds: 1 },
     stream: { rows: 50_000, chunkSize: 1_000, rounds: 1, slowSeconds: 10 },
     upload: { points: 50_000, series: 10, rounds: 1 },
-    bidi: { idleStreams: 2_000, channels: 4, roomMembers: 100, messages: 50, messageIntervalMs: 20 },
+    bidi: { idleStreams: 2_000, streamsPerChannel: 90, roomMembers: 100, messages: 50, messageIntervalMs: 20 },
     orders: { seconds: 3, concurrency: 16, replays: 50 },
     channels: { calls: 100 },
   },
   smoke: {
-    users: 10,
+    users: 4,
     unary: { durationS: 1, warmUpS: 1, clients: 1, streams: 4, rounds: 1 },
     stream: { rows: 2_000, chunkSize: 500, rounds: 1, slowSeconds: 2 },
     upload: { points: 2_000, series: 4, rounds: 1 },
-    bidi: { idleStreams: 100, channels: 2, roomMembers: 10, messages: 5, messageIntervalMs: 20 },
+    bidi: { idleStreams: 100, streamsPerChannel: 50, roomMembers: 10, messages: 5, messageIntervalMs: 20 },
     orders: { seconds: 1, concurrency: 4, replays: 5 },
     channels: { calls: 20 },
   },
@@ -117,6 +118,13 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
 
   log(`bench (${options.mode}): servers on core 0, load on core ${LOAD_CORE}${pinning ? '' : ' (NOT pinned: taskset missing or one core)'}; load average ${loadAverageAtStart.join(' ')}`);
   const stack = await Stack.start({ pinning, redisUrl: options.redisUrl, log });
+  // Ctrl-C stops the services this run started instead of leaving them running.
+  const interrupted = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the services`);
+    void stack.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     log(`registering ${sizes.users} bench users`);
     const users = await stack.users('bench', sizes.users);
@@ -140,9 +148,12 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     } else {
       summary.push(...ordersNotMeasured('PostgreSQL', 'DATABASE_URL not set'));
     }
+    if (options.redisUrl) await step('unary profile', () => profileScenario({ stack, user: users[0], settings: sizes.unary, pinning, log }));
     await step('channel reuse', () => channelScenario({ stack, ...sizes.channels, log }));
     scenarios.tracing = { exportRequests: stack.sink.requests, exportedBytes: stack.sink.bytes };
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     await stack.close();
     closeAllChannels();
   }

@@ -72,6 +72,14 @@ export function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
+/**
+ * The order of round `round`'s two runs: `[first, second]` on even rounds, swapped on odd ones,
+ * so a slow spell on a shared machine does not always hit the same side.
+ */
+export function alternate<T>(round: number, first: T, second: T): [T, T] {
+  return round % 2 === 0 ? [first, second] : [second, first];
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -15,6 +15,24 @@ function targetCell(row: SummaryRow): string {
   return row.target.met ? `${row.target.text}: **met**` : `${row.target.text}: **not met**, ${row.target.gap}`;
 }
 
+/** The "where auth's CPU time goes" table, when the run profiled auth. */
+function profileSection(results: BenchResults): string {
+  const profile = results.scenarios['unary profile'] as { requestsPerSecondWithProfiler: number; shares: Array<{ component: string; percent: number }> } | undefined;
+  if (!profile) return '';
+  return `## Where auth's CPU time goes
+
+One more h2load run against GetUser (not one of the measured rounds), with V8's sampling
+profiler on in auth (${cell(Math.round(profile.requestsPerSecondWithProfiler))} req/s with the profiler). Each sample counts for the
+component of its frame's script, or of its nearest caller with a known script (Node internals
+count for their caller); idle time left out.
+
+| component | share of auth's busy CPU |
+|---|---|
+${profile.shares.map((s) => `| ${s.component} | ${s.percent}% |`).join('\n')}
+
+`;
+}
+
 /** Renders the report; `plots` are PNG paths, `reportPath` where it is written (links are relative to it). */
 export function renderReport(results: BenchResults, plots: string[], reportPath: string, outDir: string): string {
   const m = results.machine;
@@ -43,7 +61,7 @@ ${rows.join('\n')}
 
 ${plots.map((p) => `![${basename(p, '.png')}](${rel(p)})`).join('\n\n')}
 
-## What runs
+${profileSection(results)}## What runs
 
 - **Unary**: h2load against \`auth.v1.AuthService/GetUser\` on the real auth process (built
   \`apps/auth/dist/main.js\`, started by libs/testing \`spawnService\`) through its whole
@@ -60,7 +78,8 @@ ${plots.map((p) => `![${basename(p, '.png')}](${rel(p)})`).join('\n\n')}
   count covers h2load's successes; p50/p99 come from h2load's \`--log-file\` (warm-up left out).
 - **Rate limit on**: the default limiter is a token bucket of 100 calls/s per user and method
   (plus a burst), far below the offered load. No variable raises it, so ${results.settings.redis ? 'the bench runs the services with `REDIS_URL` (the limiter in Redis, as replicas share it) and grants the bench user a budget of 10^12 calls of GetUser by writing the bucket\'s Redis key: the limiter still runs on every call (one Redis round trip, more than the in-memory bucket costs) and never rejects' : 'without `REDIS_URL` the unary full chain is not measured'}.
-  The streaming scenarios spread their calls over ${s.users} bench users so no user passes 100 calls/s.
+  The other scenarios spread their calls over ${s.users} bench users so no user passes 100 calls/s
+  (chat streams are opened in batches of one per user, at most ~80 batches/s).
 - **Server streaming**: \`StreamFlights\` over the 3M-row vega-datasets flights file,
   ${s.stream?.rows} rows per stream in messages of ${s.stream?.chunkSize}, read as fast as the client can; the
   baseline streams the service's own first messages again (no parquet decoding). The slow
@@ -69,10 +88,10 @@ ${plots.map((p) => `![${basename(p, '.png')}](${rel(p)})`).join('\n\n')}
 - **Client streaming**: \`UploadMetrics\` with ${s.upload?.points} points over ${s.upload?.series} series as fast as flow control
   allows; the baseline only counts points. Cost per point = server CPU time (/proc utime+stime)
   per point, service minus baseline.
-- **Bidi**: ${s.bidi?.idleStreams} \`Chat\` streams over ${s.bidi?.channels} channels (HTTP/2 connections; grpc-js servers set no
-  stream limit per connection), each joined to a room of its own and acknowledged, then the
+- **Bidi**: ${s.bidi?.idleStreams} \`Chat\` streams, at most ${s.bidi?.streamsPerChannel} per channel (HTTP/2 connection: grpc-kit servers
+  allow 100 concurrent streams per connection, \`grpc.max_concurrent_streams\`), each joined to a room of its own and acknowledged, then the
   server's RSS growth / streams, against the bare server holding as many streams. Fan-out: ${s.bidi?.roomMembers}
-  members (distinct users) in one room, one sends ${s.bidi?.messages} messages ${s.bidi?.messageIntervalMs} ms apart; latency = send to
+  members in one room, one sends ${s.bidi?.messages} messages ${s.bidi?.messageIntervalMs} ms apart; latency = send to
   each member's receipt, one clock.
 - **Orders**: \`PlaceOrder\` with new idempotency keys, ${s.orders?.concurrency} in flight for ${s.orders?.seconds} s (each calls
   auth.GetUser downstream), then ${s.orders?.replays} replays of placed keys one at a time; on PGlite, and on

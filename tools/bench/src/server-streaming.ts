@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@grpc-patterns/grpc-kit';
 import { analyticsV1 } from '@grpc-patterns/proto';
 import { collect } from '@grpc-patterns/testing';
-import { median, nowMs, round, rssBytes, sleep } from './measure.js';
+import { alternate, median, nowMs, round, rssBytes, sleep } from './measure.js';
 import { maxTarget, ratioOf, ratioTarget, type SummaryRow } from './results.js';
 import { bearer, type BenchUser, type RunningService, type Stack } from './stack.js';
 
@@ -82,8 +82,7 @@ export async function serverStreamingScenario(options: ServerStreamingOptions): 
 
   const runs: Array<{ target: 'service' | 'bare'; rowsPerSecond: number }> = [];
   for (let round = 0; round < options.rounds; round++) {
-    const order: Array<'service' | 'bare'> = round % 2 === 0 ? ['bare', 'service'] : ['service', 'bare'];
-    for (const target of order) {
+    for (const target of alternate<'service' | 'bare'>(round, 'bare', 'service')) {
       const rowsPerSecond = await fastStream(target === 'service' ? real : bare, metadata, options.rows, options.chunkSize);
       runs.push({ target, rowsPerSecond });
       options.log(`  stream ${target.padEnd(7)} round ${round + 1}: ${rowsPerSecond.toFixed(0)} rows/s`);

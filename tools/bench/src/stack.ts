@@ -64,6 +64,8 @@ export interface StackOptions {
   redisUrl?: string;
   /** Log what happens. */
   log: (line: string) => void;
+  /** Extra variables for auth (e.g. NODE_OPTIONS=--cpu-prof to see where a call's time goes). */
+  authEnv?: Record<string, string>;
 }
 
 /** Redis key prefix of the rate limiter (libs/interceptors rate-limit-store DEFAULT_REDIS_KEY_PREFIX). */
@@ -78,7 +80,9 @@ export class Stack {
   private sinkServer?: Server;
   private readonly services: RunningService[] = [];
   private bareChild?: ChildProcess;
-  private readonly dataDir = mkdtempSync(join(tmpdir(), 'grpc-patterns-bench-'));
+  /** Data directories and scratch files of this run; removed by close(). */
+  readonly scratchDir = mkdtempSync(join(tmpdir(), 'grpc-patterns-bench-'));
+  private readonly authDataDir = join(this.scratchDir, 'auth');
   private readonly redis?: Redis;
   bare!: BareServer;
   auth!: RunningService;
@@ -93,7 +97,7 @@ export class Stack {
     try {
       await stack.startSink();
       stack.bare = await stack.startBare();
-      stack.auth = await stack.service('auth');
+      stack.auth = await stack.service('auth', { DATA_DIR: stack.authDataDir, ...options.authEnv });
       return stack;
     } catch (error) {
       await stack.close();
@@ -153,7 +157,7 @@ export class Stack {
         LOG_LEVEL: 'info',
         METRICS_PORT: String(metricsPort),
         OTEL_EXPORTER_OTLP_ENDPOINT: this.sink.endpoint,
-        DATA_DIR: mkdtempSync(join(this.dataDir, `${name}-`)),
+        DATA_DIR: mkdtempSync(join(this.scratchDir, `${name}-`)),
         ...(this.auth ? { AUTH_TARGET: this.auth.process.target } : {}),
         ...(this.options.redisUrl ? { REDIS_URL: this.options.redisUrl } : {}),
         ...env,
@@ -164,6 +168,15 @@ export class Stack {
     const running = { process, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, pid };
     this.services.push(running);
     return running;
+  }
+
+  /**
+   * Restarts auth on the same data directory (same signing keys and users: tokens stay valid)
+   * with `env` added; services started before keep the old AUTH_TARGET.
+   */
+  async restartAuth(env: Record<string, string>): Promise<void> {
+    await this.stopService(this.auth);
+    this.auth = await this.service('auth', { DATA_DIR: this.authDataDir, ...this.options.authEnv, ...env });
   }
 
   /** Stops a service started by {@link service} (SIGTERM, graceful). */
@@ -219,6 +232,6 @@ export class Stack {
     }
     await new Promise((resolve) => (this.sinkServer ? this.sinkServer.close(resolve) : resolve(undefined)));
     this.redis?.disconnect();
-    rmSync(this.dataDir, { recursive: true, force: true });
+    rmSync(this.scratchDir, { recursive: true, force: true });
   }
 }

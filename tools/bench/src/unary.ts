@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { median, quantile, round, scrapeCounter } from './measure.js';
+import { alternate, median, quantile, round, scrapeCounter } from './measure.js';
 import { ratioOf, ratioTarget, type SummaryRow } from './results.js';
 import { bearer, LOAD_CORE, type BenchUser, type Stack } from './stack.js';
 
@@ -90,6 +90,21 @@ export async function h2load(url: string, dataFile: string, headers: string[], s
   }
 }
 
+/**
+ * Fetches the bench user through auth once, gives the bare server the same GetUserResponse, and
+ * writes h2load's request file (a framed GetUserRequest for the user) into the stack's scratch
+ * directory. Returns its path.
+ */
+export async function unaryRequestFile(stack: Stack, user: BenchUser): Promise<string> {
+  const client = createClient(authV1.AuthServiceClient, stack.auth.process.target);
+  const request = authV1.GetUserRequest.fromPartial({ userId: user.id });
+  const response = await unaryCall(client.getUser.bind(client), request, { metadata: bearer(user) });
+  await stack.bare.command({ type: 'setUser', response: Buffer.from(authV1.GetUserResponse.encode(response).finish()).toString('base64') });
+  const file = join(stack.scratchDir, 'get-user.grpc');
+  writeFileSync(file, grpcFrame(authV1.GetUserRequest.encode(request).finish()));
+  return file;
+}
+
 /** Options of {@link unaryScenario}. */
 export interface UnaryOptions {
   stack: Stack;
@@ -104,38 +119,24 @@ export interface UnaryOptions {
 export async function unaryScenario(options: UnaryOptions): Promise<{ rows: SummaryRow[]; data: Record<string, unknown> }> {
   const { stack, user, settings } = options;
   const granted = await stack.grantBudget(user, GET_USER_PATH, 3_600);
-  const client = createClient(authV1.AuthServiceClient, stack.auth.process.target);
-  const request = authV1.GetUserRequest.fromPartial({ userId: user.id });
-  const response = await unaryCall(client.getUser.bind(client), request, { metadata: bearer(user) });
-  const responseBytes = authV1.GetUserResponse.encode(response).finish();
-  await stack.bare.command({ type: 'setUser', response: Buffer.from(responseBytes).toString('base64') });
-
-  const dir = mkdtempSync(join(tmpdir(), 'bench-unary-'));
-  const dataFile = join(dir, 'get-user.grpc');
-  writeFileSync(dataFile, grpcFrame(authV1.GetUserRequest.encode(request).finish()));
+  const dataFile = await unaryRequestFile(stack, user);
   const runs: H2loadRun[] = [];
-  try {
-    for (let round = 0; round < options.rounds; round++) {
-      // Alternate which goes first, so a slow spell on the shared machine hits both.
-      const order: Array<'chain' | 'bare'> = round % 2 === 0 ? ['bare', 'chain'] : ['chain', 'bare'];
-      for (const target of order) {
-        if (target === 'chain' && !granted) continue;
-        const address = (target === 'chain' ? stack.auth.process.target : stack.bare.target).replace(/^ipv4:/, '');
-        const counters = target === 'chain' ? () => serverCounts(stack.auth.metricsUrl) : async () => ({ ok: await bareOk(stack), cancelled: 0, notOk: 0 });
-        const before = await counters();
-        const result = await h2load(`http://${address}${GET_USER_PATH}`, dataFile, target === 'chain' ? [`authorization: Bearer ${user.token}`] : [], settings, options.pinning);
-        const after = await counters();
-        const entry: H2loadRun = { target, ...result, serverOk: after.ok - before.ok, serverCancelled: after.cancelled - before.cancelled, serverNotOk: after.notOk - before.notOk };
-        runs.push(entry);
-        options.log(`  unary ${target.padEnd(5)} round ${round + 1}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, server OK ${entry.serverOk}, cancelled at the end ${entry.serverCancelled}, other ${entry.serverNotOk}`);
-        const inFlight = settings.clients * settings.streams;
-        if (entry.serverNotOk > 0 || entry.serverCancelled > inFlight || entry.serverOk < result.succeeded) {
-          throw new Error(`unary ${target}: h2load counted ${result.succeeded} successes; the server ended ${entry.serverOk} calls OK, ${entry.serverCancelled} CANCELLED (at most ${inFlight} in flight) and ${entry.serverNotOk} with another code`);
-        }
+  for (let round = 0; round < options.rounds; round++) {
+    for (const target of alternate<'chain' | 'bare'>(round, 'bare', 'chain')) {
+      if (target === 'chain' && !granted) continue;
+      const address = (target === 'chain' ? stack.auth.process.target : stack.bare.target).replace(/^ipv4:/, '');
+      const counters = target === 'chain' ? () => serverCounts(stack.auth.metricsUrl) : async () => ({ ok: await bareOk(stack), cancelled: 0, notOk: 0 });
+      const before = await counters();
+      const result = await h2load(`http://${address}${GET_USER_PATH}`, dataFile, target === 'chain' ? [`authorization: Bearer ${user.token}`] : [], settings, options.pinning);
+      const after = await counters();
+      const entry: H2loadRun = { target, ...result, serverOk: after.ok - before.ok, serverCancelled: after.cancelled - before.cancelled, serverNotOk: after.notOk - before.notOk };
+      runs.push(entry);
+      options.log(`  unary ${target.padEnd(5)} round ${round + 1}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, server OK ${entry.serverOk}, cancelled at the end ${entry.serverCancelled}, other ${entry.serverNotOk}`);
+      const inFlight = settings.clients * settings.streams;
+      if (entry.serverNotOk > 0 || entry.serverCancelled > inFlight || entry.serverOk < result.succeeded) {
+        throw new Error(`unary ${target}: h2load counted ${result.succeeded} successes; the server ended ${entry.serverOk} calls OK, ${entry.serverCancelled} CANCELLED (at most ${inFlight} in flight) and ${entry.serverNotOk} with another code`);
       }
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
   const med = (target: 'chain' | 'bare', key: 'requestsPerSecond' | 'p50Ms' | 'p99Ms') => {
     const values = runs.filter((r) => r.target === target).map((r) => r[key]);
@@ -153,7 +154,7 @@ export async function unaryScenario(options: UnaryOptions): Promise<{ rows: Summ
   for (const row of rows) {
     for (const key of ['value', 'baseline', 'ratio'] as const) if (typeof row[key] === 'number') row[key] = round(row[key] as number);
   }
-  return { rows, data: { settings, requestBytes: authV1.GetUserRequest.encode(request).finish().length, responseBytes: responseBytes.length, rateLimitBudgetGranted: granted, runs } };
+  return { rows, data: { settings, requestBytes: readFileSync(dataFile).length - 5, rateLimitBudgetGranted: granted, runs } };
 }
 
 async function serverCounts(metricsUrl: string): Promise<{ ok: number; cancelled: number; notOk: number }> {

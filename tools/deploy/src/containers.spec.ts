@@ -3,6 +3,7 @@
 // this machine's equivalents, listed in LOCAL_STAND_INS), then the compose HEALTHCHECK, the
 // Dockerfile HEALTHCHECK and the Dockerfile CMD run as the commands they are. This is what
 // stands in for `docker compose up` on machines without a Docker engine.
+import { channelCredentialsFromFiles } from '@grpc-patterns/grpc-kit';
 import { freePort, repoRoot, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -115,6 +116,28 @@ maybe('docker-compose services as plain processes, with their HEALTHCHECKs', () 
     const malformed = await run(process.execPath, ['apps/cli/dist/main.js', 'health', '--target', 'not a target']);
     expect(malformed.code).toBe(78);
     expect(malformed.output).toMatch(/^error: config: --target: must be a gRPC target URI/);
+  });
+
+  it('`health` uses the container\'s TLS variables: SERVING from an mTLS server with them, refused without', async () => {
+    const certs = join(dataDir, 'certs');
+    const generated = await run(process.execPath, ['tools/certs/dist/main.js', '--out', certs]);
+    expect(generated.code).toBe(0);
+    const tls = { TLS_MODE: 'mtls', TLS_CA_FILE: join(certs, 'ca.crt'), TLS_CERT_FILE: join(certs, 'auth.crt'), TLS_KEY_FILE: join(certs, 'auth.key') };
+    const credentials = channelCredentialsFromFiles({ mode: 'mtls', caFile: tls.TLS_CA_FILE, certFile: tls.TLS_CERT_FILE, keyFile: tls.TLS_KEY_FILE });
+    const auth = await spawnService({ name: 'auth', env: { ...tls, DATA_DIR: join(dataDir, 'auth-tls') }, healthService: 'auth.v1.AuthService', readyTimeoutMs: 240_000, credentials });
+    try {
+      const argv = ['apps/cli/dist/main.js', 'health', '--target', `127.0.0.1:${auth.port}`, '--service', 'auth.v1.AuthService'];
+      // As inside the container: the service's own TLS variables are in the environment.
+      // (Node also warns on stderr that an IP as TLS ServerName is ignored: docs/tls.md.)
+      const withTls = await run(process.execPath, argv, { ...process.env, ...tls });
+      expect(withTls.code).toBe(0);
+      expect(withTls.output).toContain(`auth.v1.AuthService at 127.0.0.1:${auth.port}: SERVING\n`);
+      const plaintext = await run(process.execPath, argv, { ...process.env, TLS_MODE: 'off' });
+      expect(plaintext.code).toBe(1);
+      expect(plaintext.output).toMatch(/^error: UNAVAILABLE: /);
+    } finally {
+      expect(await auth.stop('SIGTERM')).toBe(0);
+    }
   });
 
   it('the Dockerfile HEALTHCHECK exits 1 once the service has stopped (SIGTERM, graceful)', async () => {

@@ -2,11 +2,13 @@
  * `health`: one grpc.health.v1.Health/Check (grpc/grpc `doc/health-checking.md`), for container
  * HEALTHCHECKs and scripts. Exit 0 only when the answer is SERVING; any other answer
  * (NOT_SERVING while a server drains, UNKNOWN) or a failed call exits 1, so Docker marks the
- * container unhealthy. The Dockerfile and docker-compose.yml run it as
+ * container unhealthy. It dials with the CLI's TLS settings (plaintext unless TLS_MODE or
+ * --tls-* say otherwise), so inside a container it uses the service's own TLS variables. The
+ * Dockerfile and docker-compose.yml run it as
  * `node apps/cli/dist/main.js health --target 127.0.0.1:50051 --service auth.v1.AuthService`.
  */
 import { ConfigError, target } from '@grpc-patterns/config';
-import { checkHealth } from '@grpc-patterns/grpc-kit';
+import { checkHealth, defaultChannelCredentials } from '@grpc-patterns/grpc-kit';
 import { Command, Option } from 'commander';
 import { milliseconds } from '../args.js';
 import type { CliContext } from '../context.js';
@@ -38,7 +40,9 @@ export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
 export async function runHealth(options: HealthOptions, ctx: Pick<CliContext, 'out'>): Promise<string> {
   const parsed = target().safeParse(options.target);
   if (!parsed.success) throw new ConfigError('--target', `${parsed.error.issues[0].message} (got ${JSON.stringify(options.target)})`);
-  const status = await checkHealth(parsed.data, options.service, options.timeoutMs);
+  // The CLI's channel credentials (TLS_MODE/TLS_* or --tls-*, set before every command: docs/tls.md),
+  // so the same HEALTHCHECK works when the container serves TLS or mTLS.
+  const status = await checkHealth(parsed.data, options.service, options.timeoutMs, defaultChannelCredentials());
   const what = `${options.service === '' ? 'server' : options.service} at ${parsed.data}: ${status}`;
   if (status !== 'SERVING') throw new CliError(what);
   ctx.out.write(`${what}\n`);

@@ -2,6 +2,9 @@
 // variables against its own config schema, Consul targets, healthchecks, ports, and that the
 // Prometheus config scrapes what compose runs.
 import { z } from '@grpc-patterns/config';
+import { repoRoot } from '@grpc-patterns/testing';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { composeGrpcServices, composeSchemaErrors, loadCompose, type ComposeFile } from './compose';
 import { environmentProblems } from './env-check';
 import { loadPrometheusConfig, serviceScrapeTargets } from './prometheus';
@@ -88,6 +91,15 @@ describe('docker-compose.yml', () => {
     const targets = serviceScrapeTargets(loadPrometheusConfig());
     expect(Object.fromEntries(targets)).toEqual(Object.fromEntries(grpcServices.map((s) => [s.app, `${s.composeName}:${s.env['METRICS_PORT']}`])));
     expect(compose.services['prometheus'].volumes).toEqual(expect.arrayContaining(['./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro', './deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro']));
+  });
+});
+
+describe('docs/deploy.md', () => {
+  it('names every port docker-compose.yml publishes, as localhost:<port>', () => {
+    const doc = readFileSync(join(repoRoot, 'docs', 'deploy.md'), 'utf8');
+    const published = Object.values(compose.services).flatMap((s) => (s.ports ?? []).map((p) => String(p).split(':')[0]));
+    expect(published.length).toBeGreaterThanOrEqual(10);
+    for (const port of published) expect(`${port}: ${doc.includes(`localhost:${port}`) ? 'listed' : 'missing'}`).toBe(`${port}: listed`);
   });
 });
 

@@ -117,17 +117,15 @@ function methods(): MethodUnderTest[] {
       kind: 'bidi',
       allowed: ['ALREADY_EXISTS', 'FAILED_PRECONDITION'],
       runs: PROPERTY_RUNS,
-      requests: () =>
-        fc.array(
-          fc
-            .oneof(
-              fc.record({ room: maybe(fc.stringMatching(/^[a-z0-9]{1,8}$/), anyString), user: anyString }).map((join) => ({ action: { $case: 'join' as const, join } })),
-              fc.record({ text: anyString }).map((send) => ({ action: { $case: 'send' as const, send } })),
-              fc.constant({ action: undefined }),
-            )
-            .map((m) => chatV1.ChatRequest.encode(m).finish()),
-          { maxLength: 5 },
-        ),
+      requests: () => {
+        const join = (room: fc.Arbitrary<string>, user: fc.Arbitrary<string>) => fc.record({ room, user }).map((j) => ({ action: { $case: 'join' as const, join: j } }));
+        const send = (text: fc.Arbitrary<string>) => fc.record({ text }).map((m) => ({ action: { $case: 'send' as const, send: m } }));
+        const encode = (m: chatV1.ChatRequest) => chatV1.ChatRequest.encode(m).finish();
+        // A well-formed session (a join, then messages), or any sequence of requests.
+        const session = fc.tuple(join(fc.stringMatching(/^[a-z0-9]{1,8}$/), fc.string({ minLength: 1, maxLength: 20 })), fc.array(send(fc.string({ minLength: 1, maxLength: 100 })), { maxLength: 4 })).map(([j, sends]) => [j, ...sends].map(encode));
+        const any = fc.array(fc.oneof(join(maybe(fc.stringMatching(/^[a-z0-9]{1,8}$/), anyString), anyString), send(anyString), fc.constant({ action: undefined })).map(encode), { maxLength: 5 });
+        return fc.oneof(session, any);
+      },
     },
     {
       service: 'orders',

@@ -48,7 +48,14 @@ const SHUTDOWN_GRACE_MS = 5_000;
 const EXIT_LIMIT_MS = SHUTDOWN_GRACE_MS + 500;
 /** The issue's bound from SIGTERM to NOT_SERVING on the replica's own health service. */
 const NOT_SERVING_LIMIT_MS = 1_000;
-/** PlaceOrder load: workers (one user each), and at most one order per worker this often, ms. */
+/**
+ * Users registered in auth (scrypt makes each cost most of a second of CPU): each has one chat
+ * stream (a user name is unique in a room) and at most two order workers. auth rate-limits
+ * GetUser, which orders relays with the caller's token, to 100/s per user: two workers at one
+ * order per ORDER_PACE_MS stay below that.
+ */
+const USERS = 3;
+/** PlaceOrder load: workers, and at most one order per worker this often, ms. */
 const ORDER_WORKERS = 4;
 const ORDER_PACE_MS = 25;
 /** Deadline of one PlaceOrder attempt, and attempts per request id before it counts as lost. */
@@ -57,7 +64,6 @@ const MAX_ATTEMPTS = 10;
 /** Open streams: analytics scans read slowly (one message, then this pause), chat streams send a message this often. */
 const ANALYTICS_STREAMS = 3;
 const ANALYTICS_READ_DELAY_MS = 20;
-const CHAT_STREAMS = 4;
 const CHAT_SEND_EVERY_MS = 250;
 
 type App = 'orders' | 'analytics' | 'chat';
@@ -140,11 +146,9 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
     auth = await spawnService({ name: 'auth', env: { DATA_DIR: tempDir('auth'), LOG_LEVEL: 'warn' } });
     everyProcess.push(auth);
     const authReadyAt = Date.now();
-    // While the replicas start: one user per order worker (auth rate-limits GetUser, relayed with
-    // the caller's token, per user), one for the analytics scans, one per chat stream (a user name
-    // is unique in a room). Three orders replicas starting at once also run the migrations at
-    // once (advisory lock).
-    const registering = registerUsers(auth.target, ORDER_WORKERS + 1 + CHAT_STREAMS).then((list) => ((users = list), Date.now()));
+    // Users are registered while the replicas start. Three orders replicas starting at once also
+    // run the migrations at once (advisory lock).
+    const registering = registerUsers(auth.target, USERS).then((list) => ((users = list), Date.now()));
     await Promise.all([...Array.from({ length: 3 }, () => startReplica('orders')), startReplica('analytics'), startReplica('analytics'), startReplica('chat'), startReplica('chat')]);
     const usersAt = await registering;
     console.log(`rolling restart: etcd and auth ready after ${authReadyAt - startedAt} ms, ${users.length} users after ${usersAt - startedAt} ms, 7 replicas after ${Date.now() - startedAt} ms`);
@@ -161,9 +165,7 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
 
   it('loses no call, duplicates no order, ends streams with UNAVAILABLE only, NOT_SERVING <= 1 s, exits within the grace period', async () => {
     registerDiscovery({ ETCD_ENDPOINTS: etcd.endpoint });
-    const orderWorkers = users.slice(0, ORDER_WORKERS);
-    const analyticsUser = users[ORDER_WORKERS];
-    const chatUsers = users.slice(ORDER_WORKERS + 1);
+    const orderWorkers = Array.from({ length: ORDER_WORKERS }, (_, i) => users[i % users.length]);
 
     // One channel per target (createClient shares it); the token goes on each call's metadata.
     const orders = createClient(ordersV1.OrderServiceClient, 'etcd:///orders', {
@@ -189,12 +191,12 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
       { length: ANALYTICS_STREAMS },
       (_, i) =>
         new ReconnectingStream<analyticsV1.StreamFlightsResponse>(`analytics scan ${i + 1}`, {
-          open: () => analytics.streamFlights(analyticsV1.StreamFlightsRequest.fromPartial({ chunkSize: 100 }), analyticsUser.metadata),
+          open: () => analytics.streamFlights(analyticsV1.StreamFlightsRequest.fromPartial({ chunkSize: 100 }), users[i % users.length].metadata),
           readDelayMs: ANALYTICS_READ_DELAY_MS,
         }),
     );
     // Each chat stream joins the room and sends a message every CHAT_SEND_EVERY_MS; data = a message event.
-    const chats = chatUsers.map(
+    const chats = users.map(
       (user, i) =>
         new ReconnectingStream<chatV1.ChatResponse>(`chat ${user.username}`, {
           open: () => {
@@ -277,7 +279,7 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
     await Promise.all(streams.map((s) => s.stop()));
     const totalMs = Date.now() - testStart;
 
-    const rows = await (database as TestDatabase).query<{ request_id: string; n: number }>('SELECT request_id, count(*)::integer AS n FROM orders WHERE user_id = ANY($1::text[]) GROUP BY request_id', [orderWorkers.map((u) => u.id)]);
+    const rows = await (database as TestDatabase).query<{ request_id: string; n: number }>('SELECT request_id, count(*)::integer AS n FROM orders WHERE user_id = ANY($1::text[]) GROUP BY request_id', [users.map((u) => u.id)]);
     const streamSummary = (list: Array<ReconnectingStream<unknown>>) => {
       const records = list.flatMap((s) => s.streams);
       const early = records.flatMap((r) => (r.end && !r.end.stopped ? [r.end] : []));

@@ -41,13 +41,13 @@ def ratios(results, out_dir):
     ax.barh(labels, values, color=colors)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.axvline(0.85, color="#d62728", linestyle="--", linewidth=0.8)
-    ax.text(0.85, -0.6, "target 0.85 ", color="#d62728", ha="right", va="bottom", fontsize=8)
+    ax.text(0.85, len(values) - 0.55, "target 0.85 ", color="#d62728", ha="right", va="bottom", fontsize=8)
     for i, v in enumerate(values):
         ax.text(v, i, f" {v:.2f}", va="center")
     ax.invert_yaxis()
     ax.set_xlabel("pattern / bare grpc-js, same run (1.0 = as fast as bare)")
     ax.set_xlim(0, max(1.1, max(values) * 1.15))
-    ax.set_title("Throughput against bare grpc-js\n(green: target met, red: not met, blue: no target)")
+    ax.set_title("Throughput against bare grpc-js\ngreen: target met, red: not met, blue: no target", fontsize=10)
     save(fig, out_dir, "ratios.png")
 
 

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@grpc-patterns/grpc-kit';
 import { metricsV1 } from '@grpc-patterns/proto';
 import { alternate, cpuSeconds, median, nowMs, round } from './measure.js';
-import { ratioOf, type SummaryRow } from './results.js';
+import { pairedRatio, type SummaryRow } from './results.js';
 import { bearer, type BenchUser, type RunningService, type Stack } from './stack.js';
 
 /** Options of {@link clientStreamingScenario}. */
@@ -67,13 +67,16 @@ export async function clientStreamingScenario(options: ClientStreamingOptions): 
       options.log(`  upload ${target.padEnd(7)} round ${round + 1}: ${pointsPerSecond.toFixed(0)} points/s, server CPU ${cpuMicrosPerPoint.toFixed(2)} µs/point`);
     }
   }
-  const med = (target: 'service' | 'bare', key: 'pointsPerSecond' | 'cpuMicrosPerPoint') => median(runs.filter((r) => r.target === target).map((r) => r[key]));
+  type Key = 'pointsPerSecond' | 'cpuMicrosPerPoint';
+  const of = (target: 'service' | 'bare', key: Key) => runs.filter((r) => r.target === target).map((r) => r[key]);
+  const med = (target: 'service' | 'bare', key: Key) => median(of(target, key));
+  const paired = (key: Key) => round(pairedRatio(of('service', key), of('bare', key)) ?? NaN);
   const serviceCpu = med('service', 'cpuMicrosPerPoint');
   const bareCpu = med('bare', 'cpuMicrosPerPoint');
   return {
     rows: [
-      { scenario: 'client streaming', metric: 'UploadMetrics points/s ingested', unit: 'points/s', value: round(med('service', 'pointsPerSecond'), 0), baseline: round(med('bare', 'pointsPerSecond'), 0), ratio: round(ratioOf(med('service', 'pointsPerSecond'), med('bare', 'pointsPerSecond')) ?? NaN), note: `${options.points} points per upload over ${options.series} series` },
-      { scenario: 'client streaming', metric: 'server CPU per point', unit: 'µs', value: round(serviceCpu, 2), baseline: round(bareCpu, 2), ratio: round(ratioOf(serviceCpu, bareCpu) ?? NaN) },
+      { scenario: 'client streaming', metric: 'UploadMetrics points/s ingested', unit: 'points/s', value: round(med('service', 'pointsPerSecond'), 0), baseline: round(med('bare', 'pointsPerSecond'), 0), ratio: paired('pointsPerSecond'), note: `${options.points} points per upload over ${options.series} series` },
+      { scenario: 'client streaming', metric: 'server CPU per point', unit: 'µs', value: round(serviceCpu, 2), baseline: round(bareCpu, 2), ratio: paired('cpuMicrosPerPoint') },
       { scenario: 'client streaming', metric: "summary's cost per point (service minus bare CPU)", unit: 'µs', value: round(serviceCpu - bareCpu, 2), note: 'validation, per-series statistics, DDSketch quantiles' },
     ],
     data: { points: options.points, series: options.series, runs },

@@ -10,7 +10,7 @@
  */
 import { Command } from 'commander';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { closeAllChannels } from '@grpc-patterns/grpc-kit';
@@ -184,15 +184,20 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   };
   mkdirSync(options.outDir, { recursive: true });
   writeFileSync(join(options.outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeOutputs(results, options);
+  return results;
+}
+
+/** Draws the plots (matplotlib, tools/bench/plot.py) next to results.json and writes the Markdown report. */
+function writeOutputs(results: BenchResults, options: Pick<RunBenchOptions, 'outDir' | 'reportPath' | 'plots' | 'log'>): void {
   const plots: string[] = [];
   if (options.plots) {
-    log('plotting');
+    options.log('plotting');
     const out = execFileSync('/usr/bin/python3', [join(__dirname, '..', 'plot.py'), join(options.outDir, 'results.json'), options.outDir], { encoding: 'utf8' });
     plots.push(...out.split('\n').filter((line) => line.endsWith('.png')));
   }
   writeFileSync(options.reportPath, renderReport(results, plots, options.reportPath, options.outDir));
-  log(`wrote ${join(options.outDir, 'results.json')}, ${plots.length} plots and ${options.reportPath}`);
-  return results;
+  options.log(`wrote ${join(options.outDir, 'results.json')}, ${plots.length} plots and ${options.reportPath}`);
 }
 
 async function main(): Promise<void> {
@@ -203,8 +208,14 @@ async function main(): Promise<void> {
     .option('--out <dir>', 'directory for results.json and the PNGs', join(repoRoot, 'docs', 'bench'))
     .option('--report <file>', 'the Markdown report', join(repoRoot, 'docs', 'benchmarks.md'))
     .option('--no-plots', 'skip the matplotlib plots')
+    .option('--render-only', 'measure nothing: redraw the plots and the report from <out>/results.json')
     .parse();
-  const opts = program.opts<{ quick?: boolean; smoke?: boolean; out: string; report: string; plots: boolean }>();
+  const opts = program.opts<{ quick?: boolean; smoke?: boolean; out: string; report: string; plots: boolean; renderOnly?: boolean }>();
+  const log = (line: string) => console.log(line);
+  if (opts.renderOnly) {
+    const results = JSON.parse(readFileSync(join(opts.out, 'results.json'), 'utf8')) as BenchResults;
+    return writeOutputs(results, { outDir: opts.out, reportPath: opts.report, plots: opts.plots, log });
+  }
   await runBench({
     mode: opts.smoke ? 'smoke' : opts.quick ? 'quick' : 'full',
     outDir: opts.out,
@@ -212,7 +223,7 @@ async function main(): Promise<void> {
     plots: opts.plots,
     redisUrl: process.env.REDIS_URL || undefined,
     databaseUrl: process.env.DATABASE_URL || undefined,
-    log: (line) => console.log(line),
+    log,
   });
 }
 

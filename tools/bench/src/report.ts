@@ -7,12 +7,28 @@ import type { BenchResults, SummaryRow } from './results.js';
 
 function cell(value: number | null | undefined): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '–';
-  return Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en-US') : String(value);
+  const size = Math.abs(value);
+  if (size >= 100) return Math.round(value).toLocaleString('en-US');
+  return value.toFixed(size >= 10 ? 1 : 2);
 }
 
 function targetCell(row: SummaryRow): string {
   if (!row.target) return '';
   return row.target.met ? `${row.target.text}: **met**` : `${row.target.text}: **not met**, ${row.target.gap}`;
+}
+
+/** One line per target: met, or the gap (and for the unary one, where auth's CPU goes). */
+function gapSection(results: BenchResults): string {
+  const targeted = results.summary.filter((row) => row.target || /not measured/.test(row.note ?? ''));
+  const profile = results.scenarios['unary profile'] as { shares: Array<{ component: string; percent: number }> } | undefined;
+  const lines = targeted.map((row) => {
+    if (!row.target) return `- ${row.scenario}, ${row.metric}: ${row.note}.`;
+    const what = `- ${row.scenario}, ${row.metric}: target ${row.target.text}, measured ${row.unit === 'MiB' ? `${cell(row.value)} MiB` : `ratio ${cell(row.ratio)}`}`;
+    if (row.target.met) return `${what}: **met**.`;
+    const why = row.scenario === 'unary' && profile ? ` Largest shares of auth's CPU under this load: ${profile.shares.slice(0, 3).map((s) => `${s.component} ${s.percent}%`).join(', ')} (table below).` : '';
+    return `${what}: **not met**, ${row.target.gap}.${why}`;
+  });
+  return lines.length ? `Targets:\n\n${lines.join('\n')}\n` : '';
 }
 
 /** The "where auth's CPU time goes" table, when the run profiled auth. */
@@ -52,8 +68,11 @@ and the plots.
 ## Results
 
 The ratio is the pattern's number over the baseline's (higher is better for rates, lower for
-latency and memory). Numbers are medians over the rounds; each round runs the baseline and the
-service back to back, alternating which goes first.
+latency and memory). Each round runs the baseline and the service back to back, alternating
+which goes first; the numbers are medians over the rounds and the ratio is the median of the
+rounds' own ratios (a slow spell of the shared machine hits both runs of a round).
+
+${gapSection(results)}
 
 | scenario | metric | pattern | bare grpc-js | ratio | target | note |
 |---|---|---|---|---|---|---|
@@ -79,7 +98,7 @@ ${profileSection(results)}## What runs
 - **Rate limit on**: the default limiter is a token bucket of 100 calls/s per user and method
   (plus a burst), far below the offered load. No variable raises it, so ${results.settings.redis ? 'the bench runs the services with `REDIS_URL` (the limiter in Redis, as replicas share it) and grants the bench user a budget of 10^12 calls of GetUser by writing the bucket\'s Redis key: the limiter still runs on every call (one Redis round trip, more than the in-memory bucket costs) and never rejects' : 'without `REDIS_URL` the unary full chain is not measured'}.
   The other scenarios spread their calls over ${s.users} bench users so no user passes 100 calls/s
-  (chat streams are opened in batches of one per user, at most ~80 batches/s).
+  (chat streams are opened in batches of 5 per user at most every 60 ms: 83 calls/s per user).
 - **Server streaming**: \`StreamFlights\` over the 3M-row vega-datasets flights file,
   ${s.stream?.rows} rows per stream in messages of ${s.stream?.chunkSize}, read as fast as the client can; the
   baseline streams the service's own first messages again (no parquet decoding). The slow

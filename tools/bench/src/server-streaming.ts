@@ -10,7 +10,7 @@ import { createClient } from '@grpc-patterns/grpc-kit';
 import { analyticsV1 } from '@grpc-patterns/proto';
 import { collect } from '@grpc-patterns/testing';
 import { alternate, median, nowMs, round, rssBytes, sleep } from './measure.js';
-import { maxTarget, ratioOf, ratioTarget, type SummaryRow } from './results.js';
+import { maxTarget, pairedRatio, ratioTarget, type SummaryRow } from './results.js';
 import { bearer, type BenchUser, type RunningService, type Stack } from './stack.js';
 
 /** Options of {@link serverStreamingScenario}. */
@@ -90,7 +90,7 @@ export async function serverStreamingScenario(options: ServerStreamingOptions): 
   }
   const serviceRate = median(runs.filter((r) => r.target === 'service').map((r) => r.rowsPerSecond));
   const bareRate = median(runs.filter((r) => r.target === 'bare').map((r) => r.rowsPerSecond));
-  const ratio = ratioOf(serviceRate, bareRate);
+  const ratio = pairedRatio(runs.filter((r) => r.target === 'service').map((r) => r.rowsPerSecond), runs.filter((r) => r.target === 'bare').map((r) => r.rowsPerSecond));
 
   options.log(`  slow client: ${options.slowRowsPerSecond} rows/s for ${options.slowSeconds} s, sampling analytics RSS`);
   const slow = await slowStream(real, metadata, options.analytics.pid, options);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { alternate, median, quantile, round, scrapeCounter } from './measure.js';
-import { ratioOf, ratioTarget, type SummaryRow } from './results.js';
+import { pairedRatio, ratioTarget, type SummaryRow } from './results.js';
 import { bearer, LOAD_CORE, type BenchUser, type Stack } from './stack.js';
 
 const run = promisify(execFile);
@@ -138,18 +138,18 @@ export async function unaryScenario(options: UnaryOptions): Promise<{ rows: Summ
       }
     }
   }
-  const med = (target: 'chain' | 'bare', key: 'requestsPerSecond' | 'p50Ms' | 'p99Ms') => {
-    const values = runs.filter((r) => r.target === target).map((r) => r[key]);
-    return values.length ? median(values) : null;
-  };
+  type Key = 'requestsPerSecond' | 'p50Ms' | 'p99Ms';
+  const of = (target: 'chain' | 'bare', key: Key) => runs.filter((r) => r.target === target).map((r) => r[key]);
+  const med = (target: 'chain' | 'bare', key: Key) => (of(target, key).length ? median(of(target, key)) : null);
+  const paired = (key: Key) => pairedRatio(of('chain', key), of('bare', key));
   const chainRps = med('chain', 'requestsPerSecond');
   const bareRps = med('bare', 'requestsPerSecond');
-  const ratio = ratioOf(chainRps, bareRps);
+  const ratio = paired('requestsPerSecond');
   const notMeasured = granted ? undefined : 'not measured: needs REDIS_URL (the in-memory limit of 100/s per user cannot be raised from outside the process)';
   const rows: SummaryRow[] = [
     { scenario: 'unary', metric: 'GetUser req/s (h2load)', unit: 'req/s', value: chainRps, baseline: bareRps, ratio, target: ratioTarget(ratio, 0.85), note: notMeasured },
-    { scenario: 'unary', metric: 'GetUser latency p50', unit: 'ms', value: med('chain', 'p50Ms'), baseline: med('bare', 'p50Ms'), ratio: ratioOf(med('chain', 'p50Ms'), med('bare', 'p50Ms')) },
-    { scenario: 'unary', metric: 'GetUser latency p99', unit: 'ms', value: med('chain', 'p99Ms'), baseline: med('bare', 'p99Ms'), ratio: ratioOf(med('chain', 'p99Ms'), med('bare', 'p99Ms')) },
+    { scenario: 'unary', metric: 'GetUser latency p50', unit: 'ms', value: med('chain', 'p50Ms'), baseline: med('bare', 'p50Ms'), ratio: paired('p50Ms') },
+    { scenario: 'unary', metric: 'GetUser latency p99', unit: 'ms', value: med('chain', 'p99Ms'), baseline: med('bare', 'p99Ms'), ratio: paired('p99Ms') },
   ];
   for (const row of rows) {
     for (const key of ['value', 'baseline', 'ratio'] as const) if (typeof row[key] === 'number') row[key] = round(row[key] as number);

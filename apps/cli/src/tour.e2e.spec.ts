@@ -16,14 +16,15 @@ const run = missing.length === 0 || process.env.CI === 'true';
 if (!run) console.warn(`tour e2e skipped: not built: ${missing.join(', ')} (npx nx run-many -t build)`);
 
 (run ? describe : describe.skip)('tour against the real services', () => {
-  jest.setTimeout(180_000);
+  // Generous: on a loaded 2-core machine PGlite alone can take over 30 s to start (measured 36 s).
+  jest.setTimeout(300_000);
   const dataDir = mkdtempSync(join(tmpdir(), 'cli-tour-'));
   const services: ServiceProcess[] = [];
   let targets: Targets;
 
   beforeAll(async () => {
     const start = async (name: string, env: Record<string, string> = {}) => {
-      const service = await spawnService({ name, env: { METRICS_PORT: String(await freePort()), LOG_LEVEL: 'warn', ...env } });
+      const service = await spawnService({ name, env: { METRICS_PORT: String(await freePort()), LOG_LEVEL: 'warn', ...env }, readyTimeoutMs: 120_000 });
       services.push(service);
       return service;
     };

@@ -84,7 +84,7 @@ async function main(): Promise<number> {
   const results = await Promise.allSettled(
     instances.map(async (i) => {
       const env = serviceEnv(i, targets, options.dataDir, etcdEndpoints, process.env, tls);
-      const proc = await spawnService({ name: i.service.name, port: i.grpc, env, healthService: i.service.fullName, readyTimeoutMs: 60_000, credentials });
+      const proc = await spawnService({ name: i.service.name, port: i.grpc, env, healthService: i.service.fullName, readyTimeoutMs: 120_000, credentials });
       started.set(i, proc);
       return proc;
     }),

@@ -47,14 +47,14 @@ maybe('TLS and mTLS end to end', () => {
     // PlaceOrder succeeded: orders called auth.GetUser over mTLS with its own certificate.
     expect(output).toMatch(/^ {2}orders +\d+ calls: OK [1-9]/m);
     expect(output).toMatch(/Stopped: auth exit 0, analytics exit 0, metrics exit 0, chat exit 0, orders exit 0/);
-  });
+  }, 300_000);
 
   describe('an auth server in mtls mode', () => {
     let auth: ServiceProcess;
     const client = () => channelCredentialsFromFiles({ mode: 'mtls', ...files(certs, 'client') });
 
     beforeAll(async () => {
-      auth = await spawnService({ name: 'auth', env: { ...tlsVariables({ mode: 'mtls', dir: certs }, 'auth'), DATA_DIR: join(dir, 'auth-mtls') }, healthService: 'auth.v1.AuthService', readyTimeoutMs: 60_000, credentials: client() });
+      auth = await spawnService({ name: 'auth', env: { ...tlsVariables({ mode: 'mtls', dir: certs }, 'auth'), DATA_DIR: join(dir, 'auth-mtls') }, healthService: 'auth.v1.AuthService', readyTimeoutMs: 120_000, credentials: client() });
     });
     afterAll(() => auth?.stop());
 
@@ -110,7 +110,7 @@ maybe('TLS and mTLS end to end', () => {
 
   it('tls mode: the server proves itself, clients need no certificate, plaintext is refused', async () => {
     const caOnly = channelCredentialsFromFiles({ mode: 'tls', caFile: join(certs, 'ca.crt') });
-    const auth = await spawnService({ name: 'auth', env: { ...tlsVariables({ mode: 'tls', dir: certs }, 'auth'), DATA_DIR: join(dir, 'auth-tls') }, readyTimeoutMs: 60_000, credentials: caOnly });
+    const auth = await spawnService({ name: 'auth', env: { ...tlsVariables({ mode: 'tls', dir: certs }, 'auth'), DATA_DIR: join(dir, 'auth-tls') }, readyTimeoutMs: 120_000, credentials: caOnly });
     try {
       expect(await checkHealth(auth.target, '', 10_000, caOnly)).toBe('SERVING');
       await expect(checkHealth(auth.target, '', 10_000, grpc.credentials.createInsecure())).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
@@ -121,6 +121,6 @@ maybe('TLS and mTLS end to end', () => {
 
   it('a service in mtls mode without TLS_CA_FILE stops at start-up with one line (exit 78)', async () => {
     const env = { ...tlsVariables({ mode: 'mtls', dir: certs }, 'auth'), TLS_CA_FILE: '', DATA_DIR: join(dir, 'auth-bad') };
-    await expect(spawnService({ name: 'auth', env, readyTimeoutMs: 60_000 })).rejects.toThrow(/exited with code 78 before it was ready:\nauth: config error: TLS_CA_FILE: is required when TLS_MODE=mtls/);
+    await expect(spawnService({ name: 'auth', env, readyTimeoutMs: 120_000 })).rejects.toThrow(/exited with code 78 before it was ready:\nauth: config error: TLS_CA_FILE: is required when TLS_MODE=mtls/);
   });
 });

@@ -58,13 +58,17 @@ export type ChatConfig = z.infer<z.ZodObject<typeof chatConfigShape>>;
  */
 export function parseChatConfig(env: Env = process.env): ChatConfig {
   const config = parseConfig(chatConfigShape, env);
-  if (config.PRESENCE_HEARTBEAT_MS * 2 > config.PRESENCE_LEASE_TTL_MS) {
-    throw new ConfigError(
-      'PRESENCE_HEARTBEAT_MS',
-      `must be at most half of PRESENCE_LEASE_TTL_MS (${config.PRESENCE_LEASE_TTL_MS}) (got "${config.PRESENCE_HEARTBEAT_MS}")`,
-    );
-  }
+  assertLeaseTiming(config.PRESENCE_LEASE_TTL_MS, config.PRESENCE_HEARTBEAT_MS);
   return config;
+}
+
+/**
+ * The presence lease timing rule: a heartbeat (ms) of at most half the lease TTL (ms).
+ *
+ * @throws ConfigError PRESENCE_HEARTBEAT_MS otherwise.
+ */
+export function assertLeaseTiming(leaseTtlMs: number, heartbeatMs: number): void {
+  if (heartbeatMs * 2 > leaseTtlMs) throw new ConfigError('PRESENCE_HEARTBEAT_MS', `must be at most half of PRESENCE_LEASE_TTL_MS (${leaseTtlMs}) (got "${heartbeatMs}")`);
 }
 
 /** A ConfigError becomes one line on stderr (`chat: config error: <variable>: ...`) and exit 78; anything else is rethrown. */

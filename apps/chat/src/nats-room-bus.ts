@@ -74,6 +74,7 @@ import {
   type KV,
   type NatsConnection,
 } from 'nats';
+import { assertLeaseTiming } from './config.js';
 import type { RoomBus, RoomEvent, RoomEventBody, RoomEventHandler, RoomErrorHandler } from './room-bus.js';
 
 /** Options of {@link connectNatsRoomBus}. */
@@ -186,10 +187,11 @@ const CLOSE_FLUSH_MS = 2_000;
  * Connects to NATS, creates (or updates) the stream and the lease bucket, and returns the bus.
  *
  * @throws ConfigError PRESENCE_LEASE_TTL_MS when the lease bucket exists with another TTL (every
- *   replica must use the same); anything else when NATS is unreachable or JetStream is not
- *   enabled (main.ts: start-up fails).
+ *   replica must use the same), PRESENCE_HEARTBEAT_MS when it is more than half the TTL;
+ *   anything else when NATS is unreachable or JetStream is not enabled (main.ts: start-up fails).
  */
 export async function connectNatsRoomBus(options: NatsRoomBusOptions): Promise<NatsRoomBus> {
+  assertLeaseTiming(options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
   const nc = await connect({ servers: options.servers.split(','), name: 'chat', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   try {
     const jsm = await nc.jetstreamManager();

@@ -213,12 +213,14 @@ describeWithNats('chat across replicas (NATS JetStream)', () => {
     expect(b.logs.filter((l) => l.msg === 'left room')).toHaveLength(0);
   });
 
-  it('refuses to start on a lease bucket with another TTL, naming PRESENCE_LEASE_TTL_MS', async () => {
+  it('refuses to start on a lease bucket with another TTL, or with a heartbeat over half the TTL, naming the variable', async () => {
     await replica(); // the bucket exists with 3000 ms
     const other = connectNatsRoomBus({ servers: NATS_URL ?? '', maxRoomMembers: 10, stream, subjectPrefix, leaseBucket, leaseTtlMs: 4_000, heartbeatMs: 500 });
     await expect(other).rejects.toThrow(
       `PRESENCE_LEASE_TTL_MS: the NATS KV bucket ${leaseBucket} keeps leases 3000 ms; every replica must use the same TTL (got "4000"; to change it, stop all replicas and delete the bucket)`,
     );
+    const slowHeartbeat = connectNatsRoomBus({ servers: NATS_URL ?? '', maxRoomMembers: 10, stream, subjectPrefix, leaseBucket, leaseTtlMs: 3_000, heartbeatMs: 1_501 });
+    await expect(slowHeartbeat).rejects.toThrow('PRESENCE_HEARTBEAT_MS: must be at most half of PRESENCE_LEASE_TTL_MS (3000) (got "1501")');
   });
 
   it('keeps no lease after members leave, and a sweep of a room of live members announces nobody', async () => {

@@ -44,7 +44,7 @@ describe('authorization', () => {
       ]) {
         expect(statusOf(error)).toEqual(['UNAUTHENTICATED', 'missing bearer token']);
       }
-      expect(await orders.service.store.findByKey(alice.id, request.requestId)).toBeUndefined();
+      expect(await orders.service.store.findKey({ principal: alice.id, requestId: request.requestId }, new Date())).toBeUndefined();
     });
 
     it('answers UNAUTHENTICATED to a token that does not verify, before validating the request', async () => {
@@ -59,7 +59,7 @@ describe('authorization', () => {
       const request = orderRequest(alice.id);
       const error = await expectStatus(placeOrder(orders.clientFor(bob), request));
       expect(statusOf(error)).toEqual(['PERMISSION_DENIED', 'orders can only be placed for yourself']);
-      expect(await orders.service.store.findByKey(alice.id, request.requestId)).toBeUndefined();
+      expect(await orders.service.store.findKey({ principal: bob.id, requestId: request.requestId }, new Date())).toBeUndefined();
     });
 
     it('does not let a replay through for another user either', async () => {

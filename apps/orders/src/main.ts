@@ -22,6 +22,8 @@ async function main() {
     databaseUrl: config.DATABASE_URL,
     authTarget: config.AUTH_TARGET,
     idempotencyKeyTtlMs: config.IDEMPOTENCY_KEY_TTL_MS,
+    inFlightWaitMs: config.IDEMPOTENCY_IN_FLIGHT_WAIT_MS,
+    pruneIntervalMs: config.IDEMPOTENCY_PRUNE_INTERVAL_MS,
     logger,
     // The downstream auth.GetUser call carries the caller's deadline, request id and trace.
     clientInterceptors: clientInterceptorChain({ registry }),

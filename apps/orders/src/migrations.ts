@@ -47,6 +47,50 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'idempotency keys with stored outcomes',
+    sql: `
+      -- One row per idempotency key, scoped to the principal (the authenticated caller) that
+      -- chose it. The row is inserted in the same transaction as the order it guards, so a
+      -- committed row is always 'done'; 'in_flight' exists only inside the owning transaction
+      -- (other sessions see it as a row lock to wait on) and is rolled back with it.
+      CREATE TABLE idempotency_keys (
+        principal text NOT NULL,
+        request_id text NOT NULL,
+        -- SHA-256 (hex) of the canonical request: a retry has the same, a reused key another.
+        request_fingerprint text NOT NULL,
+        state text NOT NULL CHECK (state IN ('in_flight', 'done')),
+        -- The stored outcome: gRPC status code and message, and for OK the exact serialized
+        -- orders.v1.PlaceOrderResponse. NULL response with an order_id: a key carried over
+        -- from version 1, replayed by encoding its order.
+        status_code integer,
+        status_message text,
+        response bytea,
+        order_id uuid REFERENCES orders (id),
+        -- When the current owner claimed the key (locked it), and when it stored the outcome.
+        create_time timestamptz(3) NOT NULL,
+        finish_time timestamptz(3),
+        -- From then on the key is forgotten: treated as new, and pruned.
+        expire_time timestamptz(3) NOT NULL,
+        PRIMARY KEY (principal, request_id),
+        CHECK (state = 'in_flight' OR status_code IS NOT NULL)
+      );
+      -- The pruner deletes expired keys in batches, oldest expiry first.
+      CREATE INDEX idempotency_keys_expire_time ON idempotency_keys (expire_time);
+      -- Keys of orders placed under version 1 (scoped to the order's user, who placed it unless
+      -- an admin did), so their retries still replay. Keys that never expired get the default
+      -- TTL (24 h) from now.
+      INSERT INTO idempotency_keys (principal, request_id, request_fingerprint, state, status_code, status_message, order_id, create_time, finish_time, expire_time)
+      SELECT user_id, request_id, request_fingerprint, 'done', 0, '', id, create_time, create_time,
+             COALESCE(idempotency_key_expire_time, now() + interval '24 hours')
+      FROM orders;
+      -- The key table is the arbiter now: an expired key may place a second order with the
+      -- same request_id, and an admin's key is not the user's.
+      ALTER TABLE orders DROP CONSTRAINT orders_idempotency_key;
+      ALTER TABLE orders DROP COLUMN idempotency_key_expire_time;
+    `,
+  },
 ];
 
 /**

@@ -11,12 +11,17 @@
  * 1. validate (validation.ts: INVALID_ARGUMENT naming the field; the validation interceptor
  *    runs the same rules first), normalize, fingerprint the request;
  * 2. the order must be for the caller itself, unless the caller is an admin (PERMISSION_DENIED);
- * 3. key already used? same fingerprint: replay the stored order with the response header
- *    `idempotent-replayed: true` (no auth call: the user was checked when it was placed);
- *    different fingerprint: FAILED_PRECONDITION;
+ * 3. the key is (principal = the caller's id, request_id). Already done and unexpired? Same
+ *    fingerprint: replay the stored outcome byte for byte, with the response header
+ *    `idempotent-replayed: true` (no auth call); different fingerprint: FAILED_PRECONDITION;
  * 4. ask auth whether the user exists, under the caller's deadline and with the caller's token;
- * 5. insert atomically (INSERT ... ON CONFLICT DO NOTHING); a concurrent duplicate that lost
- *    the race gets the winner's order back, as a replay.
+ * 5. in ONE transaction (order-store.ts executeOnce): claim the key, or meet it (waiting for an
+ *    in-flight owner at most IDEMPOTENCY_IN_FLIGHT_WAIT_MS, then ABORTED); claimed: insert the
+ *    order and store the outcome (the serialized response); met: replay as in 3.
+ * Stored outcomes are the deterministic ones: OK (the order) and FAILED_PRECONDITION `user <id>
+ * does not exist`. Everything else (INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED happen
+ * before the key is touched; UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED,
+ * ABORTED, INTERNAL are transient) stores nothing, so a retry with the key runs again.
  * The pattern is Stripe's Idempotency-Key (stripe.com/docs/api/idempotent_requests) and the
  * IETF draft-ietf-httpapi-idempotency-key-header, moved to gRPC metadata and a request field.
  */
@@ -26,16 +31,42 @@ import { ordersV1 } from '@grpc-patterns/proto';
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { mayPlaceOrderFor, mayReadOrdersOf, requireCaller } from './access.js';
+import { DEFAULT_IDEMPOTENCY_KEY_TTL_MS, DEFAULT_IN_FLIGHT_WAIT_MS, DEFAULT_PRUNE_INTERVAL_MS } from './config.js';
 import { migrate } from './migrations.js';
-import { SqlOrderStore, type OrderStore, type StoredOrder } from './order-store.js';
+import { KeyInFlightError, SqlOrderStore, type IdempotencyKey, type KeyOutcome, type OrderStore, type StoredKey, type StoredOrder } from './order-store.js';
 import { encodePageToken } from './page-token.js';
 import { normalizePlaceOrder, type ValidPlaceOrder } from './place-order-request.js';
-import { openPgDatabase, openPgliteDatabase } from './sql-database.js';
+import { openPgDatabase, openPgliteDatabase, type SqlDatabase } from './sql-database.js';
 import { authUserCheck, type UserCheck } from './user-check.js';
 import { checkGetOrder, checkListOrders, checkPlaceOrder, valueOrThrow } from './validation.js';
 
-/** Response header (initial metadata) set on a PlaceOrder answered from a stored order. */
+/** Response header (initial metadata) set on a PlaceOrder answered from a stored outcome. */
 export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
+
+/**
+ * Retry delay advertised with ABORTED (google.rpc.RetryInfo, and the gRFC A6 pushback trailer
+ * `grpc-retry-pushback-ms` that grpc-js' retry policy honours), ms.
+ */
+export const IN_FLIGHT_RETRY_DELAY_MS = 500;
+
+/**
+ * The OrderService definition as served: the generated one, except that PlaceOrder's response
+ * serializer passes a Buffer through untouched. The handler answers with the stored bytes of
+ * the serialized PlaceOrderResponse (first answer and every replay alike), so a replay is the
+ * first response byte for byte, not a re-encoding of it.
+ */
+export const orderServiceDefinition = {
+  ...ordersV1.OrderServiceService,
+  placeOrder: {
+    ...ordersV1.OrderServiceService.placeOrder,
+    responseSerialize: (value: Buffer | ordersV1.PlaceOrderResponse): Buffer => (Buffer.isBuffer(value) ? value : ordersV1.OrderServiceService.placeOrder.responseSerialize(value)),
+  },
+} as const;
+
+/** The handlers: the generated server interface, with PlaceOrder answering serialized bytes. */
+export type OrderServiceImplementation = Omit<ordersV1.OrderServiceServer, 'placeOrder'> & {
+  placeOrder: grpc.handleUnaryCall<ordersV1.PlaceOrderRequest, Buffer>;
+};
 
 /** What {@link createOrdersService} needs. */
 export interface OrdersServiceOptions {
@@ -46,10 +77,16 @@ export interface OrdersServiceOptions {
   /** gRPC target URI of auth.v1.AuthService. */
   authTarget: string;
   logger: Logger;
-  /** Recorded with each order as its key's expiry, ms; undefined: keys never expire. */
+  /** How long an idempotency key is kept, from its claim, ms; default 24 h. */
   idempotencyKeyTtlMs?: number;
-  /** The clock (create_time); tests pass a fixed one. Default: `() => new Date()`. */
+  /** Longest wait for an in-flight duplicate of a key, ms; default 5 000 (then ABORTED). */
+  inFlightWaitMs?: number;
+  /** Interval of the expired-key pruner, ms; default 10 min; 0: only at start-up. */
+  pruneIntervalMs?: number;
+  /** The clock (create_time, key expiry, pruning); tests pass their own. Default: `() => new Date()`. */
   now?: () => Date;
+  /** Test hooks (see {@link OrderServiceDependencies.hooks}). */
+  hooks?: OrderServiceHooks;
   /**
    * Client interceptors of the auth client (main.ts: clientInterceptorChain(), which carries
    * the caller's deadline, request id and trace to auth), first = outermost.
@@ -61,7 +98,11 @@ export interface OrdersServiceOptions {
 export interface OrdersService {
   registration: ServiceRegistration;
   store: OrderStore;
-  /** Closes the store (PGlite flushes and releases the data directory). */
+  /** The database under the store (tests and operators inspect idempotency_keys with it). */
+  database: SqlDatabase;
+  /** Deletes expired idempotency keys now (as the periodic pruner does); resolves with the count. */
+  pruneExpiredKeys(): Promise<number>;
+  /** Stops the pruner and closes the store (PGlite flushes and releases the data directory). */
   close(): Promise<void>;
 }
 
@@ -82,17 +123,60 @@ export async function createOrdersService(options: OrdersServiceOptions): Promis
     throw error;
   }
   const store = new SqlOrderStore(db);
+  const now = options.now ?? (() => new Date());
   const implementation = orderServiceImplementation({
     store,
     userCheck: authUserCheck(options.authTarget, { interceptors: options.clientInterceptors }),
     logger: options.logger,
-    now: options.now ?? (() => new Date()),
-    idempotencyKeyTtlMs: options.idempotencyKeyTtlMs,
+    now,
+    idempotencyKeyTtlMs: options.idempotencyKeyTtlMs ?? DEFAULT_IDEMPOTENCY_KEY_TTL_MS,
+    inFlightWaitMs: options.inFlightWaitMs ?? DEFAULT_IN_FLIGHT_WAIT_MS,
+    hooks: options.hooks,
   });
+  const pruner = startKeyPruner(store, { logger: options.logger, now, intervalMs: options.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL_MS });
+  await pruner.prune();
   return {
-    registration: { name: 'orders.v1.OrderService', definition: ordersV1.OrderServiceService, implementation },
+    registration: { name: 'orders.v1.OrderService', definition: orderServiceDefinition, implementation: implementation as unknown as grpc.UntypedServiceImplementation },
     store,
-    close: () => store.close(),
+    database: db,
+    pruneExpiredKeys: () => pruner.prune(),
+    async close() {
+      await pruner.stop();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Prunes expired idempotency keys now and every `intervalMs` (0: never again), one at a time:
+ * logs `idempotency keys pruned` with the count when it deleted any, and logs a failure at warn without stopping (the
+ * next run tries again). Orders are never deleted. Several replicas may prune at once (the
+ * batches skip each other's locked rows).
+ */
+function startKeyPruner(store: OrderStore, options: { logger: Logger; now: () => Date; intervalMs: number }): { prune(): Promise<number>; stop(): Promise<void> } {
+  let running: Promise<number> | undefined;
+  const prune = (): Promise<number> =>
+    (running ??= store
+      .pruneExpiredKeys(options.now())
+      .then((count) => {
+        if (count > 0) options.logger.info({ count }, 'idempotency keys pruned');
+        return count;
+      })
+      .catch((error: unknown) => {
+        options.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'pruning idempotency keys failed; retrying at the next interval');
+        return 0;
+      })
+      .finally(() => {
+        running = undefined;
+      }));
+  const timer = options.intervalMs > 0 ? setInterval(() => void prune(), options.intervalMs) : undefined;
+  timer?.unref();
+  return {
+    prune,
+    async stop() {
+      if (timer) clearInterval(timer);
+      await running;
+    },
   };
 }
 
@@ -107,13 +191,26 @@ function redactUrl(url: string): string {
   }
 }
 
+/** Test hooks of the PlaceOrder transaction. */
+export interface OrderServiceHooks {
+  /**
+   * Awaited inside the key's transaction after the order rows were inserted, before the
+   * outcome is stored and the transaction commits: a test holds a call "in flight" with it.
+   */
+  insideTransaction?: (key: IdempotencyKey) => Promise<void>;
+}
+
 /** Dependencies of {@link orderServiceImplementation}. */
 export interface OrderServiceDependencies {
   store: OrderStore;
   userCheck: UserCheck;
   logger: Logger;
   now: () => Date;
-  idempotencyKeyTtlMs?: number;
+  /** Lifetime of a claimed idempotency key, ms. */
+  idempotencyKeyTtlMs: number;
+  /** Longest wait for an in-flight duplicate, ms (also bounded by the caller's deadline). */
+  inFlightWaitMs: number;
+  hooks?: OrderServiceHooks;
 }
 
 /**
@@ -123,27 +220,42 @@ export interface OrderServiceDependencies {
  *   google.rpc.BadRequest; rules in validation.ts).
  * - PlaceOrder: PERMISSION_DENIED `orders can only be placed for yourself` (user_id is not the
  *   caller's, and the caller is no admin); FAILED_PRECONDITION (`request_id <key> was
- *   already used with a different request`, or `user <id> does not exist`); UNAVAILABLE /
- *   DEADLINE_EXCEEDED (auth unreachable / the caller's deadline ran out); UNAUTHENTICATED /
- *   PERMISSION_DENIED when auth rejects the relayed token (user-check.ts).
+ *   already used with a different request`, or `user <id> does not exist`, the latter stored
+ *   and replayed); ABORTED `request_id <key> is already in progress; retry later` with a
+ *   google.rpc.RetryInfo (a duplicate still in flight after the wait); UNAVAILABLE /
+ *   DEADLINE_EXCEEDED (auth or the database unreachable / the caller's deadline ran out);
+ *   UNAUTHENTICATED / PERMISSION_DENIED when auth rejects the relayed token (user-check.ts).
  * - GetOrder: NOT_FOUND `order <id> not found`, also for another user's order (its existence
  *   is not revealed).
  * - ListOrders: PERMISSION_DENIED `orders can only be listed for yourself`.
  */
-export function orderServiceImplementation(deps: OrderServiceDependencies): ordersV1.OrderServiceServer {
+export function orderServiceImplementation(deps: OrderServiceDependencies): OrderServiceImplementation {
   const { store, userCheck, logger, now } = deps;
 
-  /** Answers a request whose key already holds `stored`: a replay, or a reused key. */
-  function replay(call: grpc.ServerUnaryCall<unknown, unknown>, stored: StoredOrder, request: ValidPlaceOrder, source: 'key lookup' | 'insert conflict'): ordersV1.PlaceOrderResponse {
-    if (stored.requestFingerprint !== request.fingerprint) {
+  /**
+   * Answers a request whose key is already done: the stored outcome byte for byte (the
+   * response bytes, or the stored status), or FAILED_PRECONDITION for a reused key.
+   */
+  async function replay(call: grpc.ServerUnaryCall<unknown, unknown>, stored: StoredKey, request: ValidPlaceOrder, source: 'key lookup' | 'key conflict'): Promise<Buffer> {
+    if (stored.fingerprint !== request.fingerprint) {
       throw new GrpcError(grpc.status.FAILED_PRECONDITION, `request_id ${request.requestId} was already used with a different request`);
     }
     const headers = new grpc.Metadata();
     headers.set(IDEMPOTENT_REPLAYED_HEADER, 'true');
     call.sendMetadata(headers);
-    // source "insert conflict": a concurrent duplicate lost the race at the unique key.
-    logger.debug({ orderId: stored.id, userId: stored.userId, requestId: stored.requestId, source }, 'order replayed');
-    return { order: toProtoOrder(stored) };
+    // source "key conflict": a concurrent duplicate met the key inside its transaction.
+    logger.debug({ orderId: stored.orderId, userId: request.userId, requestId: request.requestId, code: stored.code, source }, 'order replayed');
+    return answer(stored);
+  }
+
+  /** The response bytes of an OK outcome, or the stored status as a GrpcError. */
+  async function answer(outcome: KeyOutcome): Promise<Buffer> {
+    if (outcome.code !== grpc.status.OK) throw new GrpcError(outcome.code, outcome.message);
+    if (outcome.response) return outcome.response;
+    // A key carried over from schema version 1 stored no bytes: encode its order.
+    const order = outcome.orderId === undefined ? undefined : await store.get(outcome.orderId);
+    if (!order) throw new Error(`idempotency key outcome OK without a response or an order (${outcome.orderId})`);
+    return encodeResponse(order);
   }
 
   return {
@@ -151,25 +263,56 @@ export function orderServiceImplementation(deps: OrderServiceDependencies): orde
       const caller = requireCaller();
       const request = normalizePlaceOrder(valueOrThrow(checkPlaceOrder(call.request)));
       if (!mayPlaceOrderFor(caller, request.userId)) throw new GrpcError(grpc.status.PERMISSION_DENIED, 'orders can only be placed for yourself');
-      const existing = await store.findByKey(request.userId, request.requestId);
-      if (existing) return replay(call, existing, request, 'key lookup');
+      const key: IdempotencyKey = { principal: caller.id, requestId: request.requestId };
+      // The common retry: a committed key, read without a transaction or a lock.
+      const done = await store.findKey(key, now());
+      if (done) return replay(call, done, request, 'key lookup');
 
-      await userCheck(request.userId, call);
+      // The user check is the work's input, asked before the key is claimed (no transaction
+      // or row lock is held across the network call). Only its deterministic answer is kept.
+      let userMissing: GrpcError | undefined;
+      try {
+        await userCheck(request.userId, call);
+      } catch (error) {
+        if (!(error instanceof GrpcError && error.code === grpc.status.FAILED_PRECONDITION)) throw error;
+        userMissing = error;
+      }
       // Auth answered, but the caller may be gone by now: then do not create an order it will
       // never hear about (a retry with the same key would still get exactly one).
       ensureCallerWaiting(call);
 
-      const createTime = now();
-      const result = await store.insertOnce({
-        ...request,
-        id: randomUUID(),
-        createTime,
-        idempotencyKeyExpireTime: deps.idempotencyKeyTtlMs === undefined ? undefined : new Date(createTime.getTime() + deps.idempotencyKeyTtlMs),
-      });
-      if (!result.created) return replay(call, result.order, request, 'insert conflict');
-      // placedBy differs from userId when an admin placed the order for someone else.
-      logger.info({ orderId: result.order.id, userId: request.userId, placedBy: caller.id, requestId: request.requestId, totalCents: result.order.totalCents }, 'order placed');
-      return { order: toProtoOrder(result.order) };
+      const claimTime = now();
+      let result;
+      try {
+        result = await store.executeOnce(
+          key,
+          {
+            fingerprint: request.fingerprint,
+            now: claimTime,
+            expireTime: new Date(claimTime.getTime() + deps.idempotencyKeyTtlMs),
+            lockTimeoutMs: Math.min(deps.inFlightWaitMs, remainingMs(call)),
+          },
+          async (writer) => {
+            // The wait for an in-flight duplicate may have outlived the caller.
+            ensureCallerWaiting(call);
+            if (userMissing) return { code: userMissing.code, message: userMissing.message };
+            const order = await writer.insertOrder({ ...request, id: randomUUID(), createTime: claimTime });
+            await deps.hooks?.insideTransaction?.(key);
+            return { code: grpc.status.OK, message: '', response: encodeResponse(order), orderId: order.id };
+          },
+        );
+      } catch (error) {
+        if (!(error instanceof KeyInFlightError)) throw error;
+        throw new GrpcError(grpc.status.ABORTED, `request_id ${request.requestId} is already in progress; retry later`, pushback(IN_FLIGHT_RETRY_DELAY_MS), [], [
+          { type: 'RetryInfo', retryDelayMs: IN_FLIGHT_RETRY_DELAY_MS },
+        ]);
+      }
+      if (!result.claimed) return replay(call, result.existing, request, 'key conflict');
+      if (result.outcome.code === grpc.status.OK) {
+        // placedBy differs from userId when an admin placed the order for someone else.
+        logger.info({ orderId: result.outcome.orderId, userId: request.userId, placedBy: caller.id, requestId: request.requestId }, 'order placed');
+      }
+      return answer(result.outcome);
     }),
 
     getOrder: unary(async (call) => {
@@ -203,9 +346,26 @@ export function orderServiceImplementation(deps: OrderServiceDependencies): orde
  */
 function ensureCallerWaiting(call: grpc.ServerUnaryCall<unknown, unknown>): void {
   if (call.cancelled) throw new GrpcError(grpc.status.CANCELLED, 'call cancelled');
+  if (remainingMs(call) <= 0) throw new GrpcError(grpc.status.DEADLINE_EXCEEDED, 'deadline exceeded before the order was placed');
+}
+
+/** Time left until the call's deadline, ms (Infinity without one; ≤ 0 once passed). */
+function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  if (Date.now() >= deadlineMs) throw new GrpcError(grpc.status.DEADLINE_EXCEEDED, 'deadline exceeded before the order was placed');
+  return deadlineMs - Date.now();
+}
+
+/** Trailing metadata `grpc-retry-pushback-ms: <ms>` (gRFC A6 server pushback). */
+function pushback(ms: number): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set('grpc-retry-pushback-ms', String(ms));
+  return metadata;
+}
+
+/** The serialized PlaceOrderResponse for `order`: what is stored and sent. */
+function encodeResponse(order: StoredOrder): Buffer {
+  return Buffer.from(ordersV1.PlaceOrderResponse.encode({ order: toProtoOrder(order) }).finish());
 }
 
 function toProtoOrder(order: StoredOrder): ordersV1.Order {

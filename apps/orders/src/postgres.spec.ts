@@ -10,18 +10,16 @@ import { createServer, Socket, type Server } from 'node:net';
 import { MIGRATIONS, migrate } from './migrations.js';
 import { openPgDatabase } from './sql-database.js';
 import { cleanUp, orderOf, orderRequest, placeOrder, replayed, startOrders, startRealAuth, type OrdersUnderTest, type RealAuth, type TestUser } from '../test/harness.js';
-import { createTestDatabase, describeWithPostgres, postgresAvailability, withDatabase, type TestDatabase } from '../test/postgres.js';
+import { backendsUnderTest, createTestDatabase, describeWithPostgres, postgresRequested, withDatabase, type TestDatabase } from '../test/postgres.js';
 
-const pgAvailable = postgresAvailability().available || process.env['CI'] === 'true';
-if (!pgAvailable) console.warn(`SKIPPED the PostgreSQL backend of "PlaceOrder on <backend>": ${(postgresAvailability() as { reason: string }).reason}`);
-const backends: Array<'pglite' | 'postgres'> = pgAvailable ? ['pglite', 'postgres'] : ['pglite'];
+const backends = backendsUnderTest('PlaceOrder on <backend>');
 
 let auth: RealAuth;
 let database: TestDatabase | undefined;
 
 beforeAll(async () => {
   auth = await startRealAuth();
-  if (pgAvailable) database = await createTestDatabase();
+  if (postgresRequested) database = await createTestDatabase();
 });
 afterAll(async () => {
   await auth?.stop();

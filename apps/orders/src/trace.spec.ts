@@ -46,6 +46,8 @@ describe('tracing across orders -> auth', () => {
     auth = await spawnService({
       name: 'auth',
       env: { DATA_DIR: await tempDir('auth-trace'), LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` },
+      // A loaded CI machine may take well over 30 s to start a process.
+      readyTimeoutMs: 120_000,
     });
     orders = await startOrders({ authTarget: auth.target });
   });

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createOrdersService, type OrdersService } from '../src/orders-service.js';
+import { createOrdersService, type OrderServiceHooks, type OrdersService } from '../src/orders-service.js';
 import { ordersValidation } from '../src/validation.js';
 
 /** A fresh temporary directory; removed by {@link removeTempDirs}. */
@@ -55,7 +55,8 @@ let userCounter = 0;
 export async function startRealAuth(): Promise<RealAuth> {
   const dataDir = await tempDir('auth');
   // METRICS_PORT 0: several auth processes (one per spec file) must not fight over 9101.
-  const auth = await spawnService({ name: 'auth', env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', METRICS_PORT: '0', ADMIN_USERNAMES: ADMIN_USERNAME } });
+  // readyTimeoutMs: a loaded CI machine may take well over 30 s to start a process.
+  const auth = await spawnService({ name: 'auth', env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', METRICS_PORT: '0', ADMIN_USERNAMES: ADMIN_USERNAME }, readyTimeoutMs: 120_000 });
   const client = new authV1.AuthServiceClient(auth.target, grpc.credentials.createInsecure());
   async function registerAndLogin(username: string): Promise<TestUser> {
     await unaryCallDetailed(client.register.bind(client), authV1.RegisterRequest.fromPartial({ username, password: PASSWORD, displayName: username }));
@@ -122,6 +123,9 @@ export interface StartOrdersOptions {
   databaseUrl?: string;
   now?: () => Date;
   idempotencyKeyTtlMs?: number;
+  inFlightWaitMs?: number;
+  pruneIntervalMs?: number;
+  hooks?: OrderServiceHooks;
 }
 
 export async function startOrders(options: StartOrdersOptions): Promise<OrdersUnderTest> {
@@ -144,6 +148,9 @@ export async function startOrders(options: StartOrdersOptions): Promise<OrdersUn
     logger,
     now: options.now,
     idempotencyKeyTtlMs: options.idempotencyKeyTtlMs,
+    inFlightWaitMs: options.inFlightWaitMs,
+    pruneIntervalMs: options.pruneIntervalMs,
+    hooks: options.hooks,
     clientInterceptors: clientInterceptorChain({ registry }),
   });
   const interceptors =
@@ -197,6 +204,34 @@ export function placeOrder(client: ordersV1.OrderServiceClient, request: ordersV
   return unaryCallDetailed(client.placeOrder.bind(client), request, options);
 }
 
+/**
+ * A PlaceOrder client that hands back the response message's bytes exactly as they arrived
+ * (identity deserializer): what a replay must reproduce byte for byte.
+ */
+export const RawPlaceOrderClient = grpc.makeGenericClientConstructor(
+  { placeOrder: { ...ordersV1.OrderServiceService.placeOrder, responseDeserialize: (bytes: Buffer) => bytes } },
+  'orders.v1.OrderService',
+);
+export type RawPlaceOrderClient = InstanceType<typeof RawPlaceOrderClient> & {
+  placeOrder(request: ordersV1.PlaceOrderRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: (error: grpc.ServiceError | null, response?: Buffer) => void): grpc.ClientUnaryCall;
+};
+
+/** How a raw PlaceOrder ended: the response bytes or the error, and the response headers either way. */
+export interface RawResult {
+  bytes?: Buffer;
+  error?: grpc.ServiceError;
+  headers: grpc.Metadata;
+}
+
+/** PlaceOrder through {@link RawPlaceOrderClient} as `user`; never rejects (the error is in the result). */
+export function rawPlaceOrder(client: RawPlaceOrderClient, user: TestUser, request: ordersV1.PlaceOrderRequest, options: Partial<grpc.CallOptions> = {}): Promise<RawResult> {
+  return new Promise((resolve) => {
+    let headers = new grpc.Metadata();
+    const call = client.placeOrder(request, user.metadata(), options, (error, bytes) => resolve(error ? { error, headers } : { bytes, headers }));
+    call.on('metadata', (metadata) => (headers = metadata));
+  });
+}
+
 /** The `idempotent-replayed` response header ("true", or undefined when absent). */
 export function replayed(result: UnaryResult<unknown>): string | undefined {
   const [value] = result.headers.get('idempotent-replayed');
@@ -208,4 +243,20 @@ export function orderOf(result: UnaryResult<ordersV1.PlaceOrderResponse> | order
   const order = 'response' in result ? result.response.order : result.order;
   if (!order) throw new Error('PlaceOrder response has no order');
   return order;
+}
+
+/** A promise and the function that resolves it (to hold a call at a point, then let it go). */
+export function gate(): { opened: Promise<void>; open(): void } {
+  let open = () => undefined as void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/** Resolves once `check` does (polled every 20 ms); rejects naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

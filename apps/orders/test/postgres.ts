@@ -33,6 +33,19 @@ export function describeWithPostgres(name: string, body: () => void): void {
   }
 }
 
+/** Whether a spec runs its PostgreSQL cases: DATABASE_URL is set, or CI=true (where a missing URL then fails). */
+export const postgresRequested: boolean = postgresAvailability().available || process.env['CI'] === 'true';
+
+/**
+ * The backends a spec parameterised over both runs: PGlite always, PostgreSQL when
+ * {@link postgresRequested} (otherwise it prints why the PostgreSQL half of `name` is skipped).
+ */
+export function backendsUnderTest(name: string): Array<'pglite' | 'postgres'> {
+  if (postgresRequested) return ['pglite', 'postgres'];
+  console.warn(`SKIPPED the PostgreSQL backend of "${name}": ${(postgresAvailability() as { reason: string }).reason}`);
+  return ['pglite'];
+}
+
 /** A database of its own on the DATABASE_URL server. */
 export interface TestDatabase {
   name: string;

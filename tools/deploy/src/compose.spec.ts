@@ -114,6 +114,10 @@ describe('environmentProblems (the variable check itself)', () => {
     expect(environmentProblems(shape, { GRPC_PORT: '1', AUTH_TARGET: 'x:1', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://j:4318' }, 'svc')).toEqual([]);
   });
 
+  it('names a rule across variables that the service checks at start-up (TLS_MODE=mtls without files)', () => {
+    expect(environmentProblems(deployService('auth').shape, { TLS_MODE: 'mtls' }, 'auth')).toEqual(['auth: TLS_CERT_FILE: is required when TLS_MODE=mtls']);
+  });
+
   it('names an unknown variable, a bad value and a missing required variable', () => {
     expect(environmentProblems(shape, { GRPC_PROT: '1', GRPC_PORT: 'abc' }, 'svc')).toEqual([
       'svc: GRPC_PROT: not a variable this service reads (not in its config schema)',

@@ -5,7 +5,7 @@
  * the rendered Kubernetes manifests, so a renamed or misspelt variable fails `npm test` instead
  * of being silently ignored by a container.
  */
-import type { z } from '@grpc-patterns/config';
+import { ConfigError, parseConfig, type z } from '@grpc-patterns/config';
 
 /**
  * Variables the services read that are not in their zod shapes, because a library reads them
@@ -51,8 +51,11 @@ export function isRequired(schema: z.ZodType): boolean {
  * Every problem of `env` against `shape`, one line each (empty when all is well):
  * - `FOO: not a variable <where> reads` (unknown name; {@link LIBRARY_VARIABLES} are known);
  * - `GRPC_PORT: must be at most 65535 (got "70000")` (the schema's own message);
- * - `AUTH_TARGET: required by <where> but not set`.
- * An empty value counts as unset, as `parseConfig` treats it.
+ * - `AUTH_TARGET: required by <where> but not set`;
+ * - when each variable is fine on its own, the first problem `parseConfig` (what main.ts runs)
+ *   finds across variables: `TLS_CERT_FILE: is required when TLS_MODE=mtls`.
+ * An empty value counts as unset, as `parseConfig` treats it. File variables (TLS_*_FILE) are
+ * read on this machine, so a path that exists only inside a container is reported.
  *
  * @param where names the container in the messages ("docker-compose.yml service auth").
  */
@@ -70,6 +73,15 @@ export function environmentProblems(shape: z.ZodRawShape, env: Environment, wher
   }
   for (const [name, schema] of Object.entries(shape)) {
     if (isRequired(schema as z.ZodType) && (env[name] ?? '') === '') problems.push(`${where}: ${name}: required by the config schema but not set`);
+  }
+  if (problems.length > 0) return problems;
+  // Then the whole environment as the service parses it at start-up, for the rules that span
+  // variables (TLS_MODE=mtls needs TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE).
+  try {
+    parseConfig(shape, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(`${where}: ${error.message}`);
   }
   return problems;
 }

@@ -41,10 +41,9 @@ export function cpuSeconds(pid: number): number {
 
 /**
  * Sum of the samples of Prometheus counter `name` whose labels include every pair of `labels`,
- * read from a text-format /metrics page at `url`.
+ * in `text` (a text-format /metrics page).
  */
-export async function scrapeCounter(url: string, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(url)).text();
+export function counterSum(text: string, name: string, labels: Record<string, string>): number {
   let sum = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
@@ -53,6 +52,11 @@ export async function scrapeCounter(url: string, name: string, labels: Record<st
     if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(line.slice(close + 1).trim());
   }
   return sum;
+}
+
+/** The /metrics page at `url`, text format. */
+export async function fetchMetrics(url: string): Promise<string> {
+  return (await fetch(url)).text();
 }
 
 /** The `q` quantile (0..1) of `values` by nearest rank; NaN for no values. */

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { alternate, median, quantile, round, scrapeCounter } from './measure.js';
+import { alternate, counterSum, fetchMetrics, median, quantile, round, sleep } from './measure.js';
 import { pairedRatio, ratioTarget, type SummaryRow } from './results.js';
 import { bearer, LOAD_CORE, type BenchUser, type Stack } from './stack.js';
 
@@ -157,12 +157,27 @@ export async function unaryScenario(options: UnaryOptions): Promise<{ rows: Summ
   return { rows, data: { settings, requestBytes: readFileSync(dataFile).length - 5, rateLimitBudgetGranted: granted, runs } };
 }
 
+/**
+ * GetUser's handled counts from one scrape of auth's /metrics, once they stop moving (the calls
+ * h2load left in flight finish after it exits): scraped every 200 ms until two agree, at most 5 s.
+ */
 async function serverCounts(metricsUrl: string): Promise<{ ok: number; cancelled: number; notOk: number }> {
   const labels = { grpc_service: 'auth.v1.AuthService', grpc_method: 'GetUser' };
-  const all = await scrapeCounter(metricsUrl, 'grpc_server_handled_total', labels);
-  const ok = await scrapeCounter(metricsUrl, 'grpc_server_handled_total', { ...labels, grpc_code: 'OK' });
-  const cancelled = await scrapeCounter(metricsUrl, 'grpc_server_handled_total', { ...labels, grpc_code: 'CANCELLED' });
-  return { ok, cancelled, notOk: all - ok - cancelled };
+  const read = async () => {
+    const text = await fetchMetrics(metricsUrl);
+    const all = counterSum(text, 'grpc_server_handled_total', labels);
+    const ok = counterSum(text, 'grpc_server_handled_total', { ...labels, grpc_code: 'OK' });
+    const cancelled = counterSum(text, 'grpc_server_handled_total', { ...labels, grpc_code: 'CANCELLED' });
+    return { ok, cancelled, notOk: all - ok - cancelled };
+  };
+  let last = await read();
+  for (let i = 0; i < 25; i++) {
+    await sleep(200);
+    const now = await read();
+    if (now.ok === last.ok && now.cancelled === last.cancelled && now.notOk === last.notOk) return now;
+    last = now;
+  }
+  return last;
 }
 
 async function bareOk(stack: Stack): Promise<number> {

@@ -172,6 +172,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       h2load: version('h2load', ['--version']),
       pinned: pinning,
       loadAverageAtStart,
+      loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
     },
     commands: [
       `${options.redisUrl ? `REDIS_URL=${options.redisUrl} ` : ''}${options.databaseUrl ? 'DATABASE_URL=postgres://… ' : ''}npm run bench${options.mode === 'full' ? '' : ` -- --${options.mode}`}`,

@@ -129,7 +129,7 @@ ${profileSection(results)}## What runs
 | @grpc/grpc-js | ${m.grpcJs} |
 | h2load | ${m.h2load} |
 | pinning | ${m.pinned ? 'servers on core 0, load (bench process, h2load) on core 1, with taskset' : 'none (taskset missing or one core)'} |
-| load average at start | ${m.loadAverageAtStart.join(', ')} |
+| load average (1, 5, 15 min) | ${m.loadAverageAtStart.join(', ')} at the start, ${m.loadAverageAtEnd?.join(', ') ?? '?'} at the end |
 
 ## Commands
 
@@ -143,7 +143,8 @@ never timings).
 
 ## Caveats
 
-- The machine is shared (load average ${m.loadAverageAtStart.join(', ')} when this run started, on ${m.cores} cores): absolute
+- The machine is shared (load average ${m.loadAverageAtStart[0]} when this run started, on ${m.cores} cores: other jobs
+  compete for both cores, including the one the servers are pinned to): absolute
   numbers move between runs; the ratios are measured in the same run, alternating, and are the
   numbers to read.
 - The baselines answer from memory: the unary ratio includes the PGlite lookup, the streaming

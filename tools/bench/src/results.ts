@@ -45,6 +45,7 @@ export interface BenchResults {
     h2load: string;
     pinned: boolean;
     loadAverageAtStart: number[];
+    loadAverageAtEnd: number[];
   };
   commands: string[];
   settings: Record<string, unknown>;

@@ -26,6 +26,12 @@ export interface ConsulRegistrarOptions {
   checkIntervalSeconds?: number;
   /** Remove the instance after it has been critical this long, s (default 60; Consul's minimum is 60). */
   deregisterCriticalAfterSeconds?: number;
+  /**
+   * The instance serves TLS (`TLS_MODE=tls|mtls`): the check dials it with TLS (`GRPCUseTLS`),
+   * verifying the server certificate against the agent's `tls.defaults.ca_file`; for mtls the
+   * agent also needs `tls.defaults.cert_file`/`key_file` from the same CA (docs/tls.md). Default false.
+   */
+  grpcUseTls?: boolean;
 }
 
 /** Consul registrar: agent service register / deregister. */
@@ -48,7 +54,7 @@ export class ConsulRegistrar implements Registrar {
       Check: {
         Name: `gRPC health of ${o.service}`,
         GRPC: o.healthService ? `${hostPort}/${o.healthService}` : hostPort,
-        GRPCUseTLS: false,
+        GRPCUseTLS: o.grpcUseTls ?? false,
         Interval: `${o.checkIntervalSeconds ?? 5}s`,
         Timeout: '2s',
         DeregisterCriticalServiceAfter: `${o.deregisterCriticalAfterSeconds ?? 60}s`,

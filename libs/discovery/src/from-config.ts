@@ -24,6 +24,8 @@ export interface DiscoveryConfig {
   SERVICE_VERSION: string;
   /** Host clients should dial; default GRPC_HOST, or this machine's first non-internal IPv4 when bound to 0.0.0.0. */
   DISCOVERY_ADVERTISE_HOST?: string;
+  /** The server's TLS mode (`tlsEnv()`): Consul's gRPC health check dials with TLS unless `off`. */
+  TLS_MODE?: 'off' | 'tls' | 'mtls';
 }
 
 /**
@@ -53,7 +55,7 @@ export function createRegistrar(config: DiscoveryConfig, target: RegistrarTarget
     case 'etcd':
       return new EtcdRegistrar({ service: target.service, endpoints: parseEtcdEndpoints(config.ETCD_ENDPOINTS), metadata, onReregister: target.onReregister });
     case 'consul':
-      return new ConsulRegistrar({ service: target.service, address: config.CONSUL_HTTP_ADDR, meta: metadata, healthService: target.healthService });
+      return new ConsulRegistrar({ service: target.service, address: config.CONSUL_HTTP_ADDR, meta: metadata, healthService: target.healthService, grpcUseTls: (config.TLS_MODE ?? 'off') !== 'off' });
     default:
       return undefined;
   }

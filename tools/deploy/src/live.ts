@@ -147,7 +147,7 @@ async function api<T>(url: string): Promise<T> {
 /**
  * Starts /usr/bin/prometheus on a free port with a temporary TSDB and
  * deploy/prometheus/prometheus.yml re-targeted at `metricsPorts` (see localPrometheusConfig),
- * and waits until it is ready and has scraped every service once (`up == 1` for each).
+ * and waits until it is ready and has scraped every service successfully at least once.
  *
  * @throws Error with Prometheus' output when it exits or is not ready within `timeoutMs`.
  */
@@ -189,7 +189,8 @@ export async function startPrometheus(metricsPorts: Map<string, number>, interva
     await waitFor(
       `every ${SERVICES_JOB} target up in Prometheus`,
       async () => {
-        const up = await live.query(`up{job="${SERVICES_JOB}"} == 1`);
+        // Each scraped successfully at least once (one may miss a 1 s scrape on a busy machine).
+        const up = await live.query(`max_over_time(up{job="${SERVICES_JOB}"}[1m]) == 1`);
         return up.length === metricsPorts.size ? true : undefined;
       },
       timeoutMs,
@@ -203,14 +204,15 @@ export async function startPrometheus(metricsPorts: Map<string, number>, interva
 }
 
 /**
- * Waits until Prometheus has scraped every service after `afterMs` (epoch ms): the oldest
- * `timestamp(up)` of the services job is later, so counters include everything before it.
+ * Waits until Prometheus has scraped every service successfully after `afterMs` (epoch ms):
+ * each latest `up == 1` sample is later, so the counters include everything before it.
  */
 export async function waitForScrapesAfter(prometheus: LivePrometheus, afterMs: number, services: number, timeoutMs = 60_000): Promise<void> {
   await waitFor(
     'a scrape of every service after the traffic',
     async () => {
-      const stamps = await prometheus.query(`timestamp(up{job="${SERVICES_JOB}"})`);
+      // `== 1`: only a successful scrape counts (a failed one brings no new counter values).
+      const stamps = await prometheus.query(`timestamp(up{job="${SERVICES_JOB}"} == 1)`);
       return stamps.length === services && stamps.every((s) => s.value * 1000 > afterMs) ? true : undefined;
     },
     timeoutMs,

@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { OrderLoad, ReconnectingStream, watchHealth, type StreamRecord } from './rolling-clients.js';
 
 const CI = process.env['CI'] === 'true';
@@ -79,6 +80,8 @@ interface Replica {
 /** What one restart measured. */
 interface RestartRecord {
   replica: string;
+  /** When the replica got SIGTERM, ms after the load started. */
+  sigtermAfterMs: number;
   replacement: string;
   /** SIGTERM to the NOT_SERVING message of its health Watch, ms. */
   notServingMs: number;
@@ -95,6 +98,11 @@ interface RestartRecord {
 
 /** The JSON log lines a replica wrote. */
 const logLines = (p: ServiceProcess) => jsonLogLines(p.output());
+/**
+ * Whether a replica logged a line with these exact JSON fields (a substring test: polling by
+ * parsing all of a replica's output would cost this process the CPU its clients need).
+ */
+const hasLogged = (p: ServiceProcess, ...fields: string[]) => p.output().split('\n').some((line) => fields.every((f) => line.includes(f)));
 
 maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, analytics x2, chat x2)', () => {
   let etcd: EtcdServer;
@@ -128,11 +136,22 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
     const proc = await spawnService({
       name: app,
       healthService: HEALTH_SERVICE[app],
-      readyTimeoutMs: 60_000,
-      env: { DISCOVERY: 'etcd', ETCD_ENDPOINTS: etcd.endpoint, AUTH_TARGET: auth.target, LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS), ...perApp[app] },
+      readyTimeoutMs: 90_000,
+      env: {
+        DISCOVERY: 'etcd',
+        ETCD_ENDPOINTS: etcd.endpoint,
+        AUTH_TARGET: auth.target,
+        LOG_LEVEL: 'info',
+        SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS),
+        // grpc-js's keepalive trace (a few lines per connection per minute): shows a connection
+        // the server dropped for a missed ping, should a stream end other than with UNAVAILABLE.
+        GRPC_TRACE: 'keepalive',
+        GRPC_VERBOSITY: 'DEBUG',
+        ...perApp[app],
+      },
     });
     everyProcess.push(proc);
-    await waitFor(() => logLines(proc).some((l) => l.msg === 'registered in discovery'), 15_000, `${label} did not register in etcd`);
+    await waitFor(() => hasLogged(proc, '"msg":"registered in discovery"'), 15_000, `${label} did not register in etcd`);
     const replica = { label, app, process: proc };
     replicas.push(replica);
     return replica;
@@ -143,7 +162,7 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
     const startedAt = Date.now();
     etcd = await startEtcd();
     database = await createTestDatabase(SERVER_URL, 'orders_rolling');
-    auth = await spawnService({ name: 'auth', env: { DATA_DIR: tempDir('auth'), LOG_LEVEL: 'warn' } });
+    auth = await spawnService({ name: 'auth', readyTimeoutMs: 90_000, env: { DATA_DIR: tempDir('auth'), LOG_LEVEL: 'warn' } });
     everyProcess.push(auth);
     const authReadyAt = Date.now();
     // Users are registered while the replicas start. Three orders replicas starting at once also
@@ -233,11 +252,12 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
         const replacement = await startReplica(replica.app);
         const replacementReadyMs = Date.now() - spawnAt;
         if (replica.app === 'orders') {
-          const served = () => logLines(replacement.process).some((l) => l.msg === 'finished call' && l['grpc.method'] === '/orders.v1.OrderService/PlaceOrder');
+          const served = () => hasLogged(replacement.process, '"msg":"finished call"', '"grpc.method":"/orders.v1.OrderService/PlaceOrder"');
           await waitFor(served, 10_000, `${replacement.label} got no PlaceOrder within 10 s of registering`);
         }
         return {
           replica: replica.label,
+          sigtermAfterMs: sigtermAt - testStart,
           replacement: replacement.label,
           notServingMs: notServingAt - sigtermAt,
           exitMs: exit.at - sigtermAt,
@@ -252,6 +272,10 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
       }
     }
 
+    // How late this process' timers ran: a client that cannot answer keepalive pings in time
+    // (10 s here, 20 s on the servers) loses its connections.
+    const eventLoopDelay = monitorEventLoopDelay({ resolution: 20 });
+    eventLoopDelay.enable();
     const testStart = Date.now();
     load.start();
     // One stream after the other: round_robin only picks READY subchannels, so streams opened
@@ -285,6 +309,11 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
       const early = records.flatMap((r) => (r.end && !r.end.stopped ? [r.end] : []));
       return { streams: records.length, endedEarly: early.length, codes: countBy(early.map((end) => grpc.status[end.code])) };
     };
+    // PlaceOrder as the replicas saw it: more calls than request ids means the channel retried
+    // (retry policy or transparent retry) or a request id came back.
+    const served = replicas
+      .filter((r) => r.app === 'orders')
+      .flatMap((r) => logLines(r.process).filter((l) => l.msg === 'finished call' && l['grpc.method'] === '/orders.v1.OrderService/PlaceOrder'));
     const summary = {
       totalMs,
       orders: load.requestIds.length,
@@ -292,14 +321,23 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
       ...load.stats,
       lost: load.failures.length,
       rows: rows.length,
+      serverPlaceOrders: { calls: served.length, codes: countBy(served.map((l) => String(l['grpc.code']))) },
       analytics: streamSummary(scans as Array<ReconnectingStream<unknown>>),
       chat: streamSummary(chats as Array<ReconnectingStream<unknown>>),
       chatOverNats: Boolean(NATS_URL),
       maxNotServingMs: Math.max(...restarts.map((r) => r.notServingMs)),
       maxExitMs: Math.max(...restarts.map((r) => r.exitMs)),
+      eventLoopDelayMaxMs: Math.round(eventLoopDelay.max / 1e6),
     };
     console.log(`rolling restart summary: ${JSON.stringify(summary)}\n${restarts.map((r) => `  ${r.replica}: NOT_SERVING after ${r.notServingMs} ms, exit ${r.exitCode} after ${r.exitMs} ms, ${r.streamsEnded} stream(s) ended, ${r.replacement} ready in ${r.replacementReadyMs} ms`).join('\n')}`);
     if (load.failures.length > 0) console.error(`lost orders:\n${load.failures.join('\n')}`);
+    const odd = streams.flatMap((s) => s.streams.filter((r) => r.end && !r.end.stopped && r.end.code !== grpc.status.UNAVAILABLE).map((r) => `${s.label}: ${JSON.stringify({ ...r, openedAt: r.openedAt - testStart, endAt: (r.end?.at ?? 0) - testStart })}`));
+    if (odd.length > 0) {
+      // What the replicas logged at warn and above, to explain the odd ends.
+      const logged = replicas.flatMap((r) => logLines(r.process).filter((l) => ['warn', 'error', 'fatal'].includes(String(l.level))).map((l) => `${r.label}: ${JSON.stringify(l).slice(0, 800)}`));
+      const dropped = replicas.flatMap((r) => r.process.output().split('\n').filter((l) => /keepalive/.test(l) && /fail|timeout passed|dropped/i.test(l)).map((l) => `${r.label}: ${l}`));
+      console.error(`streams that ended with another code than UNAVAILABLE:\n${odd.join('\n')}\nkeepalive failures the replicas traced:\n${dropped.join('\n') || 'none'}\nreplica log lines at warn and above:\n${logged.join('\n')}`);
+    }
 
     // Orders: none lost, exactly one row per request id.
     expect(load.failures).toEqual([]);
@@ -322,7 +360,8 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
     for (const s of streams) {
       s.streams.forEach((record, i) => {
         if (!record.end || record.end.stopped) return;
-        expect({ stream: s.label, code: grpc.status[record.end.code], details: record.end.details }).toEqual({ stream: s.label, code: 'UNAVAILABLE', details: expect.any(String) });
+        const stream = `${s.label} on ${record.peer ?? 'no peer'}, ended ${record.end.at - testStart} ms into the test: ${record.end.details}`;
+        expect({ stream, code: grpc.status[record.end.code] }).toEqual({ stream, code: 'UNAVAILABLE' });
         expect({ stream: s.label, dataAfterReconnect: s.streams.slice(i + 1).some((next) => next.messages > 0) }).toEqual({ stream: s.label, dataAfterReconnect: true });
       });
     }
@@ -365,7 +404,7 @@ function countBy(values: string[]): Record<string, number> {
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number, message: string): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !condition(); await new Promise((r) => setTimeout(r, 20))) {
+  for (const deadline = Date.now() + timeoutMs; !condition(); await new Promise((r) => setTimeout(r, 100))) {
     if (Date.now() > deadline) throw new Error(message);
   }
 }

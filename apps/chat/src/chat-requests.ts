@@ -2,8 +2,9 @@
  * Validation of the requests of a Chat stream, with the limits from proto/chat/v1/chat.proto.
  * Every failure is INVALID_ARGUMENT naming the proto field (`join.room`, `send.text`).
  */
-import { invalidArgument, type FieldViolation } from '@grpc-patterns/grpc-kit';
+import { GrpcError, invalidArgument, type FieldViolation } from '@grpc-patterns/grpc-kit';
 import type { chatV1 } from '@grpc-patterns/proto';
+import { status } from '@grpc/grpc-js';
 
 /** Room names: 1-64 characters of [a-zA-Z0-9_.-] (safe as a NATS subject token, too). */
 export const ROOM_PATTERN = /^[a-zA-Z0-9_.-]{1,64}$/;
@@ -16,11 +17,23 @@ export const MAX_TEXT_LENGTH = 4096;
 const CONTROL_CHARACTER = /\p{Cc}/u;
 
 /**
- * Checks a JoinRoom and returns it.
- *
- * @throws GrpcError INVALID_ARGUMENT naming `join.room` and/or `join.user`.
+ * Who a member is (CHAT_IDENTITY): `name`, the JoinRoom's `user` as sent (any authenticated
+ * caller may take any free name); `token`, the caller's access-token subject (auth's user id).
  */
-export function validateJoin(join: chatV1.JoinRoom): { room: string; user: string } {
+export type ChatIdentity = 'name' | 'token';
+
+/**
+ * Checks a JoinRoom and returns it. With `subject` (CHAT_IDENTITY=token: the verified token's
+ * `sub`), the member is that subject: an empty `user` means it, any other value is refused.
+ *
+ * @throws GrpcError INVALID_ARGUMENT naming `join.room` and/or `join.user`; PERMISSION_DENIED
+ *   `join.user: must be empty or your own user id "<sub>"` when `user` names someone else.
+ */
+export function validateJoin(join: chatV1.JoinRoom, subject?: string): { room: string; user: string } {
+  if (subject !== undefined) {
+    if (join.user !== '' && join.user !== subject) throw new GrpcError(status.PERMISSION_DENIED, `join.user: must be empty or your own user id ${JSON.stringify(subject)}`);
+    join = { ...join, user: subject };
+  }
   const violations: FieldViolation[] = [];
   if (!ROOM_PATTERN.test(join.room)) violations.push({ field: 'join.room', description: 'must be 1-64 characters of [a-zA-Z0-9_.-]' });
   const userLength = characters(join.user, MAX_USER_LENGTH);

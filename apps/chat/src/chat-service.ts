@@ -5,6 +5,7 @@
 import { bidiStreaming, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
 import type { Logger } from '@grpc-patterns/observability';
 import { chatV1 } from '@grpc-patterns/proto';
+import type { ChatIdentity } from './chat-requests.js';
 import { ChatRooms } from './chat-rooms.js';
 import { runChatSession } from './chat-session.js';
 import { InProcessRoomBus, type RoomBus } from './room-bus.js';
@@ -16,6 +17,8 @@ export interface ChatServiceOptions {
   maxPendingEvents: number;
   /** Members one room may have (MAX_ROOM_MEMBERS). */
   maxRoomMembers: number;
+  /** Who a member is (CHAT_IDENTITY); default `name`. */
+  identity?: ChatIdentity;
   /** Fan-out; default a new {@link InProcessRoomBus}. */
   bus?: RoomBus;
   /** Time stamped on events by the default bus; default `() => new Date()`. */
@@ -46,7 +49,7 @@ export async function createChatService(options: ChatServiceOptions): Promise<Ch
     onPublishError: (err, room) => logger.error({ err, room }, 'publishing a LEFT presence failed'),
   });
   const implementation: chatV1.ChatServiceServer = {
-    chat: bidiStreaming((call, signal) => runChatSession(call, signal, { rooms, maxPendingEvents: options.maxPendingEvents, logger })),
+    chat: bidiStreaming((call, signal) => runChatSession(call, signal, { rooms, maxPendingEvents: options.maxPendingEvents, logger, identity: options.identity })),
   };
   return {
     registration: { name: 'chat.v1.ChatService', definition: chatV1.ChatServiceService, implementation },

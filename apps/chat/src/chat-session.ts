@@ -18,6 +18,8 @@ import type { chatV1 } from '@grpc-patterns/proto';
 import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { validateJoin, validateText } from './chat-requests.js';
 import type { ChatRooms, Membership } from './chat-rooms.js';
+import { currentCallContext } from '@grpc-patterns/interceptors';
+import type { ChatIdentity } from './chat-requests.js';
 import { Outbox } from './outbox.js';
 import type { RoomEvent } from './room-bus.js';
 
@@ -27,6 +29,8 @@ export interface ChatSessionOptions {
   /** Capacity of the stream's outbox (MAX_PENDING_EVENTS). */
   maxPendingEvents: number;
   logger: Logger;
+  /** Who a member is (CHAT_IDENTITY); default `name`. */
+  identity?: ChatIdentity;
 }
 
 /** The status details of a stream ended for not reading fast enough. */
@@ -50,6 +54,8 @@ class ChatSession {
   private finished = false;
   private writer: Promise<void> = Promise.resolve();
   private settle!: (error?: unknown) => void;
+  /** CHAT_IDENTITY=token: the caller's token subject, read when the call starts (auth ran before). */
+  private readonly subject: string | undefined;
 
   constructor(
     private readonly call: ChatCall,
@@ -57,6 +63,7 @@ class ChatSession {
     private readonly options: ChatSessionOptions,
   ) {
     this.outbox = new Outbox(options.maxPendingEvents);
+    this.subject = options.identity === 'token' ? currentCallContext()?.user?.id : undefined;
   }
 
   start(): Promise<void> {
@@ -87,7 +94,10 @@ class ChatSession {
     const action = request.action;
     if (!this.membership) {
       if (action?.$case !== 'join') throw invalidArgument('join', 'the first request must be a join');
-      const { room, user } = validateJoin(action.join);
+      if (this.options.identity === 'token' && this.subject === undefined) {
+        throw new GrpcError(status.UNAUTHENTICATED, 'CHAT_IDENTITY=token: the call carries no verified user');
+      }
+      const { room, user } = validateJoin(action.join, this.subject);
       this.membership = this.options.rooms.join(
         room,
         user,

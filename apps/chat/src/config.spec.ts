@@ -27,6 +27,11 @@ describe('chat config', () => {
     expect(parseChatConfig({ PRESENCE_LEASE_TTL_MS: '3000', PRESENCE_HEARTBEAT_MS: '1500' })).toMatchObject({ PRESENCE_LEASE_TTL_MS: 3_000, PRESENCE_HEARTBEAT_MS: 1_500 });
   });
 
+  it('takes member names from the JoinRoom unless CHAT_IDENTITY=token', () => {
+    expect([parseChatConfig({}).CHAT_IDENTITY, parseChatConfig({ CHAT_IDENTITY: 'token' }).CHAT_IDENTITY]).toEqual(['name', 'token']);
+    expect(() => parseChatConfig({ CHAT_IDENTITY: 'jwt' })).toThrow('CHAT_IDENTITY: must be one of name, token (got "jwt")');
+  });
+
   it('rejects a heartbeat longer than half the lease TTL, naming PRESENCE_HEARTBEAT_MS', () => {
     expect(() => parseChatConfig({ PRESENCE_LEASE_TTL_MS: '3000', PRESENCE_HEARTBEAT_MS: '1501' })).toThrow(
       new ConfigError('PRESENCE_HEARTBEAT_MS', 'must be at most half of PRESENCE_LEASE_TTL_MS (3000) (got "1501")'),

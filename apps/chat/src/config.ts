@@ -20,6 +20,12 @@ export const chatConfigShape = {
    * An event is at most ~4 KiB of text plus framing, so 1000 is at most ~4 MiB per stream.
    */
   MAX_PENDING_EVENTS: wholeNumber(1, 1_000_000).prefault('1000'),
+  /**
+   * Who a member is. `name`: the JoinRoom's `user` as sent (any authenticated caller may take
+   * any free name). `token`: the caller's access-token subject (auth's user id); a `user` that is
+   * set and differs ends the stream with PERMISSION_DENIED, an empty one means the subject.
+   */
+  CHAT_IDENTITY: z.enum(['name', 'token'], { message: 'must be one of name, token' }).default('name'),
   /** Members one room may have; the next JoinRoom fails with RESOURCE_EXHAUSTED. */
   MAX_ROOM_MEMBERS: wholeNumber(1, 1_000_000).prefault('1000'),
   /**

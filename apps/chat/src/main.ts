@@ -32,7 +32,13 @@ async function main(): Promise<void> {
   if (config.NATS_URL) {
     logger.info({ nats: config.NATS_URL, leaseTtlMs: config.PRESENCE_LEASE_TTL_MS, heartbeatMs: config.PRESENCE_HEARTBEAT_MS, bucket: config.PRESENCE_BUCKET }, 'rooms on NATS JetStream');
   }
-  const service = await createChatService({ logger, maxPendingEvents: config.MAX_PENDING_EVENTS, maxRoomMembers: config.MAX_ROOM_MEMBERS, bus });
+  const service = await createChatService({
+    logger,
+    maxPendingEvents: config.MAX_PENDING_EVENTS,
+    maxRoomMembers: config.MAX_ROOM_MEMBERS,
+    identity: config.CHAT_IDENTITY,
+    bus,
+  });
   await serve({
     config,
     logger,

@@ -7,15 +7,14 @@
 //
 // Needs NATS_URL and the built auth and chat apps (npx nx run-many -t build); without them the
 // suite is skipped with the reason, except under CI=true, where that fails.
-import { closeAllChannels, unaryCallDetailed } from '@grpc-patterns/grpc-kit';
-import { authV1, chatV1 } from '@grpc-patterns/proto';
+import { closeAllChannels } from '@grpc-patterns/grpc-kit';
+import { chatV1 } from '@grpc-patterns/proto';
 import { appMain, grpc, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { connect } from 'nats';
 import { ChatStream } from '../test/chat-test-client.js';
+import { startRealAuth, type RealAuth } from '../test/real-auth.js';
 
 const NATS_URL = process.env['NATS_URL'] || undefined;
 const missing = [
@@ -37,25 +36,18 @@ suite('chat presence leases across processes', () => {
   const run = randomBytes(4).toString('hex');
   const bucket = `CHAT_PRESENCE_E2E_${run}`;
   const room = `lease-${run}`;
-  const dataDir = mkdtempSync(join(tmpdir(), 'chat-lease-auth-'));
-  let auth: ServiceProcess | undefined;
+  let auth: RealAuth | undefined;
   const replicas: ServiceProcess[] = [];
   const streams: ChatStream[] = [];
   let metadata: grpc.Metadata;
 
   beforeAll(async () => {
     if (missing.length > 0) throw new Error(`required under CI=true: ${missing.join('; ')}`);
-    auth = await spawnService({ name: 'auth', env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, readyTimeoutMs: READY_TIMEOUT_MS });
-    const client = new authV1.AuthServiceClient(auth.target, grpc.credentials.createInsecure());
-    const credentials = { username: `lease_${process.pid}_${run}`, password: 'correct horse battery' };
-    await unaryCallDetailed(client.register.bind(client), authV1.RegisterRequest.fromPartial({ ...credentials, displayName: credentials.username }));
-    const { response } = await unaryCallDetailed(client.login.bind(client), authV1.LoginRequest.fromPartial(credentials));
-    client.close();
-    metadata = new grpc.Metadata();
-    metadata.set('authorization', `Bearer ${response.tokens?.accessToken ?? ''}`);
+    auth = await startRealAuth(['lease'], READY_TIMEOUT_MS);
+    metadata = auth.users['lease'].metadata;
     const env = {
       NATS_URL: NATS_URL ?? '',
-      AUTH_TARGET: auth.target,
+      AUTH_TARGET: auth.process.target,
       PRESENCE_LEASE_TTL_MS: String(TTL_MS),
       PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
       PRESENCE_BUCKET: bucket,
@@ -68,7 +60,6 @@ suite('chat presence leases across processes', () => {
     closeAllChannels();
     await Promise.allSettled(replicas.map((r) => r.stop('SIGKILL')));
     await auth?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
     if (NATS_URL) {
       const nc = await connect({ servers: NATS_URL });
       await (await nc.jetstreamManager()).streams.delete(`KV_${bucket}`).catch(() => undefined);

@@ -204,6 +204,7 @@ class Cases:
             expect(got == (grpc.StatusCode.NOT_FOUND, "order %s not found" % order_id), "got %s" % (got,))
 
     def special_status_message(self):
+        expect(self.args.special, "--special not given")
         call = self.method("unary_unary", self.args.special, "/auth.v1.AuthService/GetUser", "auth.v1.GetUserRequest", "auth.v1.GetUserResponse")
         try:
             call(self.m("auth.v1.GetUserRequest")(), timeout=10)
@@ -268,7 +269,7 @@ def main():
     parser.add_argument("--descriptors", required=True, help="FileDescriptorSet of proto/")
     for service in ("auth", "analytics", "metrics", "chat", "orders"):
         parser.add_argument("--" + service, required=True, help="host:port of " + service)
-    parser.add_argument("--special", required=True, help="host:port of a server answering GetUser with the special status message")
+    parser.add_argument("--special", help="host:port of a server answering GetUser with the special status message (needed by special_status_message only)")
     parser.add_argument("--token", required=True, help="access token (authorization: Bearer)")
     parser.add_argument("--user-id", required=True)
     parser.add_argument("--username", required=True)

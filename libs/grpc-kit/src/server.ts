@@ -80,8 +80,9 @@ export interface RunningServer {
  *   (laptop lid, dead NAT) does not hold a chat stream open forever. grpc-js servers enforce no
  *   client ping policy, so the clients' 30 s keepalive is accepted.
  * - `grpc.max_receive_message_length` 4 MiB (grpc's default, stated so it is a decision): no
- *   request of these APIs comes near it (the largest, a PlaceOrder with 100 line items, is a few
- *   KiB). A bigger message, or a length prefix claiming one (up to 4 GiB), ends the call with
+ *   valid request of these APIs comes near it (the largest, a PlaceOrder with 100 line items
+ *   of 64-character SKUs, is about 8 KiB, under 30 KiB even in 4-byte characters). A bigger
+ *   message, or a length prefix claiming one (up to 4 GiB), ends the call with
  *   RESOURCE_EXHAUSTED before its body is buffered; a gzip or deflate message is cut off with
  *   RESOURCE_EXHAUSTED as soon as it inflates past the limit (gzip bombs).
  * - `grpc.max_concurrent_streams` 100 (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; RFC 9113 §6.5.2

@@ -1,6 +1,6 @@
 /**
  * orders.v1.OrderService: idempotent unary RPCs. PlaceOrder creates an order exactly once per
- * idempotency key (user_id, request_id), however often and however concurrently the client
+ * idempotency key (principal, request_id), however often and however concurrently the client
  * retries; GetOrder and ListOrders read.
  *
  * Every call needs an authenticated caller (the auth interceptor puts it into the call context;
@@ -22,6 +22,8 @@
  * does not exist`. Everything else (INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED happen
  * before the key is touched; UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED,
  * ABORTED, INTERNAL are transient) stores nothing, so a retry with the key runs again.
+ * A key expires IDEMPOTENCY_KEY_TTL_MS after its claim (then it is new again; a pruner deletes
+ * it, never the order). A replica that dies mid-call leaves nothing: see order-store.ts.
  * The pattern is Stripe's Idempotency-Key (stripe.com/docs/api/idempotent_requests) and the
  * IETF draft-ietf-httpapi-idempotency-key-header, moved to gRPC metadata and a request field.
  */

@@ -6,6 +6,7 @@
 import { checkHealth, unaryCall } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
 import { appMain, grpc, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,12 +122,15 @@ export async function startStack(others: Exclude<ServiceName, 'auth'>[], env: Re
   };
 }
 
-/** Resident set size of a process, bytes (Linux /proc/<pid>/status VmRSS). */
+/** Resident set size of a process, bytes: Linux /proc/<pid>/status VmRSS, else `ps -o rss=` (macOS). */
 export function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]) * 1024;
+  if (existsSync(`/proc/${pid}/status`)) {
+    const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  }
+  const kb = Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim());
+  if (!Number.isFinite(kb) || kb <= 0) throw new Error(`no RSS for pid ${pid}`);
+  return kb * 1024;
 }
 
 /**

@@ -67,6 +67,14 @@ describe('npm run bench -- --smoke', () => {
       if (row.baseline !== undefined && row.baseline !== null && !/RSS|CPU/.test(row.metric)) expect(row.baseline).toBeGreaterThan(0);
     }
     expect(results.summary).toEqual(written.summary);
+    // With Redis the unary chain ran, and so did the profile of auth under that load.
+    if (process.env.REDIS_URL) {
+      const profile = written.scenarios['unary profile'] as { shares: Array<{ component: string; percent: number }> };
+      expect(profile.shares.length).toBeGreaterThan(0);
+      const total = profile.shares.reduce((sum, s) => sum + s.percent, 0);
+      expect(total).toBeGreaterThan(99); // shares rounded to 0.1 each
+      expect(total).toBeLessThan(101);
+    }
   });
 
   (hasH2load ? it : it.skip)('writes the Markdown report with the table, machine and commands', () => {

@@ -204,15 +204,24 @@ export async function startPrometheus(metricsPorts: Map<string, number>, interva
 }
 
 /**
- * Waits until Prometheus has scraped every service successfully after `afterMs` (epoch ms):
- * each latest `up == 1` sample is later, so the counters include everything before it.
+ * Waits until Prometheus has scraped every service successfully after `afterMs` (epoch ms),
+ * twice: each latest `up == 1` sample is later, so the counters include everything before it.
  */
 export async function waitForScrapesAfter(prometheus: LivePrometheus, afterMs: number, services: number, timeoutMs = 60_000): Promise<void> {
+  await waitForOneScrapeAfter(prometheus, afterMs, services, timeoutMs);
+  // And one more: a series whose first sample is the scrape right after the traffic (every scrape
+  // during it failed, as happens on a loaded machine with 1 s timeouts) then has the two samples
+  // rate() needs.
+  await waitForOneScrapeAfter(prometheus, Date.now(), services, timeoutMs);
+}
+
+async function waitForOneScrapeAfter(prometheus: LivePrometheus, afterMs: number, services: number, timeoutMs: number): Promise<void> {
   await waitFor(
     'a scrape of every service after the traffic',
     async () => {
-      // `== 1`: only a successful scrape counts (a failed one brings no new counter values).
-      const stamps = await prometheus.query(`timestamp(up{job="${SERVICES_JOB}"} == 1)`);
+      // Only a successful scrape counts (a failed one brings no new counter values). timestamp()
+      // must take the selector itself: applied to `up == 1` it returns the evaluation time.
+      const stamps = await prometheus.query(`timestamp(up{job="${SERVICES_JOB}"}) and up{job="${SERVICES_JOB}"} == 1`);
       return stamps.length === services && stamps.every((s) => s.value * 1000 > afterMs) ? true : undefined;
     },
     timeoutMs,

@@ -224,7 +224,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   if (options.handleSignals ?? true) {
     const onSignal = (signal: NodeJS.Signals) => {
-      void shutdown(signal).then(() => process.exit(0));
+      // Backstop: a shutdown hook that never settles (a store's close, an exporter's flush)
+      // must not leave a process that no longer serves but never exits.
+      setTimeout(() => {
+        logger.error({ graceMs: options.shutdownGraceMs, backstopMs: SHUTDOWN_BACKSTOP_MS }, 'shutdown did not finish: exiting');
+        process.exit(1);
+      }, options.shutdownGraceMs + SHUTDOWN_BACKSTOP_MS).unref();
+      shutdown(signal).then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
@@ -233,6 +245,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   logger.info({ address: `${host}:${port}`, services: options.services.map((s) => s.name) }, 'serving');
   return { server, port, address: `${dialHost}:${port}`, health, openStreams: () => streams.size, shutdown };
 }
+
+/**
+ * After a signal, how long past `shutdownGraceMs` the process may take for its afterStop hooks
+ * before it exits with code 1 anyway, ms. Keep `shutdownGraceMs` + this (+ any preStop delay)
+ * under the orchestrator's kill timeout (Kubernetes `terminationGracePeriodSeconds`, compose
+ * `stop_grace_period`) so the process, not SIGKILL, decides how it ends.
+ */
+export const SHUTDOWN_BACKSTOP_MS = 2_000;
 
 /** Wraps streaming handlers so shutdown can find and end the open streams. */
 function trackStreams(service: ServiceRegistration, streams: Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>): grpc.UntypedServiceImplementation {

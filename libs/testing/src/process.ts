@@ -53,6 +53,9 @@ export interface ServiceProcess {
  */
 export const BACKEND_ENV_VARIABLES = ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'ETCD_ENDPOINTS', 'DISCOVERY'] as const;
 
+/** Default readiness wait of {@link spawnService}, ms (2 min). */
+export const SPAWN_READY_TIMEOUT_MS = 120_000;
+
 /** Options of {@link spawnService}. */
 export interface SpawnServiceOptions {
   /** App folder name under apps/ ("auth"). */
@@ -66,7 +69,10 @@ export interface SpawnServiceOptions {
   env?: Record<string, string>;
   /** Health service name to wait for; default "" (the whole server). */
   healthService?: string;
-  /** Default 30 000 ms. */
+  /**
+   * How long to wait for SERVING, ms. Default {@link SPAWN_READY_TIMEOUT_MS}: generous, because
+   * auth and orders start PGlite (WASM) and a loaded 2-core CI machine was seen taking 36 s.
+   */
   readyTimeoutMs?: number;
   /** Pass through output to this process' stdout/stderr as well. */
   inheritOutput?: boolean;
@@ -106,7 +112,7 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
   const died = new AbortController();
   void exited.then((code) => died.abort(new Error(`${options.name} exited with code ${code} before it was ready:\n${output.trim().split('\n').slice(-5).join('\n')}`)));
   try {
-    await waitForServing(target, { service: options.healthService, timeoutMs: options.readyTimeoutMs, signal: died.signal, credentials: options.credentials });
+    await waitForServing(target, { service: options.healthService, timeoutMs: options.readyTimeoutMs ?? SPAWN_READY_TIMEOUT_MS, signal: died.signal, credentials: options.credentials });
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

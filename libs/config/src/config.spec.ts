@@ -3,13 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseConfig, rateLimitEnv, serviceEnv, target, z } from './index.js';
+import { ConfigError, EXIT_CONFIG, loadConfigOrExit, parseConfig, rateLimitEnv, serviceEnv, target, z } from './index.js';
 
 const shape = { ...serviceEnv({ grpc: 50051, metrics: 9101 }), AUTH_TARGET: target(), DATA_DIR: z.string().min(1) };
 
-function problem(env: Record<string, string>): string {
+function problem(env: Record<string, string>, schema: z.ZodRawShape = shape): string {
   try {
-    parseConfig(shape, env);
+    parseConfig(schema, env);
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as Error).message;
@@ -59,6 +59,39 @@ describe('parseConfig', () => {
     expect(parseConfig(withRedis, { ...required, REDIS_URL: 'redis://127.0.0.1:6379', RATE_LIMIT_FAIL: 'closed' })).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', RATE_LIMIT_FAIL: 'closed' });
     expect(() => parseConfig(withRedis, { ...required, REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/^REDIS_URL: /);
     expect(() => parseConfig(withRedis, { ...required, RATE_LIMIT_FAIL: 'maybe' })).toThrow(/^RATE_LIMIT_FAIL: .*\(got "maybe"\)$/);
+  });
+
+  it('reads the token bucket: RATE_LIMIT_RPS 100 and RATE_LIMIT_BURST 200 by default, whole numbers in bounds', () => {
+    const limits = { ...shape, ...rateLimitEnv() };
+    expect(parseConfig(limits, required)).toMatchObject({ RATE_LIMIT_RPS: 100, RATE_LIMIT_BURST: 200 });
+    expect(parseConfig(limits, { ...required, RATE_LIMIT_RPS: '5', RATE_LIMIT_BURST: '0' })).toMatchObject({ RATE_LIMIT_RPS: 5, RATE_LIMIT_BURST: 0 });
+    expect(parseConfig(limits, { ...required, RATE_LIMIT_RPS: '1000000', RATE_LIMIT_BURST: '10000000' })).toMatchObject({ RATE_LIMIT_RPS: 1_000_000, RATE_LIMIT_BURST: 10_000_000 });
+    const bad = (env: Record<string, string>) => problem({ ...required, ...env }, limits);
+    expect(bad({ RATE_LIMIT_RPS: '0' })).toBe('RATE_LIMIT_RPS: must be at least 1 (got "0")');
+    expect(bad({ RATE_LIMIT_RPS: '1000001' })).toBe('RATE_LIMIT_RPS: must be at most 1000000 (got "1000001")');
+    expect(bad({ RATE_LIMIT_RPS: '2.5' })).toBe('RATE_LIMIT_RPS: must be a whole number of calls per second (got "2.5")');
+    expect(bad({ RATE_LIMIT_BURST: '-1' })).toBe('RATE_LIMIT_BURST: must be at least 0 (got "-1")');
+    expect(bad({ RATE_LIMIT_BURST: '10000001' })).toBe('RATE_LIMIT_BURST: must be at most 10000000 (got "10000001")');
+    expect(bad({ RATE_LIMIT_BURST: 'lots' })).toBe('RATE_LIMIT_BURST: must be a whole number of calls (got "lots")');
+  });
+
+  it('stops a service at start-up on a bad limit: one line naming the variable, exit 78', () => {
+    const written: string[] = [];
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const exit = jest.spyOn(process, 'exit').mockImplementation((code) => {
+      throw new Error(`exit ${String(code)}`);
+    });
+    try {
+      expect(() => loadConfigOrExit('auth', { ...shape, ...rateLimitEnv() }, { ...required, RATE_LIMIT_RPS: 'fast' })).toThrow(`exit ${EXIT_CONFIG}`);
+    } finally {
+      write.mockRestore();
+      exit.mockRestore();
+    }
+    expect(EXIT_CONFIG).toBe(78);
+    expect(written).toEqual(['auth: config error: RATE_LIMIT_RPS: must be a whole number of calls per second (got "fast")\n']);
   });
 
   it('accepts the target forms the architecture uses', () => {

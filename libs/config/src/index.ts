@@ -204,7 +204,14 @@ function isRedisUrl(value: string): boolean {
  *   set, the per-user limits are kept in Redis and shared by all replicas; unset, in memory
  *   (per process);
  * - `RATE_LIMIT_FAIL=open|closed` (default open): while Redis cannot be reached, let calls
- *   through unlimited (open) or end them with UNAVAILABLE "rate limiter unavailable" (closed).
+ *   through unlimited (open) or end them with UNAVAILABLE "rate limiter unavailable" (closed);
+ * - `RATE_LIMIT_RPS` (whole number 1..1,000,000, default 100): the steady budget, in calls per
+ *   second, of each principal (user, or peer address for anonymous calls) on each method;
+ * - `RATE_LIMIT_BURST` (whole number 0..10,000,000, default 200): calls allowed on top of it
+ *   once the steady budget of a second is spent, refilled over 10 s; 0 = no burst.
+ * Together a token bucket (rate-limiter-flexible's BurstyRateLimiter: a steady limiter of
+ * RATE_LIMIT_RPS per 1 s plus a burst limiter of RATE_LIMIT_BURST per 10 s), in memory or in
+ * Redis alike. A call over it ends with RESOURCE_EXHAUSTED.
  */
 export const rateLimitEnv = () => ({
   REDIS_URL: z
@@ -213,6 +220,8 @@ export const rateLimitEnv = () => ({
     .refine(isRedisUrl, { message: 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379' })
     .optional(),
   RATE_LIMIT_FAIL: z.enum(['open', 'closed'], { message: 'must be one of open, closed' }).default('open'),
+  RATE_LIMIT_RPS: wholeNumber(1, 1_000_000, 'calls per second').prefault('100'),
+  RATE_LIMIT_BURST: wholeNumber(0, 10_000_000, 'calls').prefault('200'),
 });
 
 /**

@@ -33,7 +33,7 @@ import { clientPropagationInterceptor } from './client-propagation.js';
 import { deadlineInterceptor, type DeadlineOptions } from './deadline.js';
 import { loggingInterceptor } from './logging.js';
 import { rateLimitInterceptor, type ConsumingLimiter } from './rate-limit.js';
-import { rateLimitInterceptorFor, tokenBucketLimiter, type RateLimiterSetup } from './rate-limit-store.js';
+import { rateLimitInterceptorFor, tokenBucketFromConfig, tokenBucketLimiter, type RateLimiterSetup, type RateLimitStoreConfig } from './rate-limit-store.js';
 import { recoveryInterceptor } from './recovery.js';
 import { requestIdInterceptor } from './request-id.js';
 import { serverMetricsInterceptor } from './server-metrics.js';
@@ -61,12 +61,15 @@ export const DEFAULT_POLICY: AuthorizationPolicy = {
 
 /**
  * The default limit per principal (user, or peer for anonymous calls) and method, in memory:
- * a token bucket refilled at 100 calls/s that holds 200 more for bursts (refilled over 10 s).
- * rate-limiter-flexible has no token-bucket class; its BurstyRateLimiter (a steady limiter plus
- * a burst limiter consulted when the steady one is empty) is its documented way to get one.
+ * a token bucket refilled at `RATE_LIMIT_RPS` calls/s (default 100) that holds `RATE_LIMIT_BURST`
+ * more for bursts (default 200, refilled over 10 s; 0 = none). rate-limiter-flexible has no
+ * token-bucket class; its BurstyRateLimiter (a steady limiter plus a burst limiter consulted
+ * when the steady one is empty) is its documented way to get one.
+ *
+ * @param limits the two variables as `rateLimitEnv()` parsed them; unset ones keep their default.
  */
-export function defaultRateLimiter(): ConsumingLimiter {
-  return tokenBucketLimiter();
+export function defaultRateLimiter(limits: Pick<RateLimitStoreConfig, 'RATE_LIMIT_RPS' | 'RATE_LIMIT_BURST'> = {}): ConsumingLimiter {
+  return tokenBucketLimiter(tokenBucketFromConfig(limits));
 }
 
 /** Options of {@link serverInterceptorChain}. */

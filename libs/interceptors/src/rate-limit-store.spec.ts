@@ -15,7 +15,7 @@ import { staticKeySource } from './auth.js';
 import { serve } from './serve.js';
 import { captureLogger, newObserved, shapeServices, SHAPES, until, startShapeServer, type ShapeServer } from '../test/four-shapes.js';
 import { RATE_LIMITED_MESSAGE, RATE_LIMITER_UNAVAILABLE_MESSAGE } from './rate-limit.js';
-import { rateLimiterFromConfig, rateLimitInterceptorFor, type RateLimiterSetup, type TokenBucketShape } from './rate-limit-store.js';
+import { rateLimiterFromConfig, rateLimitInterceptorFor, tokenBucketFromConfig, type RateLimiterSetup, type TokenBucketShape } from './rate-limit-store.js';
 
 const REDIS_URL = process.env['REDIS_URL'] || undefined;
 const MUST_RUN = process.env['CI'] === 'true';
@@ -45,6 +45,49 @@ describe('rateLimiterFromConfig without REDIS_URL', () => {
     for (let i = 0; i < 301; i++) allowed += await setup.limiter.consume('user:u|/m').then(() => 1, () => 0);
     expect(allowed).toBe(300);
     await setup.close();
+  });
+});
+
+describe('RATE_LIMIT_RPS and RATE_LIMIT_BURST', () => {
+  it('shape the token bucket; unset they keep 100/s and 200', () => {
+    expect(tokenBucketFromConfig({})).toEqual({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
+    expect(tokenBucketFromConfig({ RATE_LIMIT_RPS: 5, RATE_LIMIT_BURST: 0 })).toEqual({ points: 5, duration: 1, burstPoints: 0, burstDuration: 10 });
+  });
+
+  it('a lower limit applies through serve(), in memory: RPS=5 BURST=0, the 6th call in the second is RESOURCE_EXHAUSTED', async () => {
+    const log = captureLogger();
+    const tracing = setupTracing({ serviceName: 'serve-limit-test', exporter: new InMemorySpanExporter() });
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const running = await serve({
+      config: { GRPC_HOST: '127.0.0.1', GRPC_PORT: 0, METRICS_PORT: 0, SHUTDOWN_GRACE_MS: 1_000, RATE_LIMIT_RPS: 5, RATE_LIMIT_BURST: 0 },
+      logger: log.logger,
+      tracing,
+      registry: createMetricsRegistry(),
+      services: shapeServices(newObserved()),
+      keySource: staticKeySource({ keys: [jwk], issuer: 'iss', audience: 'aud' }),
+    });
+    const client = new authV1.AuthServiceClient(`127.0.0.1:${running.port}`, grpc.credentials.createInsecure());
+    try {
+      // Six calls at once from one user. The steady window is 1 s: a sample in which a stalled
+      // machine spread the calls over more than 800 ms may straddle two windows and is redone
+      // with a fresh user (a bucket of its own), up to 5 times.
+      let codes: string[] = [];
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const jwt = await new SignJWT({ roles: ['user'], token_use: 'access' }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }).setIssuer('iss').setAudience('aud').setSubject(`limit-${attempt}`).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+        const metadata = new grpc.Metadata();
+        metadata.set('authorization', `Bearer ${jwt}`);
+        const started = Date.now();
+        codes = await Promise.all(
+          Array.from({ length: 6 }, () => new Promise<string>((resolve) => client.getUser({ userId: 'u1' }, metadata, (e) => resolve(e ? `${codeName(e.code)}: ${e.details}` : 'OK')))),
+        );
+        if (Date.now() - started < 800) break;
+      }
+      expect(codes.sort()).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', `RESOURCE_EXHAUSTED: ${RATE_LIMITED_MESSAGE}`]);
+    } finally {
+      client.close();
+      await running.shutdown('test finished');
+    }
   });
 });
 

@@ -4,9 +4,10 @@
  * every replica consumes from the same budget and a limit of N/s holds for the service, not
  * N/s per replica.
  *
- * Both stores give the same shape: a token bucket per key, i.e. a steady limiter (default
- * 100 points per 1 s) plus a burst limiter consulted when the steady one is empty (default
- * 200 points per 10 s), combined with rate-limiter-flexible's BurstyRateLimiter.
+ * Both stores give the same shape: a token bucket per key, i.e. a steady limiter (`RATE_LIMIT_RPS`
+ * points per 1 s, default 100) plus a burst limiter consulted when the steady one is empty
+ * (`RATE_LIMIT_BURST` points per 10 s, default 200), combined with rate-limiter-flexible's
+ * BurstyRateLimiter.
  *
  * Redis down (connection refused, lost, or a command slower than {@link REDIS_COMMAND_TIMEOUT_MS}):
  * - `RATE_LIMIT_FAIL=open` (default): calls are let through unlimited;
@@ -32,6 +33,10 @@ export interface RateLimitStoreConfig {
   REDIS_URL?: string | undefined;
   /** Default `open`. */
   RATE_LIMIT_FAIL?: RateLimitFailMode | undefined;
+  /** Steady calls per second per principal and method; default 100 ({@link DEFAULT_TOKEN_BUCKET}). */
+  RATE_LIMIT_RPS?: number | undefined;
+  /** Extra calls once the steady budget is spent, refilled over 10 s; 0 = none; default 200. */
+  RATE_LIMIT_BURST?: number | undefined;
 }
 
 /** A token bucket as rate-limiter-flexible limiters: `points` per `duration` s, plus `burstPoints` per `burstDuration` s. */
@@ -48,6 +53,18 @@ export interface TokenBucketShape {
 
 /** The default limit per principal and method: 100 calls/s plus a burst of 200 per 10 s. */
 export const DEFAULT_TOKEN_BUCKET: Readonly<TokenBucketShape> = Object.freeze({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
+
+/**
+ * The token bucket the variables ask for: `RATE_LIMIT_RPS` points per 1 s plus `RATE_LIMIT_BURST`
+ * per {@link DEFAULT_TOKEN_BUCKET}'s 10 s burst window; an unset variable keeps its default.
+ */
+export function tokenBucketFromConfig(config: Pick<RateLimitStoreConfig, 'RATE_LIMIT_RPS' | 'RATE_LIMIT_BURST'>): TokenBucketShape {
+  return {
+    ...DEFAULT_TOKEN_BUCKET,
+    points: config.RATE_LIMIT_RPS ?? DEFAULT_TOKEN_BUCKET.points,
+    burstPoints: config.RATE_LIMIT_BURST ?? DEFAULT_TOKEN_BUCKET.burstPoints,
+  };
+}
 
 /** Default Redis key prefix; keys are `<prefix>:steady:<principal>|<method path>` (and `:burst:`). */
 export const DEFAULT_REDIS_KEY_PREFIX = 'grpc-rl';
@@ -70,7 +87,7 @@ export function tokenBucketLimiter(shape: TokenBucketShape = DEFAULT_TOKEN_BUCKE
 
 /** Options of {@link rateLimiterFromConfig} beyond the environment (tests, tuning). */
 export interface RateLimiterFromConfigOptions {
-  /** Default {@link DEFAULT_TOKEN_BUCKET}. */
+  /** Overrides the variables' shape ({@link tokenBucketFromConfig}); tests use windows other than 1 s / 10 s. */
   shape?: TokenBucketShape;
   /** Redis key prefix; default {@link DEFAULT_REDIS_KEY_PREFIX}. Replicas sharing a limit use the same one. */
   keyPrefix?: string;
@@ -108,8 +125,9 @@ function maskUrl(url: string): string {
 }
 
 /**
- * Builds the limiter the environment asks for. No `REDIS_URL`: the in-memory token bucket
- * (per process, as `defaultRateLimiter()`). With it: the same shape in Redis, on an ioredis
+ * Builds the limiter the environment asks for: a token bucket of `RATE_LIMIT_RPS` calls/s plus a
+ * burst of `RATE_LIMIT_BURST` (defaults 100 and 200). No `REDIS_URL`: in memory (per process, as
+ * `defaultRateLimiter()`). With it: the same shape in Redis, on an ioredis
  * client with `enableOfflineQueue: false` (rate-limiter-flexible's advice: a command sent while
  * disconnected fails at once instead of waiting in a queue), `maxRetriesPerRequest: 0` (a
  * command cut by a lost connection fails at once) and a {@link REDIS_COMMAND_TIMEOUT_MS} command
@@ -119,7 +137,7 @@ function maskUrl(url: string): string {
  *   when it answers again; the URL is logged with its password masked.
  */
 export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logger, options: RateLimiterFromConfigOptions = {}): RateLimiterSetup {
-  const shape = options.shape ?? DEFAULT_TOKEN_BUCKET;
+  const shape = options.shape ?? tokenBucketFromConfig(config);
   if (!config.REDIS_URL) {
     const limiter = tokenBucketLimiter(shape);
     return {

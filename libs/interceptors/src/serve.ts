@@ -35,6 +35,10 @@ export interface ServeConfig {
   REDIS_URL?: string | undefined;
   /** Redis down: `open` lets calls through, `closed` answers UNAVAILABLE; default open. */
   RATE_LIMIT_FAIL?: RateLimitFailMode | undefined;
+  /** Steady calls per second per principal and method (`rateLimitEnv()`); default 100. */
+  RATE_LIMIT_RPS?: number | undefined;
+  /** Extra burst on top of it, refilled over 10 s; 0 = none; default 200. */
+  RATE_LIMIT_BURST?: number | undefined;
   /** Where auth is (`authTargetEnv()`): its GetPublicKeys verifies tokens unless `keySource` is given. */
   AUTH_TARGET?: string;
   /** TLS of the server and of every outgoing channel (`tlsEnv()`, part of `serviceEnv()`); default off. */
@@ -117,7 +121,8 @@ export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'regis
  * Serves `/metrics` on METRICS_PORT, then the services on GRPC_HOST:GRPC_PORT behind
  * {@link serverInterceptorChain}, with TLS or mTLS when TLS_MODE says so ({@link useTlsFromConfig}:
  * the same credentials for every outgoing channel). Unless the app passes `rateLimit` or `rateLimiter`, the rate
- * limiter comes from the config (`rateLimiterFromConfig`: REDIS_URL set, in Redis, waiting up to
+ * limiter comes from the config (`rateLimiterFromConfig`: a token bucket of RATE_LIMIT_RPS calls/s
+ * plus RATE_LIMIT_BURST; REDIS_URL set, in Redis, waiting up to
  * {@link RATE_LIMIT_STORE_READY_TIMEOUT_MS} for the connection; else in memory). On shutdown
  * (SIGTERM/SIGINT, see startServer): the app's afterStop hooks, then the limiter's Redis client
  * closes, the metrics endpoint closes, spans are flushed, channels closed.

@@ -194,6 +194,21 @@ describeWithRedis('rateLimiterFromConfig with REDIS_URL (real Redis)', () => {
   };
   const EXHAUSTED = `RESOURCE_EXHAUSTED: ${RATE_LIMITED_MESSAGE}`;
 
+  it('takes RATE_LIMIT_RPS and RATE_LIMIT_BURST into Redis: RPS=3 BURST=2 allows 5 of 6 consumes, the burst key kept for its 10 s window', async () => {
+    const keyPrefix = runPrefix();
+    const setup = rateLimiterFromConfig({ REDIS_URL, RATE_LIMIT_RPS: 3, RATE_LIMIT_BURST: 2 }, log.logger, { keyPrefix });
+    setups.push(setup);
+    expect(await setup.ready(5_000)).toBe(true);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++) outcomes.push(await setup.limiter.consume('user:u|/m').then(() => 'allowed', () => 'rejected'));
+    // Steady window 1 s, burst window 10 s: the six consumes are milliseconds apart on loopback.
+    expect(outcomes).toEqual(['allowed', 'allowed', 'allowed', 'allowed', 'allowed', 'rejected']);
+    const ttlBurst = await setup.redis?.pttl(`${keyPrefix}:burst:user:u|/m`);
+    expect(ttlBurst).toBeGreaterThan(1_000);
+    expect(await setup.redis?.pttl(`${keyPrefix}:steady:user:u|/m`)).toBeLessThanOrEqual(1_000);
+    await setup.redis?.del(`${keyPrefix}:steady:user:u|/m`, `${keyPrefix}:burst:user:u|/m`);
+  });
+
   it('two replicas share one limit of N=20/s: of 3N=60 calls spread over both, exactly 20 succeed', async () => {
     const both = await twoReplicas({ points: 20, duration: 1, burstPoints: 0, burstDuration: 1 }, runPrefix());
     const outcomes = await spread(both, 30);

@@ -24,7 +24,7 @@ import { profileScenario } from './profile.js';
 import { renderReport } from './report.js';
 import type { BenchResults, SummaryRow } from './results.js';
 import { serverStreamingScenario } from './server-streaming.js';
-import { LOAD_CORE, Stack } from './stack.js';
+import { BENCH_AUTH_RATE_LIMIT, LOAD_CORE, Stack } from './stack.js';
 import { unaryScenario } from './unary.js';
 
 /** Sizes of one run. */
@@ -77,7 +77,7 @@ export interface RunBenchOptions {
   /** Where the Markdown report goes. */
   reportPath: string;
   plots: boolean;
-  /** `REDIS_URL` for the rate limits (the bench grants its users a budget there). */
+  /** `REDIS_URL`: the services keep their rate limits in Redis; unset, in memory (the default). */
   redisUrl?: string;
   /** `DATABASE_URL`: orders also on PostgreSQL. */
   databaseUrl?: string;
@@ -148,7 +148,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     } else {
       summary.push(...ordersNotMeasured('PostgreSQL', 'DATABASE_URL not set'));
     }
-    if (options.redisUrl) await step('unary profile', () => profileScenario({ stack, user: users[0], settings: sizes.unary, pinning, log }));
+    await step('unary profile', () => profileScenario({ stack, user: users[0], settings: sizes.unary, pinning, log }));
     await step('channel reuse', () => channelScenario({ stack, ...sizes.channels, log }));
     scenarios.tracing = { exportRequests: stack.sink.requests, exportedBytes: stack.sink.bytes };
   } finally {
@@ -179,7 +179,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       `taskset -c ${LOAD_CORE} h2load -D ${sizes.unary.durationS} --warm-up-time ${sizes.unary.warmUpS} -c ${sizes.unary.clients} -m ${sizes.unary.streams} -t 1 -d get-user.grpc --log-file requests.log -H 'content-type: application/grpc' -H 'te: trailers' -H 'authorization: Bearer <token>' http://127.0.0.1:<auth port>/auth.v1.AuthService/GetUser`,
       `taskset -a -p -c 0 <pid of each server>`,
     ],
-    settings: { ...sizes, redis: Boolean(options.redisUrl), postgres: Boolean(options.databaseUrl) },
+    settings: { ...sizes, redis: Boolean(options.redisUrl), postgres: Boolean(options.databaseUrl), authRateLimit: BENCH_AUTH_RATE_LIMIT },
     summary,
     scenarios,
   };

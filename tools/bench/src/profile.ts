@@ -84,7 +84,6 @@ export async function profileScenario(options: ProfileOptions): Promise<{ rows: 
   const requestFile = await unaryRequestFile(stack, options.user);
   const url = `http://${stack.auth.process.target.replace(/^ipv4:/, '')}${GET_USER_PATH}`;
   const headers = [`authorization: Bearer ${options.user.token}`];
-  await stack.grantBudget(options.user, GET_USER_PATH, 3_600);
   process.kill(stack.auth.pid, 'SIGUSR2');
   const result = await h2load(url, requestFile, headers, { ...options.settings, warmUpS: 1 }, options.pinning);
   process.kill(stack.auth.pid, 'SIGUSR2');

@@ -58,6 +58,7 @@ export function renderReport(results: BenchResults, plots: string[], reportPath:
   );
   const tracing = results.scenarios.tracing as { exportRequests: number; exportedBytes: number } | undefined;
   const s = results.settings as Record<string, Record<string, number>>;
+  const rl = results.settings.authRateLimit as { RATE_LIMIT_RPS: string; RATE_LIMIT_BURST: string } | undefined;
   return `# Benchmarks
 
 What the patterns cost, measured side by side in one run against bare grpc-js servers that
@@ -96,7 +97,13 @@ ${profileSection(results)}## What runs
   other than OK (CANCELLED only for the streams h2load resets when its time is up) and the OK
   count covers h2load's successes; p50/p99 come from h2load's \`--log-file\` (warm-up left out).
 - **Rate limit on**: the default limiter is a token bucket of 100 calls/s per user and method
-  (plus a burst), far below the offered load. No variable raises it, so ${results.settings.redis ? 'the bench runs the services with `REDIS_URL` (the limiter in Redis, as replicas share it) and grants the bench user a budget of 10^12 calls of GetUser by writing the bucket\'s Redis key: the limiter still runs on every call (one Redis round trip, more than the in-memory bucket costs) and never rejects' : 'without `REDIS_URL` the unary full chain is not measured'}.
+  (plus a burst of 200), far below the offered load, so the bench starts auth with
+  \`RATE_LIMIT_RPS=${rl?.RATE_LIMIT_RPS ?? '?'} RATE_LIMIT_BURST=${rl?.RATE_LIMIT_BURST ?? '?'}\` (\`rateLimitEnv()\`, the variables any deployment sets):
+  the limiter still consumes from the user's bucket on every call and never rejects one. ${
+    results.settings.redis
+      ? 'This run set `REDIS_URL`: the buckets are in Redis (one round trip per call, as replicas sharing a limit pay it).'
+      : 'This run did not set `REDIS_URL`: the buckets are in auth\'s memory (the default; `REDIS_URL=redis://… npm run bench` measures them in Redis).'
+  }
   The other scenarios spread their calls over ${s.users} bench users so no user passes 100 calls/s
   (chat streams are opened in batches of 5 per user at most every 60 ms: 83 calls/s per user).
 - **Server streaming**: \`StreamFlights\` over the 3M-row vega-datasets flights file,

@@ -13,7 +13,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { BareCommand, BareReply } from './bare-server.js';
 import { pin } from './measure.js';
 
@@ -60,7 +59,7 @@ export interface BareServer {
 export interface StackOptions {
   /** Pin servers and load to separate cores with taskset. */
   pinning: boolean;
-  /** Rate limits in Redis (the bench grants its users a budget there); unset: in memory. */
+  /** Rate limits in Redis (REDIS_URL for every service); unset: in memory, the default. */
   redisUrl?: string;
   /** Log what happens. */
   log: (line: string) => void;
@@ -68,8 +67,13 @@ export interface StackOptions {
   authEnv?: Record<string, string>;
 }
 
-/** Redis key prefix of the rate limiter (libs/interceptors rate-limit-store DEFAULT_REDIS_KEY_PREFIX). */
-const RATE_LIMIT_KEY_PREFIX = 'grpc-rl';
+/**
+ * The rate limit auth runs with in the bench (`rateLimitEnv()` of @grpc-patterns/config): 10^6
+ * calls/s per user and method, the most RATE_LIMIT_RPS takes, no burst. Far above what h2load
+ * offers on this machine, so the limiter evaluates every call (a token bucket consume, in memory
+ * or in Redis) and never rejects one; the default 100/s would reject almost all of them.
+ */
+export const BENCH_AUTH_RATE_LIMIT = Object.freeze({ RATE_LIMIT_RPS: '1000000', RATE_LIMIT_BURST: '0' });
 
 /**
  * The processes of one bench run. Create with {@link Stack.start}; {@link Stack.close} stops
@@ -83,21 +87,18 @@ export class Stack {
   /** Data directories and scratch files of this run; removed by close(). */
   readonly scratchDir = mkdtempSync(join(tmpdir(), 'grpc-patterns-bench-'));
   private readonly authDataDir = join(this.scratchDir, 'auth');
-  private readonly redis?: Redis;
   bare!: BareServer;
   auth!: RunningService;
 
-  private constructor(readonly options: StackOptions) {
-    if (options.redisUrl) this.redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  }
+  private constructor(readonly options: StackOptions) {}
 
-  /** Starts the trace sink, the bare baseline and auth. */
+  /** Starts the trace sink, the bare baseline and auth (with {@link BENCH_AUTH_RATE_LIMIT}). */
   static async start(options: StackOptions): Promise<Stack> {
     const stack = new Stack(options);
     try {
       await stack.startSink();
       stack.bare = await stack.startBare();
-      stack.auth = await stack.service('auth', { DATA_DIR: stack.authDataDir, ...options.authEnv });
+      stack.auth = await stack.service('auth', { DATA_DIR: stack.authDataDir, ...BENCH_AUTH_RATE_LIMIT, ...options.authEnv });
       return stack;
     } catch (error) {
       await stack.close();
@@ -176,7 +177,7 @@ export class Stack {
    */
   async restartAuth(env: Record<string, string>): Promise<void> {
     await this.stopService(this.auth);
-    this.auth = await this.service('auth', { DATA_DIR: this.authDataDir, ...this.options.authEnv, ...env });
+    this.auth = await this.service('auth', { DATA_DIR: this.authDataDir, ...BENCH_AUTH_RATE_LIMIT, ...this.options.authEnv, ...env });
   }
 
   /** Stops a service started by {@link service} (SIGTERM, graceful). */
@@ -206,21 +207,6 @@ export class Stack {
     return users;
   }
 
-  /**
-   * Grants `user` a budget of 10^12 calls of `method` in the Redis rate limiter: the steady
-   * bucket's key is set to -10^12 consumed points (rate-limiter-flexible's RateLimiterRedis
-   * INCRBYs it per call and allows while the count stays within the limit), so the limiter is
-   * still consulted on every call (one Redis round trip) but never rejects a bench call.
-   *
-   * @returns false when the stack has no Redis (the in-memory limit cannot be raised from outside).
-   */
-  async grantBudget(user: BenchUser, method: string, seconds: number): Promise<boolean> {
-    if (!this.redis) return false;
-    if (this.redis.status === 'wait') await this.redis.connect();
-    await this.redis.set(`${RATE_LIMIT_KEY_PREFIX}:steady:user:${user.id}|${method}`, String(-1e12), 'EX', seconds);
-    return true;
-  }
-
   /** Stops every process this stack started, the sink, and removes the data directories. */
   async close(): Promise<void> {
     for (const service of [...this.services].reverse()) await service.process.stop().catch(() => undefined);
@@ -231,7 +217,6 @@ export class Stack {
       await exited;
     }
     await new Promise((resolve) => (this.sinkServer ? this.sinkServer.close(resolve) : resolve(undefined)));
-    this.redis?.disconnect();
     rmSync(this.scratchDir, { recursive: true, force: true });
   }
 }

@@ -7,8 +7,9 @@
  * it in afterAll (after terminating its connections), so spec files running in parallel and
  * re-runs never see each other's rows.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { createTestDatabase as createSharedTestDatabase, type TestDatabase } from '@grpc-patterns/testing';
+
+export type { TestDatabase };
 
 /** The server URL from the environment, or undefined. */
 export const SERVER_URL: string | undefined = process.env['DATABASE_URL'] || undefined;
@@ -46,17 +47,6 @@ export function backendsUnderTest(name: string): Array<'pglite' | 'postgres'> {
   return ['pglite'];
 }
 
-/** A database of its own on the DATABASE_URL server. */
-export interface TestDatabase {
-  name: string;
-  /** DATABASE_URL with the database replaced by {@link name}. */
-  url: string;
-  /** A statement on it, through a short-lived connection. */
-  query<Row extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<Row[]>;
-  /** Terminates its connections and drops it. */
-  drop(): Promise<void>;
-}
-
 /** `url` with its database path replaced by `database`. */
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
@@ -64,30 +54,7 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-/** Runs `sql` on the server's own database (the one DATABASE_URL names). */
-async function onServer<Row extends pg.QueryResultRow>(sql: string, params: unknown[] = [], url = SERVER_URL): Promise<Row[]> {
-  if (!url) throw new Error('PostgreSQL is required under CI=true: DATABASE_URL is not set');
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-/** Creates `orders_<random>` on the DATABASE_URL server. */
-export async function createTestDatabase(prefix = 'orders'): Promise<TestDatabase> {
-  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  await onServer(`CREATE DATABASE ${name}`);
-  const url = withDatabase(SERVER_URL as string, name);
-  return {
-    name,
-    url,
-    query: (sql, params) => onServer(sql, params, url),
-    async drop() {
-      await onServer('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-      await onServer(`DROP DATABASE IF EXISTS ${name}`);
-    },
-  };
+/** Creates `<prefix>_<random>` on the DATABASE_URL server (libs/testing's createTestDatabase). */
+export function createTestDatabase(prefix = 'orders'): Promise<TestDatabase> {
+  return createSharedTestDatabase(SERVER_URL, prefix);
 }

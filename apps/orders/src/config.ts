@@ -2,7 +2,7 @@
  * The orders service's environment (names shared by local runs, docker-compose and Kubernetes;
  * see docs/architecture.md). Exported so tests and tools read the same defaults main() does.
  */
-import { discoveryEnv, milliseconds, path, rateLimitEnv, serviceEnv, target, wholeNumber, z } from '@grpc-patterns/config';
+import { discoveryEnv, milliseconds, path, rateLimitEnv, serverUrl, serviceEnv, target, wholeNumber, z } from '@grpc-patterns/config';
 
 /** Default of IDEMPOTENCY_KEY_TTL_MS: 24 h, ms. */
 export const DEFAULT_IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -12,16 +12,6 @@ export const DEFAULT_IN_FLIGHT_WAIT_MS = 5_000;
 export const DEFAULT_PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 /** Upper bound of IDEMPOTENCY_KEY_TTL_MS: 30 days, ms. */
 export const MAX_IDEMPOTENCY_KEY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
-
-/** Whether `value` parses as a URL with scheme postgres: or postgresql: and a host. */
-function isPostgresUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
 
 /** zod shape of the orders environment, for `loadConfigOrExit('orders', ordersConfigShape)`. */
 export const ordersConfigShape = {
@@ -37,11 +27,7 @@ export const ordersConfigShape = {
    * `postgresql://`). Optional: set, orders keeps its data there (replicas share it); unset,
    * in PGlite under DATA_DIR.
    */
-  DATABASE_URL: z
-    .string()
-    .trim()
-    .refine(isPostgresUrl, { message: 'must be a postgres:// URL such as postgres://user@127.0.0.1:5432/orders' })
-    .optional(),
+  DATABASE_URL: serverUrl(['postgres', 'postgresql'], 'must be a postgres:// URL such as postgres://user@127.0.0.1:5432/orders'),
   /** gRPC target URI of auth.v1.AuthService, asked whether a user exists before an order is placed. */
   AUTH_TARGET: target('ipv4:127.0.0.1:50051'),
   /**

@@ -188,15 +188,26 @@ export const discoveryEnv = () => ({
   DISCOVERY_ADVERTISE_HOST: z.string().trim().min(1).optional(),
 });
 
-/** Whether `value` parses as a URL with scheme redis: or rediss: and a host. */
-function isRedisUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
+/**
+ * An optional server URL: trimmed, and it must parse as a URL with one of `schemes` (without the
+ * colon, e.g. `['redis', 'rediss']`) and a host; otherwise `message` (name the expected form).
+ */
+export const serverUrl = (schemes: readonly string[], message: string) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          const url = new URL(value);
+          return schemes.includes(url.protocol.slice(0, -1)) && url.hostname !== '';
+        } catch {
+          return false;
+        }
+      },
+      { message },
+    )
+    .optional();
 
 /**
  * Rate-limit variables (docs/interceptors.md, "Rate limits"), shared by every service:
@@ -214,11 +225,7 @@ function isRedisUrl(value: string): boolean {
  * Redis alike. A call over it ends with RESOURCE_EXHAUSTED.
  */
 export const rateLimitEnv = () => ({
-  REDIS_URL: z
-    .string()
-    .trim()
-    .refine(isRedisUrl, { message: 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379' })
-    .optional(),
+  REDIS_URL: serverUrl(['redis', 'rediss'], 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379'),
   RATE_LIMIT_FAIL: z.enum(['open', 'closed'], { message: 'must be one of open, closed' }).default('open'),
   RATE_LIMIT_RPS: wholeNumber(1, 1_000_000, 'calls per second').prefault('100'),
   RATE_LIMIT_BURST: wholeNumber(0, 10_000_000, 'calls').prefault('200'),

@@ -3,22 +3,18 @@
 // Runs when NATS_URL is set (.ci/run sets it), is skipped with the reason otherwise, and fails
 // under CI=true when NATS_URL is missing or NATS is unreachable.
 import { chatV1 } from '@grpc-patterns/proto';
-import { grpc } from '@grpc-patterns/testing';
+import { describeRequiring, grpc } from '@grpc-patterns/testing';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'nats';
 import { halfClose, joined, openStream, startChatServer, type ChatStream, type ChatTestServer } from '../test/chat-test-client.js';
 import { connectNatsRoomBus, LEASE_EXPIRED_MESSAGE, roomToken, type NatsRoomBus } from './nats-room-bus.js';
 
 const NATS_URL = process.env['NATS_URL'] || undefined;
-const MUST_RUN = process.env['CI'] === 'true';
 const { JOINED, LEFT } = { JOINED: chatV1.PresenceKind.PRESENCE_KIND_JOINED, LEFT: chatV1.PresenceKind.PRESENCE_KIND_LEFT };
 
 /** `describe` when NATS_URL is set or CI=true (a missing URL then fails in beforeAll), else skipped with the reason. */
 function describeWithNats(name: string, body: () => void): void {
-  if (NATS_URL || MUST_RUN) return describe(name, body);
-  // stderr directly: jest drops console output of a suite whose tests are all skipped.
-  process.stderr.write(`SKIPPED "${name}": NATS_URL is not set (e.g. NATS_URL=nats://127.0.0.1:4222; .ci/run sets it)\n`);
-  describe.skip(name, body);
+  describeRequiring(name, NATS_URL ? undefined : 'NATS_URL is not set (e.g. NATS_URL=nats://127.0.0.1:4222; .ci/run sets it)', body);
 }
 
 describeWithNats('chat across replicas (NATS JetStream)', () => {

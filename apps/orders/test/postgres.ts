@@ -7,7 +7,7 @@
  * it in afterAll (after terminating its connections), so spec files running in parallel and
  * re-runs never see each other's rows.
  */
-import { createTestDatabase as createSharedTestDatabase, type TestDatabase } from '@grpc-patterns/testing';
+import { createTestDatabase as createSharedTestDatabase, describeRequiring, type TestDatabase } from '@grpc-patterns/testing';
 
 export type { TestDatabase };
 
@@ -26,12 +26,7 @@ export function postgresAvailability(): { available: true; url: string } | { ava
  */
 export function describeWithPostgres(name: string, body: () => void): void {
   const availability = postgresAvailability();
-  if (availability.available || process.env['CI'] === 'true') {
-    describe(name, body);
-  } else {
-    console.warn(`SKIPPED "${name}": ${availability.reason}`);
-    describe.skip(name, body);
-  }
+  describeRequiring(name, availability.available ? undefined : availability.reason, body);
 }
 
 /** Whether a spec runs its PostgreSQL cases: DATABASE_URL is set, or CI=true (where a missing URL then fails). */

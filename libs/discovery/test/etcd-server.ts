@@ -2,7 +2,7 @@
  * The discovery suites' etcd: the real server from @grpc-patterns/testing (startEtcd), plus a
  * jest `describe` that skips with the reason when etcd is missing (never under CI=true).
  */
-import { etcdAvailability } from '@grpc-patterns/testing';
+import { describeRequiring, etcdAvailability } from '@grpc-patterns/testing';
 
 export { ETCD_BINARY, ETCDCTL_BINARY, etcdAvailability, startEtcd, type EtcdServer } from '@grpc-patterns/testing';
 
@@ -12,11 +12,6 @@ export { ETCD_BINARY, ETCDCTL_BINARY, etcdAvailability, startEtcd, type EtcdServ
  */
 export function describeWithEtcd(name: string, body: () => void): void {
   const availability = etcdAvailability();
-  if (availability.available || process.env['CI'] === 'true') {
-    describe(name, body);
-  } else {
-    console.warn(`SKIPPED "${name}": ${availability.reason}`);
-    describe.skip(name, body);
-  }
+  describeRequiring(name, availability.available ? undefined : availability.reason, body);
 }
 

@@ -3,7 +3,7 @@
 // line per outage). The Redis suites run when REDIS_URL is set (.ci/run sets it), are skipped
 // with the reason otherwise, and fail under CI=true when it is missing or Redis is unreachable.
 import { closeAllChannels } from '@grpc-patterns/grpc-kit';
-import { freePort, grpc } from '@grpc-patterns/testing';
+import { describeRequiring, freePort, grpc } from '@grpc-patterns/testing';
 import { randomBytes } from 'node:crypto';
 import { createServer, Socket, type Server } from 'node:net';
 import { createMetricsRegistry, setupTracing } from '@grpc-patterns/observability';
@@ -18,16 +18,13 @@ import { RATE_LIMITED_MESSAGE, RATE_LIMITER_UNAVAILABLE_MESSAGE } from './rate-l
 import { rateLimiterFromConfig, rateLimitInterceptorFor, tokenBucketFromConfig, type RateLimiterSetup, type TokenBucketShape } from './rate-limit-store.js';
 
 const REDIS_URL = process.env['REDIS_URL'] || undefined;
-const MUST_RUN = process.env['CI'] === 'true';
 const OPEN_LINE = 'rate limiter store unavailable: calls let through (fail open)';
 const CLOSED_LINE = 'rate limiter store unavailable: calls rejected with UNAVAILABLE (fail closed)';
 const RECOVERED_LINE = 'rate limiter store available again';
 
 /** `describe` when REDIS_URL is set or CI=true (a missing URL then fails in beforeAll), else skipped with the reason. */
 function describeWithRedis(name: string, body: () => void): void {
-  if (REDIS_URL || MUST_RUN) return describe(name, body);
-  console.warn(`SKIPPED "${name}": REDIS_URL is not set (e.g. REDIS_URL=redis://127.0.0.1:6379; .ci/run sets it)`);
-  describe.skip(name, body);
+  describeRequiring(name, REDIS_URL ? undefined : 'REDIS_URL is not set (e.g. REDIS_URL=redis://127.0.0.1:6379; .ci/run sets it)', body);
 }
 
 /** Keys of this test run only, so runs and parallel suites never share a bucket. */

@@ -101,3 +101,4 @@ export * from './process.js';
 export * from './etcd.js';
 export * from './logs.js';
 export * from './postgres.js';
+export * from './suites.js';

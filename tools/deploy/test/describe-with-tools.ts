@@ -1,6 +1,7 @@
 /**
  * jest `describe` for suites that need the Debian tools of src/binaries.ts.
  */
+import { describeRequiring } from '@grpc-patterns/testing';
 import { missingTools, type Tool } from '../src/binaries';
 
 /**
@@ -8,11 +9,5 @@ import { missingTools, type Tool } from '../src/binaries';
  * `describe.skip` after printing why.
  */
 export function describeWithTools(name: string, tools: Tool[], body: () => void): void {
-  const reason = missingTools(tools);
-  if (reason === undefined || process.env['CI'] === 'true') {
-    describe(name, body);
-  } else {
-    console.warn(`SKIPPED "${name}": ${reason}`);
-    describe.skip(name, body);
-  }
+  describeRequiring(name, missingTools(tools), body);
 }

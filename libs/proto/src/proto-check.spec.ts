@@ -51,6 +51,12 @@ describe('proto:check (buf lint + buf breaking FILE against proto/releases)', ()
     expect(run.status).not.toBe(0);
   });
 
+  it('refuses a removal even with its number and name reserved (FILE rules: that is a new major version)', () => {
+    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n  string user_id = 1;\n/, 'message GetUserRequest {\n  reserved 1;\n  reserved "user_id";\n'));
+    expect(run.output).toMatch(/was deleted/);
+    expect(run.status).not.toBe(0);
+  });
+
   it('accepts a compatible evolution: a new field, and a number reserved', () => {
     const run = checkEdited((s) =>
       s.replace(/message GetUserRequest \{\n  string user_id = 1;\n/, 'message GetUserRequest {\n  string user_id = 1;\n  reserved 2;\n  string fields_hint = 3;\n'),

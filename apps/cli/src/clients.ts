@@ -89,6 +89,8 @@ export class Clients {
     readonly targets: Targets,
     readonly deadlines: Deadlines = DEFAULT_DEADLINES,
     token?: string,
+    /** Compress request messages with gzip on every channel (`--gzip`; grpc-kit createClient's `gzip`). */
+    readonly gzip = false,
   ) {
     if (token) this.useToken(token);
   }
@@ -114,17 +116,18 @@ export class Clients {
 
   /** Clients for the same targets and deadlines that send no token (on the same channels). */
   withoutToken(): Clients {
-    return new Clients(this.targets, this.deadlines);
+    return new Clients(this.targets, this.deadlines, undefined, this.gzip);
   }
 
   get auth(): authV1.AuthServiceClient {
-    return this.client('auth', () => createClient(authV1.AuthServiceClient, this.targets.auth, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors, serviceConfig: SERVICE_CONFIGS.auth }));
+    return this.client('auth', () => createClient(authV1.AuthServiceClient, this.targets.auth, { gzip: this.gzip, defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors, serviceConfig: SERVICE_CONFIGS.auth }));
   }
   get analytics(): analyticsV1.AnalyticsServiceClient {
-    return this.client('analytics', () => createClient(analyticsV1.AnalyticsServiceClient, this.targets.analytics, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
+    return this.client('analytics', () => createClient(analyticsV1.AnalyticsServiceClient, this.targets.analytics, { gzip: this.gzip, defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
   }
   get metrics(): metricsV1.MetricsServiceClient {
     return this.client('metrics', () => createClient(metricsV1.MetricsServiceClient, this.targets.metrics, {
+        gzip: this.gzip,
         defaultDeadlineMs: this.deadlines.streamMs,
         interceptors: this.interceptors,
         // An upload is one long client stream: grpc-js would keep (and copy) up to 1 MiB of sent
@@ -134,10 +137,10 @@ export class Clients {
       }));
   }
   get chat(): chatV1.ChatServiceClient {
-    return this.client('chat', () => createClient(chatV1.ChatServiceClient, this.targets.chat, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
+    return this.client('chat', () => createClient(chatV1.ChatServiceClient, this.targets.chat, { gzip: this.gzip, defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors }));
   }
   get orders(): ordersV1.OrderServiceClient {
-    return this.client('orders', () => createClient(ordersV1.OrderServiceClient, this.targets.orders, { defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors, serviceConfig: SERVICE_CONFIGS.orders }));
+    return this.client('orders', () => createClient(ordersV1.OrderServiceClient, this.targets.orders, { gzip: this.gzip, defaultDeadlineMs: this.deadlines.unaryMs, interceptors: this.interceptors, serviceConfig: SERVICE_CONFIGS.orders }));
   }
 
   /** Absolute deadline for a unary call starting now. */

@@ -5,6 +5,7 @@ import { clientStreaming, GrpcError, serverStreaming, unary, writeMessage } from
 import { analyticsV1, authV1, metricsV1, ordersV1 } from '@grpc-patterns/proto';
 import { grpc, startTestServer, type TestServer } from '@grpc-patterns/testing';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -354,6 +355,36 @@ describe('upload-metrics (client streaming)', () => {
       ['cpu_seconds', 3, '2026-01-01T00:00:02.000Z', { host: 'b' }],
     ]);
     expect(r.out).toMatch(/^uploaded 3 points of .*points\.csv in \d+ ms\nreceived 3, accepted 2, rejected 1\nrejected by reason:\n {2}1 {2}value not finite\n$/);
+  });
+
+  it('--gzip compresses what it sends: the server gets the same points over fewer bytes', async () => {
+    const file = join(dir, 'wide.jsonl');
+    const labels = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`label_${i}`, `europe-west1/orders-7d9c5b8f6d-x2kqp/${i}`.repeat(4)]));
+    writeFileSync(file, Array.from({ length: 200 }, (_, i) => JSON.stringify({ name: 'wide', time: '2026-01-01T00:00:00Z', value: i, labels })).join('\n'));
+    // A loopback proxy in front of the test server counts the bytes the CLI sends.
+    let sent = 0;
+    const proxy = createServer((inbound) => {
+      const outbound = connect(Number(server.target.split(':').pop()), '127.0.0.1');
+      inbound.on('data', (chunk: Buffer) => (sent += chunk.length)).on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const via = ['--metrics-target', `ipv4:127.0.0.1:${(proxy.address() as AddressInfo).port}`];
+    try {
+      const bytes: number[] = [];
+      for (const flags of [[], ['--gzip']]) {
+        seen.points = [];
+        sent = 0;
+        expect((await cli(...via, ...flags, 'upload-metrics', '--file', file)).code).toBe(0);
+        expect(seen.points).toHaveLength(200);
+        expect(seen.points[199].labels).toEqual(labels);
+        bytes.push(sent);
+      }
+      expect(bytes[1]).toBeLessThan(0.25 * bytes[0]);
+    } finally {
+      proxy.close();
+    }
   });
 
   it('reads JSON lines, and names the line of a malformed one', async () => {

@@ -53,6 +53,8 @@ export function processContext(): CliContext {
 export interface GlobalOptions extends TargetOptions, TlsOptions {
   deadlineMs?: number;
   streamDeadlineMs?: number;
+  /** `--gzip`: compress request messages. */
+  gzip?: boolean;
   /** Access token (`--token`); {@link TOKEN_VARIABLE} when not given. */
   token?: string;
 }
@@ -84,7 +86,7 @@ export function clientsFor(command: Command, ctx: CliContext): Clients {
   return new Clients(targets, {
     unaryMs: options.deadlineMs ?? DEFAULT_DEADLINES.unaryMs,
     streamMs: options.streamDeadlineMs ?? DEFAULT_DEADLINES.streamMs,
-  });
+  }, undefined, options.gzip === true);
 }
 
 /**

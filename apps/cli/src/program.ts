@@ -33,6 +33,7 @@ export function buildProgram(ctx: CliContext): Command {
   program
     .option('--deadline-ms <ms>', `deadline of each unary call (default ${DEFAULT_DEADLINES.unaryMs})`, milliseconds)
     .option('--stream-deadline-ms <ms>', `deadline of a whole streaming call (default ${DEFAULT_DEADLINES.streamMs})`, milliseconds)
+    .option('--gzip', 'compress request messages with gzip (pays off for messages of a few KB and more; README "Compression")')
     // Read from ctx.env in context.ts (not commander's .env()), so tests can inject it.
     .option('--token <jwt>', `access token sent as "authorization: Bearer <jwt>" on every call (env ${TOKEN_VARIABLE}; get one with \`login --print-token\`)`);
   const tlsHelp = {

@@ -34,32 +34,32 @@ describe('proto:check (buf lint + buf breaking FILE against proto/releases)', ()
   });
 
   it("refuses a field's type changed", () => {
-    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n  string user_id = 1;/, 'message GetUserRequest {\n  int64 user_id = 1;'));
+    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n {2}string user_id = 1;/, 'message GetUserRequest {\n  int64 user_id = 1;'));
     expect(run.output).toMatch(/changed type from "string" to "int64"/);
     expect(run.status).not.toBe(0);
   });
 
   it("refuses a field's number changed", () => {
-    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n  string user_id = 1;/, 'message GetUserRequest {\n  string user_id = 2;'));
+    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n {2}string user_id = 1;/, 'message GetUserRequest {\n  string user_id = 2;'));
     expect(run.output).toMatch(/Previously present field "1" with name "user_id" on message "GetUserRequest" was deleted/);
     expect(run.status).not.toBe(0);
   });
 
   it('refuses a field removed without reserving its number and name', () => {
-    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n  string user_id = 1;\n/, 'message GetUserRequest {\n'));
+    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n {2}string user_id = 1;\n/, 'message GetUserRequest {\n'));
     expect(run.output).toMatch(/was deleted/);
     expect(run.status).not.toBe(0);
   });
 
   it('refuses a removal even with its number and name reserved (FILE rules: that is a new major version)', () => {
-    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n  string user_id = 1;\n/, 'message GetUserRequest {\n  reserved 1;\n  reserved "user_id";\n'));
+    const run = checkEdited((s) => s.replace(/message GetUserRequest \{\n {2}string user_id = 1;\n/, 'message GetUserRequest {\n  reserved 1;\n  reserved "user_id";\n'));
     expect(run.output).toMatch(/was deleted/);
     expect(run.status).not.toBe(0);
   });
 
   it('accepts a compatible evolution: a new field, and a number reserved', () => {
     const run = checkEdited((s) =>
-      s.replace(/message GetUserRequest \{\n  string user_id = 1;\n/, 'message GetUserRequest {\n  string user_id = 1;\n  reserved 2;\n  string fields_hint = 3;\n'),
+      s.replace(/message GetUserRequest \{\n {2}string user_id = 1;\n/, 'message GetUserRequest {\n  string user_id = 1;\n  reserved 2;\n  string fields_hint = 3;\n'),
     );
     expect(run.output).toContain('pass against');
     expect(run.status).toBe(0);

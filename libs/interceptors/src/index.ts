@@ -1,5 +1,4 @@
-// Filled in by the interceptors issue.
-export {};
+// The server interceptor chain, client propagation, rich errors and serve() (docs/interceptors.md).
 export * from './call-context.js';
 export * from './error-details.js';
 export * from './public-methods.js';

@@ -54,5 +54,7 @@ describe('parseTranscript and outputMatches', () => {
     expect(outputMatches(['took <...> ms'], 'took 12 ms')).toBe(true);
     expect(outputMatches(['took <...> ms'], 'took 12 s')).toBe(false);
     expect(outputMatches(['a'], 'a\nextra')).toBe(false);
+    expect(outputMatches([], '')).toBe(true);
+    expect(outputMatches([], 'something')).toBe(false);
   });
 });

@@ -73,15 +73,16 @@ export function parseTranscript(body: string): TranscriptStep[] {
 
 /**
  * Whether `actual` output matches the `expected` lines a doc shows: line by line after trimming
- * trailing spaces; a line `...` matches any number of lines, and `<...>` inside a line any text.
+ * trailing spaces; a line `...` (indented or not) matches any number of lines, and `<...>` inside a line any text.
  */
 export function outputMatches(expected: string[], actual: string): boolean {
-  const got = actual.replace(/\n+$/, '').split('\n').map((l) => l.trimEnd());
+  const trimmed = actual.replace(/\n+$/, '');
+  const got = trimmed === '' ? [] : trimmed.split('\n').map((l) => l.trimEnd());
   const want = expected.map((l) => l.trimEnd());
   const line = (pattern: string) => new RegExp('^' + pattern.split('<...>').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
   const match = (w: number, g: number): boolean => {
     if (w === want.length) return g === got.length;
-    if (want[w] === '...') {
+    if (want[w].trim() === '...') {
       for (let k = g; k <= got.length; k++) if (match(w + 1, k)) return true;
       return false;
     }

@@ -118,13 +118,14 @@ export function durationString(ms: number): string {
 }
 
 /**
- * Channel arguments every client sets: keepalive pings every 30 s, also while idle, with a
- * 10 s timeout, so a dead connection is noticed before the next call pays for it (gRFC A8).
+ * Channel arguments every client sets: a keepalive ping after 5 min (ms) on a connection with
+ * calls open, none while idle, 20 s to answer (gRFC A8). 5 min is the least that grpc-go and
+ * C-core servers accept by default; see docs/reliability.md "Keepalive pairing (gRFC A8)".
  */
 export const DEFAULT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.keepalive_time_ms': 30_000,
-  'grpc.keepalive_timeout_ms': 10_000,
-  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.keepalive_time_ms': 300_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+  'grpc.keepalive_permit_without_calls': 0,
 };
 
 const channels = new Map<string, grpc.Channel>();

@@ -77,8 +77,11 @@ export interface RunningServer {
  *
  * - `grpc.keepalive_time_ms` 60 000 / `grpc.keepalive_timeout_ms` 20 000: the server pings each
  *   connection every 60 s and drops it after 20 s without an answer, so a client that vanished
- *   (laptop lid, dead NAT) does not hold a chat stream open forever. grpc-js servers enforce no
- *   client ping policy, so the clients' 30 s keepalive is accepted.
+ *   (laptop lid, dead NAT) does not hold a chat stream open forever. Client pings are not
+ *   policed: grpc-js 1.14 has no ping enforcement (Node's HTTP/2 answers every PING;
+ *   grpc/grpc-node#1699), so pairing is kept on the client side: DEFAULT_CHANNEL_OPTIONS pings
+ *   no more often than grpc-go and C-core servers allow (docs/reliability.md "Keepalive pairing
+ *   (gRFC A8)").
  * - `grpc.max_receive_message_length` 4 MiB (grpc's default, stated so it is a decision): no
  *   valid request of these APIs comes near it (the largest, a PlaceOrder with 100 line items
  *   of 64-character SKUs, is about 8 KiB, under 30 KiB even in 4-byte characters). A bigger

@@ -6,6 +6,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { execFile } from 'node:child_process';
+import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { collect, expectStatus, grpc, repoRoot, startTestServer, type TestServer } from './index.js';
@@ -186,5 +187,22 @@ describe('grpc-kit server and client', () => {
     const { ServerReflectionClient } = await import('./reflection-client.js');
     const services = await ServerReflectionClient.listServices(server.target);
     expect(services.sort()).toEqual(['analytics.v1.AnalyticsService', 'auth.v1.AuthService', 'grpc.health.v1.Health']);
+  });
+
+  it('answers every client PING, however often: grpc-js 1.14 servers police no ping rate (docs/reliability.md, "Keepalive pairing")', async () => {
+    // grpc-go and C-core servers send GOAWAY too_many_pings at the 4th of these (3rd strike). If
+    // grpc-js ever enforces a policy, this fails and the pairing table needs updating.
+    const session = connect(`http://${server.running.address}`);
+    try {
+      await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject));
+      let goaway: number | undefined;
+      session.on('goaway', (code) => (goaway = code));
+      for (let i = 0; i < 10; i++) {
+        await new Promise<void>((resolve, reject) => session.ping((error) => (error ? reject(error) : resolve())));
+      }
+      expect({ goaway, closed: session.closed, destroyed: session.destroyed }).toEqual({ goaway: undefined, closed: false, destroyed: false });
+    } finally {
+      session.destroy();
+    }
   });
 });

@@ -273,7 +273,7 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
     }
 
     // How late this process' timers ran: a client that cannot answer keepalive pings in time
-    // (10 s here, 20 s on the servers) loses its connections.
+    // (20 s, the timeout of both our clients and our servers) loses its connections.
     const eventLoopDelay = monitorEventLoopDelay({ resolution: 20 });
     eventLoopDelay.enable();
     const testStart = Date.now();

@@ -19,7 +19,7 @@ export interface ChatOptions {
 /**
  * Joins `room` as `user`, sends stdin lines, prints events until the stream ends. No deadline:
  * the session lasts as long as the user wants; a dead connection is still noticed by the
- * channel's keepalive pings (grpc-kit DEFAULT_CHANNEL_OPTIONS).
+ * channel's keepalive pings (grpc-kit DEFAULT_CHANNEL_OPTIONS: every 5 min while a call is open).
  *
  * @returns the number of events printed.
  * @throws grpc.ServiceError INVALID_ARGUMENT (bad room or user name), UNAVAILABLE (server gone or shutting down).

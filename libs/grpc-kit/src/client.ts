@@ -122,9 +122,9 @@ export function durationString(ms: number): string {
  * 10 s timeout, so a dead connection is noticed before the next call pays for it (gRFC A8).
  */
 export const DEFAULT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.keepalive_time_ms': 30_000,
-  'grpc.keepalive_timeout_ms': 10_000,
-  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.keepalive_time_ms': 300_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+  'grpc.keepalive_permit_without_calls': 0,
 };
 
 const channels = new Map<string, grpc.Channel>();

@@ -14,14 +14,36 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/ioutil"
 	"os"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/grpclog"
 )
+
+// grpcLogFromEnv applies GRPC_GO_LOG_SEVERITY_LEVEL and GRPC_GO_LOG_VERBOSITY_LEVEL again:
+// importing etcd's clientv3 replaces grpc-go's logger with one that discards everything
+// (clientv3/logger.go, etcd 3.4), so grpc-go's own reading of them at init is lost.
+func grpcLogFromEnv() {
+	verbosity, _ := strconv.Atoi(os.Getenv("GRPC_GO_LOG_VERBOSITY_LEVEL"))
+	var info, warning io.Writer = ioutil.Discard, ioutil.Discard
+	switch strings.ToLower(os.Getenv("GRPC_GO_LOG_SEVERITY_LEVEL")) {
+	case "info":
+		info, warning = os.Stderr, os.Stderr
+	case "warning":
+		warning = os.Stderr
+	}
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2WithVerbosity(info, warning, os.Stderr, verbosity))
+}
 
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: go-peer interop|rich-errors|etcd-resolve|serve [flags]")
 		os.Exit(2)
 	}
+	grpcLogFromEnv()
 	args := os.Args[2:]
 	var err error
 	switch os.Args[1] {

@@ -71,7 +71,7 @@ describeRequiring('idle streams against a grpc-go server with keepalive enforcem
     const [kept, control] = await Promise.all([openChat(current, 'defaults'), openChat(old, 'old-defaults')]);
     expect(kept.responses[0]?.event?.$case).toBe('presence');
 
-    const controlEnd = await Promise.race([control.ended, new Promise<undefined>((r) => setTimeout(r, IDLE_MS))]);
+    const controlEnd = await Promise.race([control.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), IDLE_MS))]);
     const remaining = IDLE_MS - (Date.now() - kept.joinedAt);
     if (remaining > 0) await new Promise((r) => setTimeout(r, remaining));
     const early = await Promise.race([kept.ended, Promise.resolve(undefined)]);

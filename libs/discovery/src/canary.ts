@@ -2,7 +2,7 @@
  * A canary load-balancing policy for grpc-js (`experimental.registerLoadBalancerType`).
  *
  * The resolver's endpoints are split into two groups by their discovery metadata (`version`
- * from etcd `Metadata` or Consul `Service.Meta`, passed under {@link ENDPOINT_METADATA_ATTRIBUTE}):
+ * from etcd `Metadata` (`version=v2`) or Consul `Service.Meta`, passed under {@link ENDPOINT_METADATA_ATTRIBUTE}):
  * the canary group (version == `version`, default "v2") and the stable group (the rest). Each
  * group is balanced by its own round_robin child. Per call:
  *

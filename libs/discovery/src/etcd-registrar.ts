@@ -6,7 +6,7 @@
 import type { Etcd3, Lease } from 'etcd3';
 import { hostPortString } from './endpoints.js';
 import { acquireEtcdClient, parseEtcdEndpoints, releaseEtcdClient } from './etcd-client.js';
-import type { EtcdNamingValue } from './etcd-resolver.js';
+import { encodeEtcdMetadata, type EtcdNamingValue } from './etcd-resolver.js';
 import type { AdvertisedAddress, Registrar } from './registrar.js';
 
 /** Options of {@link EtcdRegistrar}. */
@@ -17,7 +17,7 @@ export interface EtcdRegistrarOptions {
   endpoints?: string[];
   /** Key suffix; default the advertised `host:port` (unique per instance, as etcd's naming examples use). */
   instanceId?: string;
-  /** Written as `Metadata` (string values; `version` drives canary routing). */
+  /** Written as `Metadata`, form-urlencoded (`version=v1`; `version` drives canary routing). */
   metadata?: Record<string, string>;
   /**
    * Lease TTL, s (default 10; etcd's minimum is about 5 in practice). The client renews it every
@@ -28,7 +28,7 @@ export interface EtcdRegistrarOptions {
   onReregister?: (error: Error) => void;
 }
 
-/** etcd registrar: `put <service>/<id> {"Op":0,"Addr":...,"Metadata":...}` with a lease. */
+/** etcd registrar: `put <service>/<id> {"Op":0,"Addr":"host:port","Metadata":"version=v1"}` with a lease. */
 export class EtcdRegistrar implements Registrar {
   private client: Etcd3 | undefined;
   private lease: Lease | undefined;
@@ -48,7 +48,7 @@ export class EtcdRegistrar implements Registrar {
     this.stopped = false;
     const addr = hostPortString(address.host, address.port);
     this.key = `${this.options.service}/${this.options.instanceId ?? addr}`;
-    const value: EtcdNamingValue = { Op: 0, Addr: addr, Metadata: this.options.metadata ?? {} };
+    const value: EtcdNamingValue = { Op: 0, Addr: addr, Metadata: encodeEtcdMetadata(this.options.metadata ?? {}) };
     this.value = JSON.stringify(value);
     this.client ??= acquireEtcdClient(this.options.endpoints ?? parseEtcdEndpoints(process.env['ETCD_ENDPOINTS']));
     await this.putWithNewLease();

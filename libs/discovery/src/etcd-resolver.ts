@@ -4,7 +4,12 @@
  * services can share one registry:
  *
  *   key   `<service>/<instance-id>`          e.g. `orders/10.0.0.7:50055`
- *   value `{"Op":0,"Addr":"host:port","Metadata":{...}}`   (`Op` 0 = Add, 1 = Delete; may be absent)
+ *   value `{"Op":0,"Addr":"host:port","Metadata":"version=v1"}`   (`Op` 0 = Add, 1 = Delete; may be absent)
+ *
+ * `Metadata` is a string in `application/x-www-form-urlencoded` form: grpc-go copies it into
+ * `resolver.Address.Metadata` and hashes it (a JSON object there panics grpc-go,
+ * etcd-io/etcd#19700; docs/discovery.md). The object form `{"version":"v1"}` of older
+ * registrars is still read, for a rolling upgrade.
  *
  * Resolution: one Get of the prefix `<service>/`, then a Watch from the Get's revision + 1, so
  * no change between the two is lost and none is seen twice. Every change is reported as the
@@ -34,8 +39,34 @@ export interface EtcdNamingValue {
   Op?: number;
   /** `host:port` the instance serves gRPC on. */
   Addr: string;
-  /** Free-form; this library writes and reads string fields (`version`). */
+  /**
+   * This library writes `key=value&...` (form-urlencoded, keys sorted; `version` drives canary
+   * routing) and reads that, or an object of strings (the layout before the grpc-go fix).
+   */
   Metadata?: unknown;
+}
+
+/**
+ * Encodes instance metadata as the `Metadata` string: `version=v1&zone=eu-1` (form-urlencoded,
+ * keys sorted, so the same metadata is always the same bytes). grpc-go reads it as an opaque,
+ * comparable string; Go code decodes it with `url.ParseQuery`.
+ */
+export function encodeEtcdMetadata(metadata: Record<string, string>): string {
+  return new URLSearchParams(Object.entries(metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))).toString();
+}
+
+/**
+ * Decodes `Metadata`: a form-urlencoded string (pairs without `=` are dropped, so a free-form
+ * string such as "opaque" yields {}), or an object with string fields (the old layout); else {}.
+ */
+export function decodeEtcdMetadata(value: unknown): Record<string, string> {
+  if (typeof value !== 'string') return stringRecord(value);
+  const out: Record<string, string> = {};
+  for (const pair of value.split('&')) {
+    if (!pair.includes('=')) continue;
+    for (const [k, v] of new URLSearchParams(pair)) if (k) out[k] = v;
+  }
+  return out;
 }
 
 let defaults: EtcdResolverOptions = {};
@@ -55,7 +86,7 @@ export function parseEtcdNamingValue(raw: string): DiscoveredInstance | undefine
   }
   if (!value || typeof value !== 'object' || typeof value.Addr !== 'string' || (value.Op ?? 0) !== 0) return undefined;
   const address = parseHostPort(value.Addr);
-  return address && { ...address, metadata: stringRecord(value.Metadata) };
+  return address && { ...address, metadata: decodeEtcdMetadata(value.Metadata) };
 }
 
 /**

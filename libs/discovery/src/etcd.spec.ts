@@ -8,16 +8,30 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { describeWithEtcd, startEtcd, type EtcdServer } from '../test/etcd-server';
 import { countCalls, eventually, startReplica, waitForExactly, who, whoClient, type WhoClient } from '../test/who';
-import { ENDPOINT_METADATA_ATTRIBUTE, EtcdRegistrar, EtcdResolver, parseEtcdNamingValue, registerEtcdResolver } from './index';
+import { decodeEtcdMetadata, encodeEtcdMetadata, ENDPOINT_METADATA_ATTRIBUTE, EtcdRegistrar, EtcdResolver, parseEtcdNamingValue, registerEtcdResolver } from './index';
 
 function address(replica: TestServer): { host: string; port: number } {
   return { host: '127.0.0.1', port: replica.running.port };
 }
 
+describe('encodeEtcdMetadata / decodeEtcdMetadata', () => {
+  it('writes sorted form-urlencoded pairs and reads them back; reads the old object form too', () => {
+    expect(encodeEtcdMetadata({ zone: 'eu west', version: 'v1' })).toBe('version=v1&zone=eu+west');
+    expect(encodeEtcdMetadata({})).toBe('');
+    expect(decodeEtcdMetadata(encodeEtcdMetadata({ version: 'v1', odd: 'a=b&c' }))).toEqual({ version: 'v1', odd: 'a=b&c' });
+    expect(decodeEtcdMetadata({ version: 'v1', n: 2, nested: {} })).toEqual({ version: 'v1', n: '2' });
+    expect(decodeEtcdMetadata('written by etcdctl')).toEqual({});
+    expect(decodeEtcdMetadata(42)).toEqual({});
+  });
+});
+
 describe('parseEtcdNamingValue', () => {
   it('reads Add entries in both of etcd naming\'s JSON forms and drops Delete ops and junk', () => {
     expect(parseEtcdNamingValue('{"Op":0,"Addr":"10.0.0.1:50055","Metadata":{"version":"v2"}}')).toEqual({ host: '10.0.0.1', port: 50055, metadata: { version: 'v2' } });
     expect(parseEtcdNamingValue('{"Addr":"[::1]:8080","Metadata":"opaque"}')).toEqual({ host: '::1', port: 8080, metadata: {} });
+    // The layout grpc-go can hash: Metadata as a form-urlencoded string (what the registrar writes).
+    expect(parseEtcdNamingValue('{"Op":0,"Addr":"10.0.0.1:50055","Metadata":"version=v2&zone=eu%20west"}')).toEqual({ host: '10.0.0.1', port: 50055, metadata: { version: 'v2', zone: 'eu west' } });
+    expect(parseEtcdNamingValue('{"Addr":"10.0.0.1:1","Metadata":null}')).toEqual({ host: '10.0.0.1', port: 1, metadata: {} });
     expect(parseEtcdNamingValue('{"Op":1,"Addr":"10.0.0.1:50055"}')).toBeUndefined();
     expect(parseEtcdNamingValue('{"Addr":"10.0.0.1"}')).toBeUndefined();
     expect(parseEtcdNamingValue('not json')).toBeUndefined();
@@ -67,7 +81,7 @@ describeWithEtcd('etcd discovery (real etcd)', () => {
     const r = new EtcdRegistrar({ service: 'reg', endpoints: [etcd.endpoint], metadata: { version: 'v7' }, ttlSeconds: 5 });
     await r.register({ host: '127.0.0.1', port: 50999 });
     expect(r.registeredKey).toBe('reg/127.0.0.1:50999');
-    expect(JSON.parse((await kv.get('reg/127.0.0.1:50999').string()) as string)).toEqual({ Op: 0, Addr: '127.0.0.1:50999', Metadata: { version: 'v7' } });
+    expect(JSON.parse((await kv.get('reg/127.0.0.1:50999').string()) as string)).toEqual({ Op: 0, Addr: '127.0.0.1:50999', Metadata: 'version=v7' });
     const lease = await kv.get('reg/127.0.0.1:50999').exec();
     expect(lease.kvs[0].lease).not.toBe('0');
     await r.deregister();

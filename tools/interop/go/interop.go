@@ -1,0 +1,413 @@
+package main
+
+// grpc's interop cases (grpc/grpc doc/interop-test-descriptions.md) against the real services,
+// mapped to methods exactly as tools/interop/python/interop_client.py and
+// tools/reliability/src/interop.spec.ts map them (docs/reliability.md has the table).
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	analyticsv1 "grpcpatterns/gen/analyticsv1"
+	authv1 "grpcpatterns/gen/authv1"
+	chatv1 "grpcpatterns/gen/chatv1"
+	metricsv1 "grpcpatterns/gen/metricsv1"
+	ordersv1 "grpcpatterns/gen/ordersv1"
+)
+
+const (
+	largeRequestBytes     = 271828
+	largeResponseBytes    = 314159
+	specialStatusMessage  = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n"
+	paddingTag            = (15 << 3) | 2 // field 15, bytes: unknown to every message of this repo
+	chatNoJoinDescription = "join: the first request must be a join"
+)
+
+var interopCases = []string{
+	"empty_unary", "large_unary", "client_streaming", "server_streaming", "ping_pong", "empty_stream",
+	"custom_metadata", "status_code_and_message", "special_status_message", "unimplemented_method",
+	"unimplemented_service", "cancel_after_begin", "cancel_after_first_response", "timeout_on_sleeping_server",
+}
+
+type interop struct {
+	token, userID, username string
+	auth                    authv1.AuthServiceClient
+	analytics               analyticsv1.AnalyticsServiceClient
+	metrics                 metricsv1.MetricsServiceClient
+	chat                    chatv1.ChatServiceClient
+	orders                  ordersv1.OrderServiceClient
+	ordersConn              *grpc.ClientConn
+	special                 authv1.AuthServiceClient
+}
+
+type check string
+
+func (c check) Error() string { return string(c) }
+
+func expect(ok bool, format string, args ...interface{}) {
+	if !ok {
+		panic(check(fmt.Sprintf(format, args...)))
+	}
+}
+
+// must turns an unexpected RPC error into the case's failure.
+func must(err error, what string) {
+	if err != nil {
+		panic(check(fmt.Sprintf("%s: %s %q", what, status.Code(err), status.Convert(err).Message())))
+	}
+}
+
+func (c *interop) ctx(timeout time.Duration, kv ...string) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return metadata.AppendToOutgoingContext(ctx, append([]string{"authorization", "Bearer " + c.token}, kv...)...), cancel
+}
+
+func varint(n int) []byte {
+	var out []byte
+	for n > 0x7f {
+		out = append(out, byte(n&0x7f|0x80))
+		n >>= 7
+	}
+	return append(out, byte(n))
+}
+
+// pad adds an unknown bytes field to m so that it encodes to exactly size bytes.
+func pad(m proto.Message, size int) {
+	base := proto.Size(m)
+	for fill := size - base - 2; fill >= 0; fill-- {
+		length := varint(fill)
+		if base+1+len(length)+fill == size {
+			raw := append([]byte{paddingTag}, length...)
+			raw = append(raw, []byte(strings.Repeat("a", fill))...)
+			m.ProtoReflect().SetUnknown(protoreflect.RawFields(raw))
+			return
+		}
+	}
+	panic("cannot pad")
+}
+
+func uuid4() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func join(room, user string) *chatv1.ChatRequest {
+	return &chatv1.ChatRequest{Action: &chatv1.ChatRequest_Join{Join: &chatv1.JoinRoom{Room: room, User: user}}}
+}
+
+func send(text string) *chatv1.ChatRequest {
+	return &chatv1.ChatRequest{Action: &chatv1.ChatRequest_Send{Send: &chatv1.SendMessage{Text: text}}}
+}
+
+func (c *interop) emptyUnary() {
+	ctx, cancel := c.ctx(10 * time.Second)
+	defer cancel()
+	request := &authv1.GetPublicKeysRequest{}
+	expect(proto.Size(request) == 0, "request not empty")
+	response, err := c.auth.GetPublicKeys(ctx, request)
+	must(err, "GetPublicKeys")
+	expect(len(response.Keys) > 0, "no keys")
+}
+
+func (c *interop) largeUnary() {
+	ctx, cancel := c.ctx(60 * time.Second)
+	defer cancel()
+	request := &authv1.GetUserRequest{UserId: c.userID}
+	pad(request, largeRequestBytes)
+	expect(proto.Size(request) == largeRequestBytes, "request is %d bytes", proto.Size(request))
+	response, err := c.auth.GetUser(ctx, request)
+	must(err, "GetUser")
+	expect(response.GetUser().GetUsername() == c.username, "wrong user %q", response.GetUser().GetUsername())
+	// No unary method answers 300 KB; the flights stream does, in one message per chunk.
+	stream, err := c.analytics.StreamFlights(ctx, &analyticsv1.StreamFlightsRequest{ChunkSize: 3000, Limit: 3000})
+	must(err, "StreamFlights")
+	first, err := stream.Recv()
+	must(err, "StreamFlights.Recv")
+	expect(proto.Size(first) >= largeResponseBytes, "chunk is %d bytes", proto.Size(first))
+}
+
+func (c *interop) clientStreaming() {
+	ctx, cancel := c.ctx(30 * time.Second)
+	defer cancel()
+	stream, err := c.metrics.UploadMetrics(ctx)
+	must(err, "UploadMetrics")
+	for _, v := range []float64{27182, 8, 1828, 45904} {
+		must(stream.Send(&metricsv1.UploadMetricsRequest{Name: "interop_go_bytes", Value: v, Time: timestamppb.Now()}), "Send")
+	}
+	response, err := stream.CloseAndRecv()
+	must(err, "CloseAndRecv")
+	expect(response.ReceivedCount == 4 && response.AcceptedCount == 4, "counts %d/%d", response.ReceivedCount, response.AcceptedCount)
+	expect(len(response.Series) == 1, "%d series", len(response.Series))
+	s := response.Series[0]
+	expect(s.Name == "interop_go_bytes" && s.Count == 4 && s.Min == 8 && s.Max == 45904, "series %v", s)
+}
+
+func (c *interop) serverStreaming() {
+	ctx, cancel := c.ctx(60 * time.Second)
+	defer cancel()
+	stream, err := c.analytics.StreamFlights(ctx, &analyticsv1.StreamFlightsRequest{Origin: "SFO", ChunkSize: 3, Limit: 12})
+	must(err, "StreamFlights")
+	var sizes []int
+	var scanned []uint64
+	for {
+		chunk, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		must(err, "Recv")
+		sizes = append(sizes, len(chunk.Flights))
+		scanned = append(scanned, chunk.RowsScanned)
+		for _, f := range chunk.Flights {
+			expect(f.Origin == "SFO", "origin %q", f.Origin)
+		}
+	}
+	expect(fmt.Sprint(sizes) == "[3 3 3 3]", "chunk sizes %v", sizes)
+	expect(sort.SliceIsSorted(scanned, func(i, j int) bool { return scanned[i] < scanned[j] }), "rows_scanned not ascending: %v", scanned)
+}
+
+func (c *interop) pingPong() {
+	ctx, cancel := c.ctx(30 * time.Second)
+	defer cancel()
+	stream, err := c.chat.Chat(ctx)
+	must(err, "Chat")
+	must(stream.Send(join(fmt.Sprintf("go-pingpong-%d", time.Now().UnixNano()), "go-ping")), "Send join")
+	joined, err := stream.Recv()
+	must(err, "Recv")
+	expect(joined.GetPresence() != nil, "join not answered with presence: %v", joined)
+	for _, text := range []string{"27182", "8", "1828", "45904"} {
+		must(stream.Send(send(text)), "Send")
+		echo, err := stream.Recv()
+		must(err, "Recv")
+		expect(echo.GetMessage().GetText() == text && echo.GetMessage().GetUser() == "go-ping", "echo %v", echo)
+	}
+	must(stream.CloseSend(), "CloseSend")
+	_, err = stream.Recv()
+	expect(err == io.EOF, "after half-close: %v", err)
+}
+
+func (c *interop) emptyStream() {
+	ctx, cancel := c.ctx(30 * time.Second)
+	defer cancel()
+	upload, err := c.metrics.UploadMetrics(ctx)
+	must(err, "UploadMetrics")
+	response, err := upload.CloseAndRecv()
+	must(err, "CloseAndRecv")
+	expect(response.ReceivedCount == 0 && len(response.Series) == 0, "not empty: %v", response)
+	// Chat's protocol starts with a JoinRoom, so its empty stream is not OK (by design).
+	stream, err := c.chat.Chat(ctx)
+	must(err, "Chat")
+	must(stream.CloseSend(), "CloseSend")
+	_, err = stream.Recv()
+	st := status.Convert(err)
+	expect(st.Code() == codes.InvalidArgument && st.Message() == chatNoJoinDescription, "chat without a join: %v %q", st.Code(), st.Message())
+}
+
+func (c *interop) customMetadata() {
+	ctx, cancel := c.ctx(10*time.Second, "x-request-id", "interop-go-1", "x-grpc-test-echo-trailing-bin", "\xab\xab\xab")
+	defer cancel()
+	var header, trailer metadata.MD
+	_, err := c.auth.GetUser(ctx, &authv1.GetUserRequest{UserId: c.userID}, grpc.Header(&header))
+	must(err, "GetUser")
+	expect(fmt.Sprint(header.Get("x-request-id")) == "[interop-go-1]", "x-request-id not echoed: %v", header.Get("x-request-id"))
+	// Trailing binary metadata: grpc-status-details-bin, which grpc-go decodes into the status.
+	_, err = c.auth.GetUser(ctx, &authv1.GetUserRequest{UserId: ""}, grpc.Trailer(&trailer))
+	st := status.Convert(err)
+	expect(st.Code() == codes.InvalidArgument, "empty user_id: %v", st.Code())
+	p := st.Proto()
+	expect(codes.Code(p.Code) == st.Code() && p.Message == st.Message() && len(p.Details) > 0, "google.rpc.Status %v", p)
+	var violations []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.FieldViolations {
+				violations = append(violations, v.Field)
+			}
+		}
+	}
+	expect(fmt.Sprint(violations) == "[user_id]", "BadRequest field violations %v", violations)
+	expect(fmt.Sprint(trailer.Get("x-request-id")) == "[interop-go-1]", "x-request-id not in the trailers: %v", trailer)
+}
+
+func (c *interop) statusCodeAndMessage() {
+	ctx, cancel := c.ctx(10 * time.Second)
+	defer cancel()
+	id := uuid4()
+	_, err := c.orders.GetOrder(ctx, &ordersv1.GetOrderRequest{OrderId: id})
+	st := status.Convert(err)
+	expect(st.Code() == codes.NotFound && st.Message() == fmt.Sprintf("order %s not found", id), "got %v %q", st.Code(), st.Message())
+}
+
+func (c *interop) specialStatusMessage() {
+	expect(c.special != nil, "--special not given")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.special.GetUser(ctx, &authv1.GetUserRequest{})
+	st := status.Convert(err)
+	expect(st.Code() == codes.Unknown && st.Message() == specialStatusMessage, "got %v %q", st.Code(), st.Message())
+}
+
+func (c *interop) unimplemented(method string) {
+	ctx, cancel := c.ctx(10 * time.Second)
+	defer cancel()
+	err := c.ordersConn.Invoke(ctx, method, &emptypb.Empty{}, &emptypb.Empty{})
+	expect(status.Code(err) == codes.Unimplemented, "%s: %v", method, status.Code(err))
+}
+
+func (c *interop) cancelAfterBegin() {
+	ctx, cancel := c.ctx(30 * time.Second)
+	ctx, cancelNow := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.metrics.UploadMetrics(ctx)
+	must(err, "UploadMetrics")
+	cancelNow()
+	_, err = stream.CloseAndRecv()
+	expect(status.Code(err) == codes.Canceled, "code %v", status.Code(err))
+}
+
+func (c *interop) cancelAfterFirstResponse() {
+	ctx, cancel := c.ctx(30 * time.Second)
+	ctx, cancelNow := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.chat.Chat(ctx)
+	must(err, "Chat")
+	must(stream.Send(join(fmt.Sprintf("go-cancel-%d", time.Now().UnixNano()), "go-c")), "Send join")
+	_, err = stream.Recv()
+	must(err, "Recv")
+	cancelNow()
+	_, err = stream.Recv()
+	expect(status.Code(err) == codes.Canceled, "code %v", status.Code(err))
+}
+
+func (c *interop) timeoutOnSleepingServer() {
+	ctx, cancel := c.ctx(time.Millisecond)
+	defer cancel()
+	stream, err := c.chat.Chat(ctx)
+	if err == nil {
+		_ = stream.Send(join(fmt.Sprintf("go-sleep-%d", time.Now().UnixNano()), "go-s")) // io.EOF once the deadline passed
+		_, err = stream.Recv()
+	}
+	expect(status.Code(err) == codes.DeadlineExceeded, "code %v", status.Code(err))
+}
+
+func (c *interop) run(name string) (result string) {
+	defer func() {
+		if r := recover(); r != nil {
+			if failure, ok := r.(check); ok {
+				result = "FAIL: " + string(failure)
+				return
+			}
+			result = fmt.Sprintf("FAIL: panic: %v", r)
+		}
+	}()
+	switch name {
+	case "empty_unary":
+		c.emptyUnary()
+	case "large_unary":
+		c.largeUnary()
+	case "client_streaming":
+		c.clientStreaming()
+	case "server_streaming":
+		c.serverStreaming()
+	case "ping_pong":
+		c.pingPong()
+	case "empty_stream":
+		c.emptyStream()
+	case "custom_metadata":
+		c.customMetadata()
+	case "status_code_and_message":
+		c.statusCodeAndMessage()
+	case "special_status_message":
+		c.specialStatusMessage()
+	case "unimplemented_method":
+		c.unimplemented("/orders.v1.OrderService/UnimplementedCall")
+	case "unimplemented_service":
+		c.unimplemented("/grpc.testing.UnimplementedService/UnimplementedCall")
+	case "cancel_after_begin":
+		c.cancelAfterBegin()
+	case "cancel_after_first_response":
+		c.cancelAfterFirstResponse()
+	case "timeout_on_sleeping_server":
+		c.timeoutOnSleepingServer()
+	default:
+		return "FAIL: unknown case"
+	}
+	return "ok"
+}
+
+func dial(target string) *grpc.ClientConn {
+	conn, err := grpc.Dial(target, grpc.WithInsecure(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+	if err != nil {
+		panic(err) // Dial without WithBlock fails only on a malformed target
+	}
+	return conn
+}
+
+func runInterop(args []string) error {
+	fs := flag.NewFlagSet("interop", flag.ExitOnError)
+	targets := map[string]*string{}
+	for _, s := range []string{"auth", "analytics", "metrics", "chat", "orders"} {
+		targets[s] = fs.String(s, "", "host:port of "+s)
+	}
+	special := fs.String("special", "", "host:port of a server answering GetUser with the special status message")
+	token := fs.String("token", "", "access token (authorization: Bearer)")
+	userID := fs.String("user-id", "", "id of the token's user")
+	username := fs.String("username", "", "username of the token's user")
+	only := fs.String("case", "", "comma-separated cases to run; default all")
+	_ = fs.Parse(args)
+	for name, t := range targets {
+		if *t == "" {
+			return fmt.Errorf("--%s is required", name)
+		}
+	}
+	c := &interop{token: *token, userID: *userID, username: *username}
+	var conns []*grpc.ClientConn
+	conn := func(target string) *grpc.ClientConn {
+		cc := dial(target)
+		conns = append(conns, cc)
+		return cc
+	}
+	c.auth = authv1.NewAuthServiceClient(conn(*targets["auth"]))
+	c.analytics = analyticsv1.NewAnalyticsServiceClient(conn(*targets["analytics"]))
+	c.metrics = metricsv1.NewMetricsServiceClient(conn(*targets["metrics"]))
+	c.chat = chatv1.NewChatServiceClient(conn(*targets["chat"]))
+	c.ordersConn = conn(*targets["orders"])
+	c.orders = ordersv1.NewOrderServiceClient(c.ordersConn)
+	if *special != "" {
+		c.special = authv1.NewAuthServiceClient(conn(*special))
+	}
+	defer func() {
+		for _, cc := range conns {
+			cc.Close()
+		}
+	}()
+	cases := interopCases
+	if *only != "" {
+		cases = strings.Split(*only, ",")
+	}
+	results := map[string]string{}
+	for _, name := range cases {
+		results[name] = c.run(name)
+	}
+	printJSON(results)
+	return nil
+}

@@ -22,4 +22,14 @@ describe('the docs', () => {
     const unmarked = files.flatMap((f) => parseBlocks(f, readFileSync(join(repoRoot, f), 'utf8'))).filter((b) => b.mode === 'unmarked');
     expect(unmarked.map((b) => `${b.file}:${b.line}`)).toEqual([]);
   });
+
+  it('PATTERNS.md names symbols that exist in the files it links', () => {
+    const text = readFileSync(join(repoRoot, 'PATTERNS.md'), 'utf8');
+    const missing: string[] = [];
+    for (const [, label, path] of text.matchAll(/\[((?:`[^`]+`(?:, )?)+)\]\(([^)#]+)\)/g)) {
+      const source = readFileSync(join(repoRoot, path), 'utf8');
+      for (const [, symbol] of label.matchAll(/`([^`]+)`/g)) if (!source.includes(symbol)) missing.push(`${symbol} in ${path}`);
+    }
+    expect(missing).toEqual([]);
+  });
 });

@@ -16,9 +16,15 @@ export * from './run-docs.js';
 async function main(): Promise<number> {
   const files = docFiles(repoRoot);
   let failed = 0;
-  for (const link of files.flatMap((f) => brokenLinks(repoRoot, f))) (failed++, process.stdout.write(`broken link ${link}\n`));
+  for (const link of files.flatMap((f) => brokenLinks(repoRoot, f))) {
+    failed++;
+    process.stdout.write(`broken link ${link}\n`);
+  }
   const blocks = files.map((f) => parseBlocks(f, readFileSync(join(repoRoot, f), 'utf8')));
-  for (const b of blocks.flat().filter((b) => b.mode === 'unmarked')) (failed++, process.stdout.write(`unmarked ${b.file}:${b.line}: add <!-- doctest --> or <!-- doctest: skip <reason> -->\n`));
+  for (const b of blocks.flat().filter((b) => b.mode === 'unmarked')) {
+    failed++;
+    process.stdout.write(`unmarked ${b.file}:${b.line}: add <!-- doctest --> or <!-- doctest: skip <reason> -->\n`);
+  }
   process.stdout.write('docs: starting the stack on the default ports ...\n');
   const stack = await startDocStack(repoRoot);
   try {
@@ -27,7 +33,10 @@ async function main(): Promise<number> {
       if (run.length === 0) continue;
       for (const r of await runBlocks(repoRoot, run, process.env)) {
         process.stdout.write(`${r.status.padEnd(7)} ${r.block.file}:${r.block.line}\n`);
-        if (r.status === 'failed') (failed++, process.stdout.write(r.message + '\n'));
+        if (r.status === 'failed') {
+          failed++;
+          process.stdout.write(r.message + '\n');
+        }
       }
     }
   } finally {

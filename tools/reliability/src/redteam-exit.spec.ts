@@ -5,7 +5,7 @@
 // stdout pipe this test never reads; a second case also closes the reader right after SIGTERM
 // (EPIPE while the exit flush runs). A third runs the logger alone in a child with --expose-gc
 // to measure what 64 MiB of lines cost its heap when they cannot be written.
-import { SHUTDOWN_BACKSTOP_MS, waitForServing } from '@grpc-patterns/grpc-kit';
+import { closeAllChannels, SHUTDOWN_BACKSTOP_MS, waitForServing } from '@grpc-patterns/grpc-kit';
 import { appMain, BACKEND_ENV_VARIABLES, describeRequiring, freePort, grpc, repoRoot } from '@grpc-patterns/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -101,6 +101,7 @@ async function terminate(child: ChildProcess, capMs: number, afterSignal?: () =>
 const missing = existsSync(appMain('metrics')) ? undefined : 'apps/metrics is not built (npx nx run-many -t build)';
 
 describeRequiring('red team: stdout that nobody reads (issue 17, finding 1)', missing, () => {
+  afterAll(() => closeAllChannels()); // waitForServing's health channels
   for (const variant of ['stalled', 'reader gone after SIGTERM'] as const) {
     it(`${variant}: metrics keeps serving, drops and counts log lines, and exits within grace + backstop`, async () => {
       const service = await spawnUnread();

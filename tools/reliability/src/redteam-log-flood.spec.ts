@@ -5,6 +5,7 @@
 // ERROR_LINES_PER_SECOND lines per method and code per second are written; a
 // "finished call lines suppressed" line counts the rest, and together they add up to
 // grpc_server_handled_total for that method and code.
+import { closeAllChannels } from '@grpc-patterns/grpc-kit';
 import { appMain, describeRequiring, freePort, jsonLogLines, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
 import * as http2 from 'node:http2';
 import { existsSync } from 'node:fs';
@@ -36,6 +37,7 @@ describeRequiring('red team: RST_STREAM flood and the log (issue 17, log amplifi
     service = await spawnService({ name: 'metrics', env: { METRICS_PORT: String(metricsPort) } });
   }, 180_000);
   afterAll(async () => {
+    closeAllChannels();
     await service?.stop();
   });
 

@@ -18,7 +18,7 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { descriptorSetBase64 } from '@grpc-patterns/proto';
 import { HealthImplementation } from 'grpc-health-check';
-import type { Logger } from '@grpc-patterns/observability';
+import { flushLogs, type Logger } from '@grpc-patterns/observability';
 import { GrpcError } from './errors.js';
 import { endStream, setUnexpectedErrorReporter } from './handlers.js';
 
@@ -229,15 +229,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const onSignal = (signal: NodeJS.Signals) => {
       // Backstop: a shutdown hook that never settles (a store's close, an exporter's flush)
       // must not leave a process that no longer serves but never exits.
+      // Every exit first flushes the log for at most LOG_FLUSH_BUDGET_MS and then exits without
+      // waiting on stdout (a reader that stopped reading cannot hold the process, see
+      // libs/observability log-destination.ts).
+      const exit = (code: number) => void flushLogs(logger).finally(() => process.exit(code));
       setTimeout(() => {
         logger.error({ graceMs: options.shutdownGraceMs, backstopMs: SHUTDOWN_BACKSTOP_MS }, 'shutdown did not finish: exiting');
-        process.exit(1);
+        exit(1);
       }, options.shutdownGraceMs + SHUTDOWN_BACKSTOP_MS).unref();
       shutdown(signal).then(
-        () => process.exit(0),
+        () => exit(0),
         (error: unknown) => {
           logger.error({ err: error }, 'shutdown failed');
-          process.exit(1);
+          exit(1);
         },
       );
     };
@@ -251,7 +255,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
 /**
  * After a signal, how long past `shutdownGraceMs` the process may take for its afterStop hooks
- * before it exits with code 1 anyway, ms. Keep `shutdownGraceMs` + this (+ any preStop delay)
+ * before it exits with code 1 anyway, ms (plus at most LOG_FLUSH_BUDGET_MS, 250, to flush the
+ * log; a stdout nobody reads does not extend it). Keep `shutdownGraceMs` + this (+ any preStop delay)
  * under the orchestrator's kill timeout (Kubernetes `terminationGracePeriodSeconds`, compose
  * `stop_grace_period`) so the process, not SIGKILL, decides how it ends.
  */

@@ -2,7 +2,7 @@ import { closeAllChannels } from '@grpc-patterns/grpc-kit';
 import { grpc } from '@grpc-patterns/testing';
 import { captureLogger, PATHS, SHAPES, startShapeServer, until, type ShapeServer } from '../test/four-shapes.js';
 import { callContext } from './call-context.js';
-import { loggingInterceptor, serverCodeToLevel } from './logging.js';
+import { ERROR_LINES_PER_SECOND, loggingInterceptor, serverCodeToLevel } from './logging.js';
 import { requestIdInterceptor } from './request-id.js';
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.secret-token-payload.sig';
@@ -63,5 +63,44 @@ describe('loggingInterceptor', () => {
       ALREADY_EXISTS: 'info', PERMISSION_DENIED: 'info', RESOURCE_EXHAUSTED: 'info', FAILED_PRECONDITION: 'info', ABORTED: 'info',
       OUT_OF_RANGE: 'info', UNIMPLEMENTED: 'error', INTERNAL: 'error', UNAVAILABLE: 'warn', DATA_LOSS: 'error', UNAUTHENTICATED: 'info',
     });
+  });
+});
+
+describe('loggingInterceptor sampling of non-OK lines', () => {
+  afterEach(() => closeAllChannels());
+
+  it('writes at most N lines per second per method and code, counts the rest in one summary line, and never samples OK', async () => {
+    const log = captureLogger();
+    const perSecond = 5;
+    const server = await startShapeServer([loggingInterceptor({ logger: log.logger, errorLinesPerSecond: perSecond }), requestIdInterceptor()]);
+    try {
+      const started = Date.now();
+      const calls = 40;
+      await Promise.all(Array.from({ length: calls }, () => server.call('unary', { mode: 'invalid' })));
+      await Promise.all(Array.from({ length: 20 }, () => server.call('unary')));
+      const windows = Math.ceil((Date.now() - started) / 1_000) + 1;
+      const summariesFor = () => log.lines.filter((l) => l.msg === 'finished call lines suppressed');
+      await until(() => summariesFor().length > 0, 'a summary line', 400); // at the end of the window
+      const written = log.lines.filter((l) => l.msg === 'finished call' && l['grpc.code'] === 'INVALID_ARGUMENT');
+      const suppressed = summariesFor().reduce((sum, l) => sum + Number(l.suppressed), 0);
+      expect(written.length).toBeLessThanOrEqual(perSecond * windows);
+      expect(written.length + suppressed).toBe(calls); // every call accounted for
+      expect(summariesFor()[0]).toMatchObject({ level: 'warn', 'grpc.method': PATHS.unary, 'grpc.code': 'INVALID_ARGUMENT', window_ms: 1_000 });
+      expect(log.lines.filter((l) => l.msg === 'finished call' && l['grpc.code'] === 'OK')).toHaveLength(20);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('defaults to 10 lines per second; 0 turns sampling off', async () => {
+    expect(ERROR_LINES_PER_SECOND).toBe(10);
+    const log = captureLogger();
+    const server = await startShapeServer([loggingInterceptor({ logger: log.logger, errorLinesPerSecond: 0 }), requestIdInterceptor()]);
+    try {
+      await Promise.all(Array.from({ length: 30 }, () => server.call('unary', { mode: 'invalid' })));
+      await until(() => log.lines.length === 30, '30 lines');
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -56,10 +56,73 @@ export interface LoggingOptions {
   logger: Logger;
   /** Level per code; default {@link serverCodeToLevel}. */
   codeToLevel?: (code: grpc.status) => CallLogLevel;
+  /**
+   * Lines per second written for one method and non-OK code; past it, calls are counted and one
+   * "finished call lines suppressed" line (warn) per method and code says how many, at the end of
+   * the second. Default {@link ERROR_LINES_PER_SECOND}; 0 = no limit. OK calls are never sampled.
+   */
+  errorLinesPerSecond?: number;
 }
 
 /**
- * Server interceptor writing one "finished call" line per call when it ends (status sent, or
+ * Default of {@link LoggingOptions.errorLinesPerSecond}: 10. A client can end thousands of
+ * streams per second for a few bytes each (HEADERS then RST_STREAM: rapid reset), and each
+ * would cost a log line; the counts stay exact in `grpc_server_handled_total`. The shape is
+ * zap's sampler (first N per second per message, go.uber.org/zap `zapcore/sampler.go`), keyed
+ * by method and code, plus the count of what was left out.
+ */
+export const ERROR_LINES_PER_SECOND = 10;
+
+const SAMPLING_WINDOW_MS = 1_000;
+/** Kinds tracked at once (method x code); past it the table is cleared (methods are the server's own, so it never is). */
+const MAX_KINDS = 10_000;
+
+interface Kind {
+  windowStart: number;
+  written: number;
+  suppressed: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** Per (method, code) window counters: `admit` says whether a line may be written now. */
+function errorSampler(logger: Logger, perSecond: number) {
+  const kinds = new Map<string, Kind>();
+  const summarize = (key: string, kind: Kind, method: string, code: string) => {
+    clearTimeout(kind.timer);
+    kind.timer = undefined;
+    if (kind.suppressed > 0) {
+      logger.warn({ 'grpc.method': method, 'grpc.code': code, suppressed: kind.suppressed, window_ms: SAMPLING_WINDOW_MS }, 'finished call lines suppressed');
+    }
+    kinds.delete(key);
+  };
+  return (method: string, code: string): boolean => {
+    const now = Date.now();
+    const key = `${method} ${code}`;
+    let kind = kinds.get(key);
+    if (kind && now - kind.windowStart >= SAMPLING_WINDOW_MS) {
+      summarize(key, kind, method, code);
+      kind = undefined;
+    }
+    if (!kind) {
+      if (kinds.size >= MAX_KINDS) kinds.clear();
+      kind = { windowStart: now, written: 0, suppressed: 0 };
+      kinds.set(key, kind);
+    }
+    if (kind.written < perSecond) {
+      kind.written++;
+      return true;
+    }
+    kind.suppressed++;
+    const current = kind;
+    current.timer ??= setTimeout(() => kinds.get(key) === current && summarize(key, current, method, code), current.windowStart + SAMPLING_WINDOW_MS - now).unref();
+    return false;
+  };
+}
+
+/**
+ * Server interceptor writing one "finished call" line per call when it ends (non-OK calls
+ * sampled: at most {@link ERROR_LINES_PER_SECOND} per method and code per second, the rest
+ * counted in a "finished call lines suppressed" line) (status sent, or
  * cancelled / deadline exceeded), with the fields listed above. `request_id`, `trace_id` and
  * `user` come from the call context, filled by the request-id, tracing and auth interceptors
  * (place it outside them in the chain; it reads them at the end of the call).
@@ -69,6 +132,8 @@ export interface LoggingOptions {
 export function loggingInterceptor(options: LoggingOptions): grpc.ServerInterceptor {
   const { logger } = options;
   const toLevel = options.codeToLevel ?? serverCodeToLevel;
+  const perSecond = options.errorLinesPerSecond ?? ERROR_LINES_PER_SECOND;
+  const admit = perSecond > 0 ? errorSampler(logger, perSecond) : () => true;
   return (method, call) => {
     const ctx = callContext(method, call);
     let logged = false;
@@ -79,6 +144,7 @@ export function loggingInterceptor(options: LoggingOptions): grpc.ServerIntercep
             if (logged) return;
             logged = true;
             const final = endCall(ctx);
+            if (final.code !== grpc.status.OK && !admit(ctx.path, statusName(final.code))) return;
             const fields: Record<string, unknown> = {
               'grpc.method': ctx.path,
               'grpc.service': ctx.service,

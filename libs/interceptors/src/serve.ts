@@ -19,7 +19,7 @@ import {
   type TlsCredentials,
   type TlsMode,
 } from '@grpc-patterns/grpc-kit';
-import { startMetricsServer, type Logger, type Tracing } from '@grpc-patterns/observability';
+import { registerLogMetrics, startMetricsServer, type Logger, type Tracing } from '@grpc-patterns/observability';
 import type { Registry } from 'prom-client';
 import { grpcKeySource, type KeySource } from './auth.js';
 import { serverInterceptorChain, type ServerChainOptions } from './chain.js';
@@ -134,6 +134,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const { config, logger } = options;
   // Before anything dials out (the key source's channel to auth is made on first use).
   const tls = useTlsFromConfig(config);
+  // log_lines_dropped_total: lines the bounded stdout buffer dropped (stdout not read).
+  registerLogMetrics(options.registry, logger);
   const metrics = await startMetricsServer({ registry: options.registry, port: config.METRICS_PORT, host: config.GRPC_HOST, logger });
   // Built here (and closed here) only when the app brought no limiter of its own.
   const ownLimiter = options.rateLimit || options.rateLimiter ? undefined : rateLimiterFromConfig(config, logger);

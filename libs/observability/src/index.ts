@@ -1,8 +1,10 @@
 /**
  * Observability shared by every service. Logging: pino, JSON lines on stdout, one logger per
- * process with the service name bound.
+ * process with the service name bound; the stdout buffer is bounded and never delays exit
+ * (log-destination.ts).
  */
 import pino from 'pino';
+import { createLogDestination } from './log-destination.js';
 
 export type Logger = pino.Logger;
 
@@ -12,8 +14,10 @@ export interface LoggerOptions {
   service: string;
   /** pino level; default "info". */
   level?: string;
-  /** Where lines go; default stdout. Tests pass a stream to read the lines back. */
+  /** Where lines go; default stdout ({@link createLogDestination}). Tests pass a stream to read the lines back. */
   destination?: pino.DestinationStream;
+  /** Bound of the stdout buffer, bytes, when no destination is given; default LOG_BUFFER_BYTES (4 MiB). */
+  maxBufferBytes?: number;
 }
 
 /**
@@ -32,10 +36,11 @@ export function createLogger(options: LoggerOptions): Logger {
       },
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ sync: false }),
+    options.destination ?? createLogDestination({ maxBufferBytes: options.maxBufferBytes }),
   );
 }
 
 export { pino };
+export * from './log-destination.js';
 export * from './metrics.js';
 export * from './tracing.js';

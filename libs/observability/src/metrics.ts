@@ -4,8 +4,9 @@
  * event-loop metrics, served as text at `GET /metrics` on METRICS_PORT.
  */
 import { createServer, type Server } from 'node:http';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { logStats } from './log-destination.js';
 
 /** A new registry with prom-client's default metrics (process_*, nodejs_* incl. event-loop lag). */
 export function createMetricsRegistry(labels: Record<string, string> = {}): Registry {
@@ -13,6 +14,26 @@ export function createMetricsRegistry(labels: Record<string, string> = {}): Regi
   registry.setDefaultLabels(labels);
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/**
+ * Registers `log_lines_dropped_total` in `registry`: lines `logger`'s stdout destination dropped
+ * (buffer full because stdout is not read, reader gone, or logged after the final flush). Read
+ * at scrape time; stays 0 for loggers with another destination.
+ */
+export function registerLogMetrics(registry: Registry, logger: Logger): void {
+  if (registry.getSingleMetric('log_lines_dropped_total')) return; // one per registry
+  let reported = 0;
+  new Counter({
+    name: 'log_lines_dropped_total',
+    help: 'Log lines dropped instead of written to stdout (buffer full, reader gone, or after the final flush).',
+    registers: [registry],
+    collect() {
+      const dropped = logStats(logger)?.dropped ?? 0;
+      if (dropped > reported) this.inc(dropped - reported);
+      reported = dropped;
+    },
+  });
 }
 
 /** A running /metrics endpoint. */

@@ -5,8 +5,8 @@ import { z } from '@grpc-patterns/config';
 import { repoRoot } from '@grpc-patterns/testing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { composeGrpcServices, composeSchemaErrors, loadCompose, type ComposeFile } from './compose';
-import { environmentProblems } from './env-check';
+import { composeGrpcServices, composeSchemaErrors, interpolate, loadCompose, loadComposeRaw, type ComposeFile } from './compose';
+import { composeEnvironment, environmentProblems } from './env-check';
 import { loadPrometheusConfig, serviceScrapeTargets } from './prometheus';
 import { DEPLOY_SERVICES, deployService } from './services';
 
@@ -80,7 +80,7 @@ describe('docker-compose.yml', () => {
       const service = deployService(s.app);
       expect(Number(s.env['GRPC_PORT'])).toBe(service.grpcPort);
       expect(Number(s.env['METRICS_PORT'])).toBe(service.metricsPort);
-      expect(s.service.ports).toEqual([`${service.grpcPort}:${service.grpcPort}`]);
+      expect(s.service.ports).toEqual([`127.0.0.1:${service.grpcPort}:${service.grpcPort}`]);
       // stop_grace_period (SIGTERM -> SIGKILL) must exceed SHUTDOWN_GRACE_MS (SIGTERM -> forceShutdown).
       const stopGraceS = Number(/^(\d+)s$/.exec(String(s.service['stop_grace_period']))?.[1]);
       expect(stopGraceS * 1000).toBeGreaterThan(Number(s.env['SHUTDOWN_GRACE_MS']));
@@ -94,10 +94,76 @@ describe('docker-compose.yml', () => {
   });
 });
 
+/** `[ip:]published:target` of a short-syntax port: the host interface ("" = all), the published port. */
+function portBinding(port: unknown): { ip: string; published: string } {
+  const parts = String(port).split(':');
+  return { ip: parts.length === 3 ? parts[0] : '', published: parts.length >= 2 ? parts[parts.length - 2] : '' };
+}
+
+/** `.env.example` as NAME -> value. */
+function envExample(): Record<string, string> {
+  const text = readFileSync(join(repoRoot, '.env.example'), 'utf8');
+  return Object.fromEntries(text.split('\n').filter((l) => /^[A-Z_][A-Z0-9_]*=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** A variable that holds a secret, or a URL carrying a password (`scheme://user:password@host`). */
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|PRIVATE_KEY/;
+const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^:/@]+:([^@]+)@/i;
+
+/** Secrets written inline in a raw compose file: `service NAME` for each value not taken from `${...}`. */
+function inlineSecrets(raw: ComposeFile): string[] {
+  const found: string[] = [];
+  for (const [name, service] of Object.entries(raw.services)) {
+    for (const [variable, value] of Object.entries(composeEnvironment(service.environment))) {
+      const secret = SECRET_NAME.test(variable) ? value : URL_PASSWORD.exec(value)?.[1];
+      if (secret !== undefined && !/^\$\{[A-Z_][A-Z0-9_]*(:?[-?][^}]*)?\}$/.test(secret)) found.push(`${name} ${variable}`);
+    }
+  }
+  return found;
+}
+
+describe('docker-compose.yml exposure and secrets (issue 17, finding 8)', () => {
+  it('publishes every port on 127.0.0.1 only, and no /metrics port at all (unauthenticated; Prometheus scrapes them on the compose network)', () => {
+    const bindings = Object.entries(compose.services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, ...portBinding(p) })));
+    expect(bindings.length).toBeGreaterThanOrEqual(10);
+    expect(bindings.filter((b) => b.ip !== '127.0.0.1')).toEqual([]);
+    const metricsPorts = grpcServices.map((s) => s.env['METRICS_PORT']);
+    expect(bindings.filter((b) => metricsPorts.includes(b.published))).toEqual([]);
+  });
+
+  it('writes no secret inline: every password comes from a ${VAR} listed in .env.example', () => {
+    const raw = loadComposeRaw();
+    expect(inlineSecrets(raw)).toEqual([]);
+    const example = envExample();
+    const referenced = [...JSON.stringify(raw).matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]);
+    expect(referenced.length).toBeGreaterThanOrEqual(3); // Grafana's, and PostgreSQL's twice
+    for (const name of referenced) expect(`${name}: ${name in example ? 'in .env.example' : 'missing'}`).toBe(`${name}: in .env.example`);
+    // With .env filled in, the values reach the containers: Grafana, PostgreSQL and orders' URL agree.
+    const filled = loadCompose(undefined, example);
+    expect(composeEnvironment(filled.services['grafana'].environment)['GF_SECURITY_ADMIN_PASSWORD']).toBe(example['GRAFANA_ADMIN_PASSWORD']);
+    expect(composeEnvironment(filled.services['postgres'].environment)['POSTGRES_PASSWORD']).toBe(example['POSTGRES_PASSWORD']);
+    expect(composeEnvironment(filled.services['orders'].environment)['DATABASE_URL']).toBe(`postgres://orders:${example['POSTGRES_PASSWORD']}@postgres:5432/orders`);
+  });
+
+  it('the secret check can fail: an inline password and a URL password are found', () => {
+    const raw = loadComposeRaw();
+    raw.services['grafana'].environment = { GF_SECURITY_ADMIN_PASSWORD: 'admin' };
+    raw.services['orders'].environment = { DATABASE_URL: 'postgres://orders:orders@postgres:5432/orders' };
+    expect(inlineSecrets(raw)).toEqual(['orders DATABASE_URL', 'grafana GF_SECURITY_ADMIN_PASSWORD']);
+  });
+
+  it('interpolates as Compose does: defaults, $$, and ${VAR:?message} naming the variable', () => {
+    expect(interpolate('a${X:-d}b${Y-e}c$$d', {})).toBe('adbec$d');
+    expect(interpolate('${X:-d}|${X-d}', { X: '' })).toBe('d|');
+    expect(interpolate(['$X', { k: '${X}' }], { X: 'v' })).toEqual(['v', { k: 'v' }]);
+    expect(() => interpolate('${SECRET:?set it in .env}', {})).toThrow('SECRET: set it in .env');
+  });
+});
+
 describe('docs/deploy.md', () => {
   it('names every port docker-compose.yml publishes, as localhost:<port>', () => {
     const doc = readFileSync(join(repoRoot, 'docs', 'deploy.md'), 'utf8');
-    const published = Object.values(compose.services).flatMap((s) => (s.ports ?? []).map((p) => String(p).split(':')[0]));
+    const published = Object.values(compose.services).flatMap((s) => (s.ports ?? []).map((p) => portBinding(p).published));
     expect(published.length).toBeGreaterThanOrEqual(10);
     for (const port of published) expect(`${port}: ${doc.includes(`localhost:${port}`) ? 'listed' : 'missing'}`).toBe(`${port}: listed`);
   });

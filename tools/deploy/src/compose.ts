@@ -36,9 +36,41 @@ export interface ComposeService {
   [key: string]: unknown;
 }
 
-/** Parses a compose file (YAML 1.2 with merge keys). @throws Error on YAML syntax errors. */
-export function loadCompose(path = COMPOSE_FILE): ComposeFile {
+/**
+ * Parses a compose file (YAML 1.2 with merge keys) and interpolates `${VAR}`, `${VAR:-default}`,
+ * `${VAR-default}`, `${VAR:?message}` and `$$` in every string as Compose does, from `env`
+ * (default: none set, i.e. a fresh clone without .env: every default applies).
+ *
+ * @throws Error on YAML syntax errors, and naming the variable for `${VAR:?message}` when unset.
+ */
+export function loadCompose(path = COMPOSE_FILE, env: Record<string, string | undefined> = {}): ComposeFile {
+  return interpolate(loadComposeRaw(path), env) as ComposeFile;
+}
+
+/** The compose file as written: YAML with merge keys, `${...}` left in place. */
+export function loadComposeRaw(path = COMPOSE_FILE): ComposeFile {
   return parse(readFileSync(path, 'utf8'), { merge: true }) as ComposeFile;
+}
+
+/** `${NAME}`, `${NAME:-x}`, `${NAME-x}`, `${NAME:?x}`, `${NAME?x}`, `$NAME`, `$$` (Compose's interpolation syntax). */
+const INTERPOLATION = /\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g;
+
+/** Every string of `node` with Compose's interpolation applied from `env` ({@link loadCompose}). */
+export function interpolate(node: unknown, env: Record<string, string | undefined>): unknown {
+  if (typeof node === 'string') {
+    return node.replace(INTERPOLATION, (match, braced: string | undefined, op: string | undefined, arg: string | undefined, bare: string | undefined) => {
+      if (match === '$$') return '$';
+      const name = braced ?? bare ?? '';
+      const value = env[name];
+      const unset = op?.startsWith(':') ? !value : value === undefined;
+      if (op?.endsWith('-')) return unset ? (arg ?? '') : (value ?? '');
+      if (op?.endsWith('?') && unset) throw new Error(`${name}: ${arg || 'required variable is missing a value'}`);
+      return value ?? '';
+    });
+  }
+  if (Array.isArray(node)) return node.map((item) => interpolate(item, env));
+  if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, interpolate(value, env)]));
+  return node;
 }
 
 /** A Go `time.ParseDuration` string ("10s", "1m30s", "1.5h"): Compose's `duration` format. */

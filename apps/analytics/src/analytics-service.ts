@@ -9,7 +9,7 @@
  * server's memory; a client that cancels (or whose deadline passes) stops it before the next
  * row group is decoded.
  */
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status, type ServerWritableStream } from '@grpc/grpc-js';
 import { GrpcError, serverStreaming, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
 import { currentCallContext, RETRY_PUSHBACK_KEY } from '@grpc-patterns/interceptors';
 import type { Logger } from '@grpc-patterns/observability';
@@ -38,7 +38,7 @@ export interface AnalyticsServiceOptions {
    * Who owns a scan: default the authenticated caller's id (the access token's `sub`, put in
    * the call context by the auth interceptor). undefined: only the global limit applies.
    */
-  scanOwner?: () => string | undefined;
+  scanOwner?: (call: ServerWritableStream<unknown, unknown>) => string | undefined;
   /** Skip row groups by column statistics (default true; false only to measure the gain). */
   pruneRowGroups?: boolean;
 }
@@ -89,8 +89,8 @@ export async function createAnalyticsService(options: AnalyticsServiceOptions): 
   const { logger } = options;
 
   /** Runs one scan in a slot, and logs what it did however it ended. */
-  async function inSlot(method: string, signal: AbortSignal, scan: (summary: ScanSummary) => Promise<void>): Promise<void> {
-    const owner = scanOwner();
+  async function inSlot(method: string, call: ServerWritableStream<unknown, unknown>, signal: AbortSignal, scan: (summary: ScanSummary) => Promise<void>): Promise<void> {
+    const owner = scanOwner(call);
     const held = owner === undefined ? 0 : (scansByOwner.get(owner) ?? 0);
     // The caller's own limit first: a user at their limit is told so even when the server is full too.
     if (owner !== undefined && held >= maxPerUser) throw scanLimitError('user', maxPerUser);
@@ -124,11 +124,11 @@ export async function createAnalyticsService(options: AnalyticsServiceOptions): 
     // Validation first: a malformed request is INVALID_ARGUMENT even when every slot is taken.
     streamFlights: serverStreaming(async (call, signal) => {
       const query = parseFlightsRequest(call.request);
-      await inSlot('StreamFlights', signal, (summary) => streamFlights(call, query, signal, context, summary));
+      await inSlot('StreamFlights', call as ServerWritableStream<unknown, unknown>, signal, (summary) => streamFlights(call, query, signal, context, summary));
     }),
     streamDelayStats: serverStreaming(async (call, signal) => {
       const query = parseDelayStatsRequest(call.request);
-      await inSlot('StreamDelayStats', signal, (summary) => streamDelayStats(call, query, signal, context, summary));
+      await inSlot('StreamDelayStats', call as ServerWritableStream<unknown, unknown>, signal, (summary) => streamDelayStats(call, query, signal, context, summary));
     }),
   };
 

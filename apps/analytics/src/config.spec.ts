@@ -21,7 +21,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('configuration', () => {
   it('defaults to port 50052, metrics 9102 and the vega-datasets files', () => {
     const config = parseConfig(analyticsConfigShape, {});
-    expect(config).toMatchObject({ GRPC_PORT: 50052, METRICS_PORT: 9102, MAX_CONCURRENT_SCANS: 4 });
+    expect(config).toMatchObject({ GRPC_PORT: 50052, METRICS_PORT: 9102, MAX_CONCURRENT_SCANS: 4, MAX_SCANS_PER_USER: 2, STREAM_STALL_TIMEOUT_MS: 30_000 });
     expect(config.FLIGHTS_PARQUET.endsWith(join('vega-datasets', 'data', 'flights-3m.parquet'))).toBe(true);
     expect(config.AIRPORTS_CSV.endsWith(join('vega-datasets', 'data', 'airports.csv'))).toBe(true);
     expect(existsSync(config.FLIGHTS_PARQUET) && existsSync(config.AIRPORTS_CSV)).toBe(true);
@@ -30,6 +30,8 @@ describe('configuration', () => {
   it('names a bad MAX_CONCURRENT_SCANS', () => {
     expect(() => parseConfig(analyticsConfigShape, { MAX_CONCURRENT_SCANS: '0' })).toThrow(new ConfigError('MAX_CONCURRENT_SCANS', 'must be at least 1 (got "0")'));
     expect(() => parseConfig(analyticsConfigShape, { MAX_CONCURRENT_SCANS: 'many' })).toThrow(new ConfigError('MAX_CONCURRENT_SCANS', 'must be a whole number (got "many")'));
+    expect(() => parseConfig(analyticsConfigShape, { MAX_SCANS_PER_USER: '0' })).toThrow(new ConfigError('MAX_SCANS_PER_USER', 'must be at least 1 (got "0")'));
+    expect(() => parseConfig(analyticsConfigShape, { STREAM_STALL_TIMEOUT_MS: '999' })).toThrow(new ConfigError('STREAM_STALL_TIMEOUT_MS', 'must be at least 1000 (got "999")'));
   });
 
   it('fails to start naming the file when FLIGHTS_PARQUET or AIRPORTS_CSV is missing or not parquet', async () => {

@@ -4,7 +4,7 @@
  * stops start-up with one line naming a bad variable.
  */
 import { dirname, join } from 'node:path';
-import { path, authTargetEnv, discoveryEnv, rateLimitEnv, serviceEnv, z } from '@grpc-patterns/config';
+import { path, authTargetEnv, discoveryEnv, rateLimitEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
 
 /**
  * The `data/` folder of the installed `vega-datasets` package. Its `exports` map does not
@@ -40,6 +40,18 @@ export const analyticsConfigShape = {
     .transform(Number)
     .pipe(z.number().int().min(1, { message: 'must be at least 1' }).max(64, { message: 'must be at most 64' }))
     .prefault('4'),
+  /**
+   * Scans one user (the access token's `sub`) may hold at once, out of MAX_CONCURRENT_SCANS;
+   * one more is answered RESOURCE_EXHAUSTED "... for this user ...". Above MAX_CONCURRENT_SCANS
+   * it has no effect (the global limit applies first).
+   */
+  MAX_SCANS_PER_USER: wholeNumber(1, 64).prefault('2'),
+  /**
+   * How long a stream may wait for its client to read (HTTP/2 flow control full), ms; then it
+   * ends with RESOURCE_EXHAUSTED "client not reading for N s; stream ended" and frees its
+   * scan slot. 1 s to 1 h, default 30 s.
+   */
+  STREAM_STALL_TIMEOUT_MS: wholeNumber(1_000, 3_600_000).prefault('30000'),
 };
 
 /** The parsed configuration. */

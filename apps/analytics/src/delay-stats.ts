@@ -111,7 +111,7 @@ export async function streamDelayStats(call: Call, query: DelayStatsQuery, signa
       const part = stats.slice(i, i + MAX_STATS_PER_MESSAGE);
       summary.items += part.length;
       summary.messages++;
-      await send(call, { stats: part, rowsScanned: String(rowsScanned), rowsTotal }, counters);
+      await send(call, { stats: part, rowsScanned: String(rowsScanned), rowsTotal }, counters, context.stallTimeoutMs);
       signal.throwIfAborted();
     }
   };
@@ -140,6 +140,6 @@ export async function streamDelayStats(call: Call, query: DelayStatsQuery, signa
   // A query with no aggregates still gets one message, so the client sees the scan's progress.
   if (summary.messages === 0) {
     summary.messages++;
-    await send(call, { stats: [], rowsScanned: rowsTotal, rowsTotal }, counters);
+    await send(call, { stats: [], rowsScanned: rowsTotal, rowsTotal }, counters, context.stallTimeoutMs);
   }
 }

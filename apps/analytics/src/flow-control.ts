@@ -4,8 +4,8 @@
  * stops decoding until the client has read enough for HTTP/2 flow control to let more bytes
  * out. The counters make that visible (tests assert on them; logs report them per call).
  */
-import type { ServerWritableStream } from '@grpc/grpc-js';
-import { writeMessage } from '@grpc-patterns/grpc-kit';
+import { status, type ServerWritableStream } from '@grpc/grpc-js';
+import { GrpcError, writeMessage } from '@grpc-patterns/grpc-kit';
 
 /** Write-side counters, shared by every call of a service. */
 export interface WriteCounters {
@@ -19,15 +19,22 @@ export interface WriteCounters {
    * write goes through writeMessage.
    */
   maxPendingWrites: number;
+  /** Streams ended because their client did not read for the stall timeout. */
+  stalledStreams: number;
 }
 
 /**
  * Writes `message` and resolves when the caller may write the next one.
  *
- * @throws GrpcError CANCELLED when the call ends while waiting for 'drain'.
+ * @param stallTimeoutMs longest wait for 'drain', ms (grpc-kit writeMessage's stall timeout).
+ * @throws GrpcError CANCELLED when the call ends while waiting for 'drain'; RESOURCE_EXHAUSTED
+ *   "client not reading for N s; stream ended" when the client did not read for `stallTimeoutMs`.
  */
-export async function send<T>(call: ServerWritableStream<unknown, T>, message: T, counters: WriteCounters): Promise<void> {
-  const written = writeMessage(call, message);
+export async function send<T>(call: ServerWritableStream<unknown, T>, message: T, counters: WriteCounters, stallTimeoutMs?: number): Promise<void> {
+  const written = writeMessage(call, message, { stallTimeoutMs }).catch((error: unknown) => {
+    if (error instanceof GrpcError && error.code === status.RESOURCE_EXHAUSTED) counters.stalledStreams++;
+    throw error;
+  });
   // writeMessage() has called call.write() synchronously: the buffer state is the current one.
   counters.messagesWritten++;
   counters.maxPendingWrites = Math.max(counters.maxPendingWrites, call.writableLength);

@@ -16,6 +16,8 @@ async function main(): Promise<void> {
     flightsParquet: config.FLIGHTS_PARQUET,
     airportsCsv: config.AIRPORTS_CSV,
     maxConcurrentScans: config.MAX_CONCURRENT_SCANS,
+    maxScansPerUser: config.MAX_SCANS_PER_USER,
+    streamStallTimeoutMs: config.STREAM_STALL_TIMEOUT_MS,
     logger,
   });
   await serve({

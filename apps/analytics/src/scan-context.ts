@@ -7,11 +7,13 @@ import type { WriteCounters } from './flow-control.js';
 export interface AnalyticsCounters extends ScanCounters, WriteCounters {
   /** Scans running now. */
   scansActive: number;
+  /** Streams ended because their client did not read for the stall timeout. */
+  stalledStreams: number;
 }
 
 /** A fresh set of counters, all zero. */
 export function newCounters(): AnalyticsCounters {
-  return { rowGroupsDecoded: 0, rowGroupsSkipped: 0, messagesWritten: 0, drainWaits: 0, maxPendingWrites: 0, scansActive: 0 };
+  return { rowGroupsDecoded: 0, rowGroupsSkipped: 0, messagesWritten: 0, drainWaits: 0, maxPendingWrites: 0, scansActive: 0, stalledStreams: 0 };
 }
 
 /** Dependencies of a scan. */
@@ -21,6 +23,8 @@ export interface ScanContext {
   counters: AnalyticsCounters;
   /** Prune row groups by statistics (default on). */
   prune: boolean;
+  /** Longest wait for the client to read, ms (undefined: no limit). */
+  stallTimeoutMs?: number;
 }
 
 /** What a finished (or stopped) scan did, for the call's log line. */

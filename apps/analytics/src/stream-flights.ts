@@ -31,7 +31,7 @@ export async function streamFlights(call: Call, query: FlightsQuery, signal: Abo
     summary.messages++;
     const flights = chunk;
     chunk = [];
-    await send(call, { flights, rowsScanned: String(rowsScanned), rowsTotal }, counters);
+    await send(call, { flights, rowsScanned: String(rowsScanned), rowsTotal }, counters, context.stallTimeoutMs);
     signal.throwIfAborted();
   };
 

@@ -13,7 +13,9 @@ describe('metrics config', () => {
       MAX_POINT_AGE_MS: 604_800_000,
       MAX_CLOCK_SKEW_MS: 300_000,
       MAX_POINTS_PER_CALL: 10_000_000,
+      MAX_POINT_BYTES: 65_536,
     });
+    expect(config.MAX_POINT_BYTES).toBe(DEFAULT_METRICS_LIMITS.maxPointBytes);
     expect([config.MAX_SERIES, config.MAX_POINT_AGE_MS, config.MAX_CLOCK_SKEW_MS, config.MAX_POINTS_PER_CALL]).toEqual([
       DEFAULT_METRICS_LIMITS.maxSeries,
       DEFAULT_METRICS_LIMITS.maxPointAgeMs,
@@ -32,6 +34,7 @@ describe('metrics config', () => {
     ['MAX_SERIES', 'many', 'MAX_SERIES: must be a whole number (got "many")'],
     ['MAX_POINTS_PER_CALL', '-1', 'MAX_POINTS_PER_CALL: must be at least 1 (got "-1")'],
     ['MAX_CLOCK_SKEW_MS', '86400001', 'MAX_CLOCK_SKEW_MS: must be at most 86400000 (got "86400001")'],
+    ['MAX_POINT_BYTES', '100', 'MAX_POINT_BYTES: must be at least 1024 (got "100")'],
   ])('rejects %s=%s with one line naming it', (variable, value, message) => {
     expect(() => parseConfig(metricsConfigShape, { [variable]: value })).toThrow(new ConfigError(variable, message.slice(variable.length + 2)));
   });

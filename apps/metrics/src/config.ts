@@ -31,6 +31,11 @@ export const metricsConfigShape = {
   MAX_CLOCK_SKEW_MS: milliseconds(5 * 60_000),
   /** Points one call may send; the next one fails the call with RESOURCE_EXHAUSTED. */
   MAX_POINTS_PER_CALL: wholeNumber(1, Number.MAX_SAFE_INTEGER).prefault('10000000'),
+  /**
+   * Largest point (one UploadMetricsRequest) decoded, bytes; a bigger one ends the call with
+   * RESOURCE_EXHAUSTED before it is decoded. 1 KiB to 4 MiB (grpc's message limit), default 64 KiB.
+   */
+  MAX_POINT_BYTES: wholeNumber(1024, 4 * 1024 * 1024).prefault('65536'),
 };
 
 /** The parsed configuration. */

@@ -19,6 +19,7 @@ async function main() {
       maxPointAgeMs: config.MAX_POINT_AGE_MS,
       maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
       maxPointsPerCall: config.MAX_POINTS_PER_CALL,
+      maxPointBytes: config.MAX_POINT_BYTES,
     },
   });
   // Uploads in flight at SIGTERM may finish within SHUTDOWN_GRACE_MS (tryShutdown waits for
@@ -29,6 +30,9 @@ async function main() {
     tracing,
     registry: createMetricsRegistry(),
     services: [service.registration],
+    // UploadMetrics is the only method with sizeable requests: a point over MAX_POINT_BYTES is
+    // refused at its length prefix, before grpc-js buffers it (the decode limit checks again).
+    serverOptions: { 'grpc.max_receive_message_length': config.MAX_POINT_BYTES },
     ...discovery,
     afterStop: [service.close],
   });

@@ -7,13 +7,16 @@ import { clientStreaming, GrpcError, type ServiceRegistration } from '@grpc-patt
 import type { Logger } from '@grpc-patterns/observability';
 import { metricsV1 } from '@grpc-patterns/proto';
 import { status } from '@grpc/grpc-js';
+import { DEFAULT_MAX_POINT_BYTES, limitedMetricsDefinition } from './point-decoding.js';
 import { DEFAULT_POINT_SHAPE_LIMITS } from './point-validation.js';
 import { UploadAggregator, type AggregatorLimits } from './upload-aggregator.js';
 
-/** All limits of the service; the first four come from the environment (config.ts). */
+/** All limits of the service; the first five come from the environment (config.ts). */
 export interface MetricsLimits extends AggregatorLimits {
   /** Points one call may send before it fails with RESOURCE_EXHAUSTED. */
   maxPointsPerCall: number;
+  /** Largest point decoded, bytes; a bigger one fails the call with RESOURCE_EXHAUSTED before decoding (point-decoding.ts). */
+  maxPointBytes: number;
 }
 
 /** Defaults, equal to config.ts' defaults and {@link DEFAULT_POINT_SHAPE_LIMITS}. */
@@ -22,6 +25,7 @@ export const DEFAULT_METRICS_LIMITS: MetricsLimits = {
   maxPointAgeMs: 7 * 86_400_000,
   maxClockSkewMs: 5 * 60_000,
   maxPointsPerCall: 10_000_000,
+  maxPointBytes: DEFAULT_MAX_POINT_BYTES,
   ...DEFAULT_POINT_SHAPE_LIMITS,
 };
 
@@ -51,6 +55,8 @@ export interface MetricsService {
  * - OK with the summary for any stream, empty or not, whatever its bad points;
  * - RESOURCE_EXHAUSTED "more than N points in one call; split the upload" on point N + 1,
  *   N = maxPointsPerCall (MAX_POINTS_PER_CALL);
+ * - RESOURCE_EXHAUSTED "request message of B bytes is over the limit of M bytes for
+ *   UploadMetrics" for a point over maxPointBytes (MAX_POINT_BYTES), refused before decoding;
  * - CANCELLED / DEADLINE_EXCEEDED when the client cancels or its deadline passes: the client
  *   receives nothing; the server stops reading and logs "upload cancelled" (or, for a client
  *   cancel that grpc-js delivers as an end of stream, "upload finished").
@@ -103,7 +109,7 @@ export function createMetricsService(options: MetricsServiceOptions): MetricsSer
   };
 
   return {
-    registration: { name: 'metrics.v1.MetricsService', definition: metricsV1.MetricsServiceService, implementation },
+    registration: { name: 'metrics.v1.MetricsService', definition: limitedMetricsDefinition(limits), implementation },
     implementation,
     close: async () => undefined,
   };

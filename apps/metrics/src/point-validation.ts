@@ -4,6 +4,7 @@
  * fixed set, so `rejected_by_reason` stays small however many points are rejected).
  */
 import type { metricsV1 } from '@grpc-patterns/proto';
+import { undecodedLabelEntries } from './point-decoding.js';
 
 /** Metric names, as Prometheus defines them (prometheus.io/docs/concepts/data_model). */
 export const METRIC_NAME_PATTERN = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -85,6 +86,8 @@ export function validatePoint(point: metricsV1.UploadMetricsRequest, nowMs: numb
   if (timeMs < nowMs - limits.maxPointAgeMs) return { field: 'time', reason: RejectReason.timeTooOld };
   if (timeMs > nowMs + limits.maxClockSkewMs) return { field: 'time', reason: RejectReason.timeInFuture };
 
+  // Counted on the wire and found far over the limit, so not decoded (point-decoding.ts).
+  if (undecodedLabelEntries(point) !== undefined) return { field: 'labels', reason: RejectReason.tooManyLabels };
   let labels = 0;
   for (const [name, value] of Object.entries(point.labels)) {
     if (value === '') continue;

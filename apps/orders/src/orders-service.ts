@@ -27,7 +27,7 @@
  * The pattern is Stripe's Idempotency-Key (stripe.com/docs/api/idempotent_requests) and the
  * IETF draft-ietf-httpapi-idempotency-key-header, moved to gRPC metadata and a request field.
  */
-import { GrpcError, unary, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
+import { countFields, GrpcError, unary, withDecodeLimit, type ServiceRegistration } from '@grpc-patterns/grpc-kit';
 import type { Logger } from '@grpc-patterns/observability';
 import { ordersV1 } from '@grpc-patterns/proto';
 import * as grpc from '@grpc/grpc-js';
@@ -40,7 +40,7 @@ import { encodePageToken } from './page-token.js';
 import { normalizePlaceOrder, type ValidPlaceOrder } from './place-order-request.js';
 import { openPgDatabase, openPgliteDatabase, type SqlDatabase } from './sql-database.js';
 import { authUserCheck, type UserCheck } from './user-check.js';
-import { checkGetOrder, checkListOrders, checkPlaceOrder, valueOrThrow } from './validation.js';
+import { checkGetOrder, checkListOrders, checkPlaceOrder, MAX_ITEMS, MIN_ITEMS, valueOrThrow } from './validation.js';
 
 /** Response header (initial metadata) set on a PlaceOrder answered from a stored outcome. */
 export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
@@ -52,18 +52,42 @@ export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
 export const IN_FLIGHT_RETRY_DELAY_MS = 500;
 
 /**
- * The OrderService definition as served: the generated one, except that PlaceOrder's response
- * serializer passes a Buffer through untouched. The handler answers with the stored bytes of
- * the serialized PlaceOrderResponse (first answer and every replay alike), so a replay is the
- * first response byte for byte, not a re-encoding of it.
+ * Largest PlaceOrderRequest decoded, bytes: a valid one (100 items of 64-character SKUs, even
+ * in 4-byte characters) is under 30 KiB. A bigger message is refused with RESOURCE_EXHAUSTED
+ * before decoding (grpc-kit withDecodeLimit).
  */
-export const orderServiceDefinition = {
-  ...ordersV1.OrderServiceService,
-  placeOrder: {
-    ...ordersV1.OrderServiceService.placeOrder,
-    responseSerialize: (value: Buffer | ordersV1.PlaceOrderResponse): Buffer => (Buffer.isBuffer(value) ? value : ordersV1.OrderServiceService.placeOrder.responseSerialize(value)),
+export const PLACE_ORDER_MAX_BYTES = 64 * 1024;
+
+/** `items` is field 3 of PlaceOrderRequest. */
+const ITEMS_FIELD = 3;
+
+/**
+ * The OrderService definition as served: the generated one, except that PlaceOrder's response
+ * serializer passes a Buffer through untouched (the handler answers with the stored bytes of
+ * the serialized PlaceOrderResponse, first answer and every replay alike, so a replay is the
+ * first response byte for byte), and PlaceOrder has a decode limit: at most
+ * {@link PLACE_ORDER_MAX_BYTES}, and more than MAX_ITEMS items counted on the wire are
+ * INVALID_ARGUMENT `items: must have 1 to 100 items (got N)` (validation's own message)
+ * without decoding them.
+ */
+export const orderServiceDefinition = withDecodeLimit(
+  {
+    ...ordersV1.OrderServiceService,
+    placeOrder: {
+      ...ordersV1.OrderServiceService.placeOrder,
+      responseSerialize: (value: Buffer | ordersV1.PlaceOrderResponse): Buffer => (Buffer.isBuffer(value) ? value : ordersV1.OrderServiceService.placeOrder.responseSerialize(value)),
+    },
+  } as const,
+  {
+    placeOrder: {
+      maxBytes: PLACE_ORDER_MAX_BYTES,
+      precheck: (bytes) => {
+        const items = countFields(bytes, ITEMS_FIELD);
+        return items > MAX_ITEMS ? [{ field: 'items', description: `must have ${MIN_ITEMS} to ${MAX_ITEMS} items (got ${items})` }] : undefined;
+      },
+    },
   },
-} as const;
+);
 
 /** The handlers: the generated server interface, with PlaceOrder answering serialized bytes. */
 export type OrderServiceImplementation = Omit<ordersV1.OrderServiceServer, 'placeOrder'> & {

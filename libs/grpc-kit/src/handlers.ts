@@ -54,10 +54,15 @@ export function endStream(call: AnyServerStream, error: GrpcError): void {
  * Writes one message, honouring HTTP/2 flow control: when `write()` returns false the stream's
  * buffer is over its high-water mark, and this waits for 'drain' before resolving.
  *
+ * With `options.stallTimeoutMs`, a wait for 'drain' longer than that (the client stopped
+ * reading) rejects with {@link stalledWriteError}: the caller ends the stream with it, which
+ * frees what the stream held (a scan slot) instead of waiting for the client indefinitely.
+ *
  * @throws GrpcError CANCELLED (or the shutdown's UNAVAILABLE) when the call has ended or ends
- *   while waiting (client gone, deadline, shutdown); nothing is written then.
+ *   while waiting (client gone, deadline, shutdown); nothing is written then. RESOURCE_EXHAUSTED
+ *   "client not reading for N s; stream ended" after a stall of `stallTimeoutMs`.
  */
-export function writeMessage<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<unknown, T>, message: T): Promise<void> {
+export function writeMessage<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<unknown, T>, message: T, options: WriteOptions = {}): Promise<void> {
   const signal = callSignal(call);
   // Never write after the call ended (client gone, shutdown's UNAVAILABLE already sent): a write
   // after end would replace the status the client is about to see.
@@ -66,7 +71,10 @@ export function writeMessage<T>(call: ServerWritableStream<unknown, T> | ServerD
   }
   if (call.write(message)) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
+    const stallTimeoutMs = options.stallTimeoutMs;
+    const timer = stallTimeoutMs === undefined ? undefined : setTimeout(() => done(stalledWriteError(stallTimeoutMs)), stallTimeoutMs);
     const done = (error?: unknown) => {
+      clearTimeout(timer);
       call.off('drain', onDrain);
       call.off('close', onClose);
       signal.removeEventListener('abort', onAbort);
@@ -80,6 +88,23 @@ export function writeMessage<T>(call: ServerWritableStream<unknown, T> | ServerD
     call.on('close', onClose);
     signal.addEventListener('abort', onAbort);
   });
+}
+
+/** Options of {@link writeMessage}. */
+export interface WriteOptions {
+  /** Longest wait for 'drain' (the client reading), ms; default: no limit. */
+  stallTimeoutMs?: number;
+}
+
+/**
+ * The status a stream ends with when its client has not read for `stallTimeoutMs`:
+ * RESOURCE_EXHAUSTED (the stream held a server resource the client was not using; retrying
+ * as-is would stall again), with ErrorInfo reason CLIENT_NOT_READING and the limit in ms.
+ */
+export function stalledWriteError(stallTimeoutMs: number): GrpcError {
+  return new GrpcError(status.RESOURCE_EXHAUSTED, `client not reading for ${stallTimeoutMs / 1000} s; stream ended`, undefined, [], [
+    { type: 'ErrorInfo', reason: 'CLIENT_NOT_READING', domain: 'grpc-patterns', metadata: { stallTimeoutMs: String(stallTimeoutMs) } },
+  ]);
 }
 
 /** Unary: return the response or throw (GrpcError for an expected failure). */

@@ -20,6 +20,7 @@ import { descriptorSetBase64 } from '@grpc-patterns/proto';
 import { HealthImplementation } from 'grpc-health-check';
 import { flushLogs, type Logger } from '@grpc-patterns/observability';
 import { GrpcError } from './errors.js';
+import { decodeLimitInterceptor, isDecodeLimitInterceptor } from './decode-limit.js';
 import { endStream, setUnexpectedErrorReporter } from './handlers.js';
 
 /** One gRPC service to serve: its generated definition, implementation and full name. */
@@ -160,7 +161,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const server = new grpc.Server({
     ...DEFAULT_SERVER_OPTIONS,
     ...options.serverOptions,
-    interceptors: options.interceptors ?? [],
+    interceptors: withDecodeLimitInterceptor(options.interceptors ?? []),
   });
 
   const streams = new Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>();
@@ -261,6 +262,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
  * `stop_grace_period`) so the process, not SIGKILL, decides how it ends.
  */
 export const SHUTDOWN_BACKSTOP_MS = 2_000;
+
+/**
+ * The chain with a {@link decodeLimitInterceptor} innermost when it has none, so a message
+ * refused by a decode limit ({@link withDecodeLimit}) always ends its call with its status.
+ */
+function withDecodeLimitInterceptor(interceptors: grpc.ServerInterceptor[]): grpc.ServerInterceptor[] {
+  return interceptors.some(isDecodeLimitInterceptor) ? interceptors : [...interceptors, decodeLimitInterceptor()];
+}
 
 /** Wraps streaming handlers so shutdown can find and end the open streams. */
 function trackStreams(service: ServiceRegistration, streams: Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>): grpc.UntypedServiceImplementation {

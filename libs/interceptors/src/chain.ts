@@ -18,6 +18,9 @@
  *                    requests are limited too; in memory, or in Redis shared by the replicas
  *                    (rate-limit-store.ts). One interceptor: over the limit RESOURCE_EXHAUSTED,
  *                    store down: fail open, or closed with UNAVAILABLE;
+ *  9b. decode limit  a message a method's decode limit refused (grpc-kit withDecodeLimit: over
+ *                    its bytes, or a field-count precheck) ends the call here, after auth and
+ *                    the limiter and before validation reads messages;
  * 10. validation     innermost: only well-formed requests reach the handler.
  *
  * Client side: propagation (deadline, request id, trace context, cancellation from the call
@@ -39,6 +42,7 @@ import { requestIdInterceptor } from './request-id.js';
 import { serverMetricsInterceptor } from './server-metrics.js';
 import { tracingInterceptor } from './tracing.js';
 import { validationInterceptor, ValidationRegistry } from './validation.js';
+import { decodeLimitInterceptor } from '@grpc-patterns/grpc-kit';
 
 /**
  * The policy every service runs unless it passes its own (gRFC A43 shape): any authenticated
@@ -117,6 +121,7 @@ export function serverInterceptorChain(options: ServerChainOptions): grpc.Server
           limiter: options.rateLimiter ?? defaultRateLimiter(),
           onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
         }),
+    decodeLimitInterceptor(),
     validationInterceptor(options.validation ?? new ValidationRegistry(), { report }),
   ];
 }

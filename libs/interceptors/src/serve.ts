@@ -16,6 +16,7 @@ import {
   tlsCredentialsFromFiles,
   type RunningServer,
   type ServiceRegistration,
+  type StartServerOptions,
   type TlsCredentials,
   type TlsMode,
 } from '@grpc-patterns/grpc-kit';
@@ -99,6 +100,12 @@ export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'regis
   tracing: Tracing;
   registry: Registry;
   services: ServiceRegistration[];
+  /**
+   * Channel arguments over grpc-kit's DEFAULT_SERVER_OPTIONS, e.g. a lower
+   * `grpc.max_receive_message_length` for a service whose largest request is small (metrics:
+   * MAX_POINT_BYTES), so an oversize message is refused at its length prefix, before it is buffered.
+   */
+  serverOptions?: StartServerOptions['serverOptions'];
   /** Run after NOT_SERVING, before draining (deregistration). */
   beforeDrain?: Array<() => Promise<void>>;
   /** Run after the server stopped, before spans are flushed and channels closed (close stores). */
@@ -154,6 +161,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       host: config.GRPC_HOST,
       port: config.GRPC_PORT,
       credentials: tls.server,
+      serverOptions: options.serverOptions,
       logger,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
       interceptors: serverInterceptorChain({ ...options, keySource: keySourceFor(options), rateLimit, logger, registry: options.registry }),

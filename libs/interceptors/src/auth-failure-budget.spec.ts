@@ -4,7 +4,7 @@
 import { closeAllChannels, unary, unaryCall } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
 import { expectStatus, grpc, startTestServer, type TestServer } from '@grpc-patterns/testing';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { AUTH_FAILURES_EXCEEDED_MESSAGE, peerAddress, peerFailureBudget } from './auth-failure-budget.js';
 import { authInterceptor, createTokenVerifier, staticKeySource, type TokenVerifier } from './auth.js';
 import { decodeStatusDetails } from './error-details.js';

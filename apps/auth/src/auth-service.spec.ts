@@ -348,5 +348,4 @@ describe('auth.v1.AuthService', () => {
       expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     });
   });
-  });
 });

@@ -110,6 +110,9 @@ export async function createAuthService(deps: AuthServiceDeps): Promise<AuthServ
       },
       logger,
     );
+  // Until Redis answers, the insurance limiter counts in memory: wait briefly so the first
+  // calls are counted where the other replicas count them.
+  if (!(await limits.ready(2_000))) logger.warn('login limits store not reachable yet: counting in memory meanwhile');
   const hashQueue =
     deps.hashQueue ?? createHashQueue({ maxConcurrent: config.SCRYPT_MAX_CONCURRENT ?? 1, maxQueued: config.SCRYPT_MAX_QUEUE ?? 32, maxPerKey: config.SCRYPT_MAX_PER_PEER ?? 8 });
   const refreshBudget = deps.refreshFailureBudget ?? peerFailureBudget({ failures: config.AUTH_FAILURES_PER_PEER, windowS: config.AUTH_FAILURE_WINDOW_S, keyPrefix: 'refresh-fail' });

@@ -2,10 +2,12 @@
 // (hash-queue.ts) on its own: who is refused, with what status and RetryInfo, and who is not.
 import { closeAllChannels, GrpcError } from '@grpc-patterns/grpc-kit';
 import { decodeStatusDetails } from '@grpc-patterns/interceptors';
-import { expectStatus, grpc } from '@grpc-patterns/testing';
+import { createLogger } from '@grpc-patterns/observability';
+import { describeRequiring, expectStatus, grpc } from '@grpc-patterns/testing';
+import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createHashQueue, HASH_QUEUE_FULL_MESSAGE } from './hash-queue.js';
-import { LOGIN_LIMITED_MESSAGE, REGISTER_LIMITED_MESSAGE } from './login-limits.js';
+import { createLoginLimits, LOGIN_LIMITED_MESSAGE, REGISTER_LIMITED_MESSAGE } from './login-limits.js';
 import { startAuth, tempDataDir, type AuthFixture } from '../test/auth-fixture.js';
 
 describe('Login and Register limits (every call here comes from 127.0.0.1)', () => {
@@ -112,5 +114,31 @@ describe('hash queue', () => {
     await running;
     await expect(waiting).rejects.toMatchObject({ code: grpc.status.CANCELLED });
     expect(log).toEqual(['first']);
+  });
+});
+
+const REDIS_URL = process.env['REDIS_URL'];
+describeRequiring('Login limits in Redis (REDIS_URL), shared by two instances', REDIS_URL ? undefined : 'REDIS_URL is not set (e.g. REDIS_URL=redis://127.0.0.1:6379; .ci/run sets it)', () => {
+  const config = { LOGIN_FAILS_PER_USER_IP: 2, LOGIN_BLOCK_S: 60, LOGIN_FAILS_PER_IP: 100, LOGIN_FAILS_PER_USER: 50, REGISTER_PER_IP: 50, REDIS_URL };
+  const logger = createLogger({ service: 'auth-test', level: 'silent' });
+
+  it('failures counted by one replica block the username+address on the other', async () => {
+    const a = createLoginLimits(config, logger);
+    const b = createLoginLimits(config, logger);
+    try {
+      expect([a.store, b.store]).toEqual(['redis', 'redis']);
+      expect([await a.ready(), await b.ready()]).toEqual([true, true]);
+      const username = `u${randomUUID().slice(0, 8)}`;
+      await a.beginLogin(username, '198.51.100.1');
+      await b.beginLogin(username, '198.51.100.1');
+      const refused = await b.beginLogin(username, '198.51.100.1').catch((e: GrpcError) => e);
+      expect(refused).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, message: LOGIN_LIMITED_MESSAGE });
+      await expect(a.beginLogin(username, '198.51.100.1')).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+      // Another address is not blocked.
+      await (await a.beginLogin(username, '198.51.100.2')).succeeded();
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });

@@ -60,6 +60,8 @@ export interface LoginLimits {
   beginLogin(username: string, address: string): Promise<LoginAttempt>;
   /** @throws GrpcError RESOURCE_EXHAUSTED {@link REGISTER_LIMITED_MESSAGE} with RetryInfo over REGISTER_PER_IP per hour. */
   register(address: string): Promise<void>;
+  /** Resolves once the Redis client is connected (true), or false after `timeoutMs`; memory: true at once. */
+  ready(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -145,6 +147,17 @@ export function createLoginLimits(config: LoginLimitsConfig, logger: Logger): Lo
     async register(address) {
       const over = await take(registrations, address);
       if (over) throw exhausted(REGISTER_LIMITED_MESSAGE, over.msBeforeNext);
+    },
+    ready(timeoutMs = 2_000) {
+      if (!redis || redis.status === 'ready') return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        timer.unref();
+        redis.once('ready', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
     },
     async close() {
       if (!redis) return;

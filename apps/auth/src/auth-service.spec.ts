@@ -108,10 +108,17 @@ describe('auth.v1.AuthService', () => {
       expect((await accessTokenClaims(again.tokens.accessToken)).payload.sub).toBe(user.id);
     });
 
-    it('GetUser finds a user by id, in any letter case, without the password hash', async () => {
+    it('GetUser finds the caller by id, in any letter case, without the password hash', async () => {
       const { user } = await auth.register({ username: 'frank', password: 'frank-password', displayName: 'Frank' });
-      expect((await auth.getUser({ userId: user.id })).user).toEqual(user);
-      expect((await auth.getUser({ userId: user.id.toUpperCase() })).user).toEqual(user);
+      const { tokens } = await auth.login({ username: 'frank', password: 'frank-password' });
+      expect((await auth.getUser({ userId: user.id }, tokens.accessToken)).user).toEqual(user);
+      expect((await auth.getUser({ userId: user.id.toUpperCase() }, tokens.accessToken)).user).toEqual(user);
+    });
+
+    it('GetUser lets an admin look up any user', async () => {
+      const { user } = await auth.register({ username: 'grace', password: 'grace-password' });
+      const { tokens } = await auth.login({ username: 'root', password: 'rootroot' });
+      expect((await auth.getUser({ userId: user.id }, tokens.accessToken)).user).toEqual(user);
     });
 
     it('GetPublicKeys returns one ES256 key whose kid is its RFC 7638 thumbprint, plus issuer and audience', async () => {
@@ -268,19 +275,77 @@ describe('auth.v1.AuthService', () => {
   });
 
   describe('GetUser errors', () => {
+    let caller: { accessToken: string };
+    let admin: { accessToken: string };
+    beforeAll(async () => {
+      await auth.register({ username: 'ivan', password: 'ivan-password' });
+      caller = (await auth.login({ username: 'ivan', password: 'ivan-password' })).tokens;
+      await auth.register({ username: 'ops', password: 'ops-password' });
+      admin = (await auth.login({ username: 'ops', password: 'ops-password' })).tokens;
+    });
+
     it.each([
       ['an empty user_id', '', 'user_id: must not be empty'],
       ['a word', 'nope', 'user_id: must be a UUID'],
       ['a UUID with a character more', `${randomUUID()}x`, 'user_id: must be a UUID'],
     ])('INVALID_ARGUMENT for %s', async (_case, userId, message) => {
-      const error = await expectStatus(auth.getUser({ userId }));
+      const error = await expectStatus(auth.getUser({ userId }, caller.accessToken));
       expect([error.code, error.details]).toEqual([grpc.status.INVALID_ARGUMENT, message]);
     });
 
-    it('NOT_FOUND for an id no user has', async () => {
+    it('NOT_FOUND for an id no user has (asked by an admin)', async () => {
       const id = randomUUID();
-      const error = await expectStatus(auth.getUser({ userId: id }));
+      const error = await expectStatus(auth.getUser({ userId: id }, admin.accessToken));
       expect([error.code, error.details]).toEqual([grpc.status.NOT_FOUND, `user "${id}" not found`]);
+    });
+
+    it('PERMISSION_DENIED for a non-admin asking about another user, the same for an id nobody has (no enumeration)', async () => {
+      const other = await auth.register({ username: 'heidi', password: 'heidi-password' });
+      const existing = await expectStatus(auth.getUser({ userId: other.user.id }, caller.accessToken));
+      const missing = await expectStatus(auth.getUser({ userId: randomUUID() }, caller.accessToken));
+      expect([existing.code, existing.details]).toEqual([grpc.status.PERMISSION_DENIED, 'only admins may look up other users']);
+      expect([missing.code, missing.details]).toEqual([existing.code, existing.details]);
+    });
+
+    it('UNAUTHENTICATED without a token', async () => {
+      const error = await expectStatus(auth.getUser({ userId: randomUUID() }));
+      expect([error.code, error.details]).toEqual([grpc.status.UNAUTHENTICATED, 'missing bearer token']);
+    });
+  });
+
+  describe('refresh token rotation and reuse detection', () => {
+    let tokens: { accessToken: string; refreshToken: string };
+    beforeAll(async () => {
+      await auth.register({ username: 'oscar', password: 'oscar-password' });
+    });
+    beforeEach(async () => {
+      tokens = (await auth.login({ username: 'oscar', password: 'oscar-password' })).tokens;
+    });
+
+    it('Refresh returns a new refresh token; the one used is then refused, and that reuse revokes the whole family', async () => {
+      const first = await auth.refresh({ refreshToken: tokens.refreshToken });
+      expect(first.tokens.refreshToken).not.toBe(tokens.refreshToken);
+      const second = await auth.refresh({ refreshToken: first.tokens.refreshToken });
+      // The rotated-away token comes back (a thief, or a client that kept it).
+      const reuse = await expectStatus(auth.refresh({ refreshToken: tokens.refreshToken }));
+      expect([reuse.code, reuse.details]).toEqual([grpc.status.UNAUTHENTICATED, 'refresh token already used: session revoked, log in again']);
+      // The family is revoked: the newest token of it fails too, and so does every later try.
+      const newest = await expectStatus(auth.refresh({ refreshToken: second.tokens.refreshToken }));
+      expect([newest.code, newest.details]).toEqual([grpc.status.UNAUTHENTICATED, 'refresh token already used: session revoked, log in again']);
+      expect((await expectStatus(auth.refresh({ refreshToken: first.tokens.refreshToken }))).code).toBe(grpc.status.UNAUTHENTICATED);
+      expect(auth.serviceLogs.filter((l) => l.msg === 'refresh token reused: family revoked')).toHaveLength(1);
+    });
+
+    it('another Login is another family: revoking one leaves the other working', async () => {
+      const other = (await auth.login({ username: 'oscar', password: 'oscar-password' })).tokens;
+      await auth.refresh({ refreshToken: tokens.refreshToken });
+      await expectStatus(auth.refresh({ refreshToken: tokens.refreshToken }));
+      expect((await auth.refresh({ refreshToken: other.refreshToken })).tokens.tokenType).toBe('Bearer');
+    });
+
+    it('two concurrent refreshes with one token: exactly one gets a new pair', async () => {
+      const results = await Promise.allSettled([auth.refresh({ refreshToken: tokens.refreshToken }), auth.refresh({ refreshToken: tokens.refreshToken })]);
+      expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     });
   });
 });

@@ -1,6 +1,6 @@
 // The auth env shape: defaults, and one line naming a bad variable.
 import { ConfigError, parseConfig } from '@grpc-patterns/config';
-import { authConfigShape } from './config.js';
+import { authConfigShape, parseAuthConfig } from './config.js';
 
 function configError(env: Record<string, string>): string {
   try {
@@ -48,5 +48,36 @@ describe('auth config', () => {
     expect(configError({ REFRESH_TOKEN_TTL_S: '-5' })).toBe('REFRESH_TOKEN_TTL_S: must be at least 1 (got "-5")');
     expect(configError({ JWT_ISSUER: '   ' })).toMatch(/^JWT_ISSUER: .+ \(got " {3}"\)$/);
     expect(configError({ GRPC_PORT: '70000' })).toBe('GRPC_PORT: must be at most 65535 (got "70000")');
+  });
+
+  it('has the documented brute-force and scrypt defaults', () => {
+    expect(parseAuthConfig({})).toMatchObject({
+      LOGIN_FAILS_PER_USER_IP: 10,
+      LOGIN_BLOCK_S: 3_600,
+      LOGIN_FAILS_PER_IP: 100,
+      LOGIN_FAILS_PER_USER: 50,
+      REGISTER_PER_IP: 50,
+      SCRYPT_MAX_CONCURRENT: 1,
+      SCRYPT_MAX_QUEUE: 32,
+      SCRYPT_MAX_PER_PEER: 8,
+      AUTH_FAILURES_PER_PEER: 100,
+      AUTH_FAILURE_WINDOW_S: 60,
+    });
+  });
+
+  it('keeps SCRYPT_MAX_CONCURRENT below UV_THREADPOOL_SIZE, so a thread is always left for token checks', () => {
+    const error = (env: Record<string, string>) => {
+      try {
+        parseAuthConfig(env);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    expect(error({ SCRYPT_MAX_CONCURRENT: '4' })).toBe('SCRYPT_MAX_CONCURRENT: must be less than UV_THREADPOOL_SIZE (4), so token checks always find a free thread (got "4")');
+    expect(error({ SCRYPT_MAX_CONCURRENT: '4', UV_THREADPOOL_SIZE: '8' })).toBe('no error');
+    expect(error({ LOGIN_FAILS_PER_USER_IP: '0' })).toBe('LOGIN_FAILS_PER_USER_IP: must be at least 1 (got "0")');
+    expect(error({ LOGIN_BLOCK_S: '604801' })).toBe('LOGIN_BLOCK_S: must be at most 604800 (got "604801")');
   });
 });

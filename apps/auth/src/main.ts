@@ -1,15 +1,14 @@
 // Instrumentation first: tracing is set up before grpc-js and the service code load.
 import { tracing } from './instrumentation.js';
-import { loadConfigOrExit } from '@grpc-patterns/config';
 import { discoveryForServe } from '@grpc-patterns/discovery';
 import { serve, staticKeySource } from '@grpc-patterns/interceptors';
 import { createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import { createAuthService } from './auth-service.js';
-import { authConfigShape } from './config.js';
+import { loadAuthConfigOrExit } from './config.js';
 import { openPgliteStore } from './pglite-store.js';
 
 async function main() {
-  const config = loadConfigOrExit('auth', authConfigShape);
+  const config = loadAuthConfigOrExit();
   // Resolvers (etcd:, consul:) before any client exists; the registrar DISCOVERY asks for.
   const discovery = discoveryForServe(config, { service: 'auth', healthService: 'auth.v1.AuthService' });
   const logger = createLogger({ service: 'auth', level: config.LOG_LEVEL });

@@ -33,7 +33,7 @@ describe('auth restart on the same DATA_DIR', () => {
     const stronger = createPasswordHasher({ ...FAST_SCRYPT, logN: FAST_SCRYPT.logN + 1 });
     second = await startAuth({ dataDir, hasher: stronger });
     expect(await second.getPublicKeys()).toEqual(keysBefore);
-    expect((await second.getUser({ userId: user.id })).user).toEqual(user);
+    expect((await second.getUser({ userId: user.id }, tokens.accessToken)).user).toEqual(user);
 
     // The token issued before the restart verifies with the keys served after it.
     const jwks = createLocalJWKSet({ keys: (await second.getPublicKeys()).keys as JWK[] });

@@ -4,7 +4,7 @@
  * shape works (a `pg.Pool` when DATABASE_URL comes, a PGlite instance today).
  */
 import type { JWK } from 'jose';
-import type { AuthStore, SigningKeyRecord, UserRecord } from './store.js';
+import type { AuthStore, RotationOutcome, SigningKeyRecord, UserRecord } from './store.js';
 
 /** The one method used from a SQL client (node-postgres and PGlite both have it). */
 export interface SqlClient {
@@ -29,6 +29,17 @@ export const SCHEMA: readonly string[] = [
     private_jwk jsonb NOT NULL,
     create_time timestamptz NOT NULL DEFAULT clock_timestamp()
   )`,
+  // One row per Login: the refresh token valid now (rotation), and whether the family was
+  // revoked because an older token of it came back (reuse detection).
+  `CREATE TABLE IF NOT EXISTS refresh_families (
+    id uuid PRIMARY KEY,
+    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    current_jti uuid NOT NULL,
+    expire_time timestamptz NOT NULL,
+    revoke_time timestamptz,
+    create_time timestamptz NOT NULL DEFAULT now()
+  )`,
+  `CREATE INDEX IF NOT EXISTS refresh_families_user_id ON refresh_families (user_id)`,
 ];
 
 interface UserRow {
@@ -82,6 +93,26 @@ export function createSqlStore(client: SqlClient, close: () => Promise<void>): A
     },
     async addSigningKey(kid, privateJwk) {
       await client.query('INSERT INTO signing_keys (kid, private_jwk) VALUES ($1, $2) ON CONFLICT (kid) DO NOTHING', [kid, JSON.stringify(privateJwk)]);
+    },
+    async createRefreshFamily(family) {
+      await client.query('DELETE FROM refresh_families WHERE user_id = $1 AND expire_time < now()', [family.userId]);
+      await client.query('INSERT INTO refresh_families (id, user_id, current_jti, expire_time) VALUES ($1, $2, $3, $4)', [family.id, family.userId, family.currentJti, family.expireTime]);
+    },
+    async rotateRefreshToken(familyId, jti, nextJti, expireTime): Promise<RotationOutcome> {
+      // One statement: of two concurrent refreshes with the same token only one can match.
+      const rotated = await client.query<{ id: string }>(
+        'UPDATE refresh_families SET current_jti = $3, expire_time = $4 WHERE id = $1 AND current_jti = $2 AND revoke_time IS NULL RETURNING id',
+        [familyId, jti, nextJti, expireTime],
+      );
+      if (rotated.rows.length > 0) return 'rotated';
+      const { rows } = await client.query<{ revoked: boolean }>(
+        `WITH old AS (SELECT revoke_time FROM refresh_families WHERE id = $1 FOR UPDATE)
+         UPDATE refresh_families f SET revoke_time = COALESCE(f.revoke_time, now()) FROM old WHERE f.id = $1
+         RETURNING old.revoke_time IS NOT NULL AS revoked`,
+        [familyId],
+      );
+      if (rows[0] === undefined) return 'unknown';
+      return rows[0].revoked ? 'revoked' : 'reused';
     },
     async listSigningKeys() {
       const { rows } = await client.query<SigningKeyRow>('SELECT kid, private_jwk, create_time FROM signing_keys ORDER BY create_time DESC, kid');

@@ -25,6 +25,28 @@ export interface SigningKeyRecord {
   createTime: Date;
 }
 
+/** What {@link AuthStore.rotateRefreshToken} found. */
+export type RotationOutcome =
+  /** `jti` was the family's current token: `nextJti` is now. */
+  | 'rotated'
+  /** `jti` was a token of the family already rotated away: the family is revoked now. */
+  | 'reused'
+  /** The family was revoked before (an earlier reuse). */
+  | 'revoked'
+  /** No such family (a token issued before rotation existed, or a deleted user). */
+  | 'unknown';
+
+/** A refresh token family: the tokens one Login started, each replacing the last (RFC 9700 section 4.14.2). */
+export interface RefreshFamilyRecord {
+  /** UUID, the `fam` claim of every refresh token of the family. */
+  id: string;
+  userId: string;
+  /** `jti` of the one refresh token of the family that is valid now. */
+  currentJti: string;
+  /** `exp` of that token. */
+  expireTime: Date;
+}
+
 /** Storage of users and signing keys. Every method may reject with a storage error (INTERNAL). */
 export interface AuthStore {
   /** Inserts a user; resolves to undefined if the username is taken (nothing is written then). */
@@ -38,6 +60,13 @@ export interface AuthStore {
   addSigningKey(kid: string, privateJwk: JWK): Promise<void>;
   /** Every signing key, newest first. */
   listSigningKeys(): Promise<SigningKeyRecord[]>;
+  /** Starts a refresh token family (Login); also deletes the user's expired families. */
+  createRefreshFamily(family: RefreshFamilyRecord): Promise<void>;
+  /**
+   * Atomically replaces the family's current `jti` with `nextJti` (and its expiry) when `jti`
+   * is current; when `jti` is an older token of the family, revokes the family instead.
+   */
+  rotateRefreshToken(familyId: string, jti: string, nextJti: string, expireTime: Date): Promise<RotationOutcome>;
   /** Releases the database; the store is unusable afterwards. */
   close(): Promise<void>;
 }

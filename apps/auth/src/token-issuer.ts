@@ -53,18 +53,37 @@ export interface IssuedTokens {
   accessTokenExpireTime: Date;
 }
 
+/** Which refresh token family a new refresh token belongs to, and its `jti`. */
+export interface RefreshTokenIds {
+  /** The `fam` claim (UUID): one family per Login, kept across rotations. */
+  familyId: string;
+  /** The `jti` (UUID). */
+  jti: string;
+}
+
+/** A checked refresh token's claims. */
+export interface VerifiedRefreshToken extends RefreshTokenIds {
+  /** The user id (`sub`). */
+  userId: string;
+}
+
 /** See the module comment. */
 export interface TokenIssuer {
-  issue(subject: TokenSubject): Promise<IssuedTokens>;
+  /** Signs a pair; the refresh token carries `fam` = `refresh.familyId` and `jti` = `refresh.jti`. */
+  issue(subject: TokenSubject, refresh: RefreshTokenIds): Promise<IssuedTokens>;
+  /** The `exp` a refresh token issued now gets. */
+  refreshExpireTime(): Date;
   /**
-   * Checks a refresh token's signature, `alg`, `typ`, `iss`, `aud`, `exp` and `token_use`.
+   * Checks a refresh token's signature, `alg`, `typ`, `iss`, `aud`, `exp`, `token_use` and
+   * that it names a family (`fam`) and a `jti` (UUIDs). Whether it is still the family's
+   * current token is the store's business (rotation).
    *
-   * @returns the user id (`sub`).
+   * @returns its user id, family and jti.
    * @throws GrpcError UNAUTHENTICATED "refresh token expired" once `exp` has passed, or
    *   "invalid refresh token" for anything else wrong (malformed, bad signature, unknown kid,
    *   an access token, another issuer).
    */
-  verifyRefreshToken(token: string): Promise<string>;
+  verifyRefreshToken(token: string): Promise<VerifiedRefreshToken>;
 }
 
 /**
@@ -78,7 +97,8 @@ export function createTokenIssuer(keys: SigningKey[], options: TokenIssuerOption
   const keySet = createLocalJWKSet({ keys: keys.map((k) => k.publicJwk) });
 
   return {
-    async issue(subject) {
+    refreshExpireTime: () => new Date((Math.floor(now().getTime() / 1000) + options.refreshTokenTtlS) * 1000),
+    async issue(subject, refresh) {
       const iat = Math.floor(now().getTime() / 1000);
       const accessExp = iat + options.accessTokenTtlS;
       const accessToken = await new SignJWT({ roles: subject.roles, token_use: 'access' })
@@ -90,12 +110,12 @@ export function createTokenIssuer(keys: SigningKey[], options: TokenIssuerOption
         .setIssuedAt(iat)
         .setExpirationTime(accessExp)
         .sign(signing.privateKey);
-      const refreshToken = await new SignJWT({ token_use: 'refresh' })
+      const refreshToken = await new SignJWT({ token_use: 'refresh', fam: refresh.familyId })
         .setProtectedHeader({ alg: SIGNING_ALG, kid: signing.kid, typ: REFRESH_TOKEN_TYP })
         .setIssuer(options.issuer)
         .setAudience(options.issuer)
         .setSubject(subject.id)
-        .setJti(randomUUID())
+        .setJti(refresh.jti)
         .setIssuedAt(iat)
         .setExpirationTime(iat + options.refreshTokenTtlS)
         .sign(signing.privateKey);
@@ -119,8 +139,12 @@ export function createTokenIssuer(keys: SigningKey[], options: TokenIssuerOption
         if (error instanceof errors.JOSEError) throw new GrpcError(status.UNAUTHENTICATED, 'invalid refresh token');
         throw error;
       }
-      if (payload.token_use !== 'refresh' || typeof payload.sub !== 'string') throw new GrpcError(status.UNAUTHENTICATED, 'invalid refresh token');
-      return payload.sub;
+      const { sub, jti, fam } = payload;
+      if (payload.token_use !== 'refresh' || typeof sub !== 'string' || !isUuid(jti) || !isUuid(fam)) throw new GrpcError(status.UNAUTHENTICATED, 'invalid refresh token');
+      return { userId: sub, jti, familyId: fam };
     },
   };
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);

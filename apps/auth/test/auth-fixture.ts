@@ -5,9 +5,10 @@
  */
 import { parseConfig } from '@grpc-patterns/config';
 import { unaryCall } from '@grpc-patterns/grpc-kit';
+import { authInterceptor, createTokenVerifier, staticKeySource } from '@grpc-patterns/interceptors';
 import { createLogger } from '@grpc-patterns/observability';
 import { authV1 } from '@grpc-patterns/proto';
-import { startTestServer, type TestServer } from '@grpc-patterns/testing';
+import { grpc, startTestServer, type TestServer } from '@grpc-patterns/testing';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +43,8 @@ export interface AuthFixture {
   register(request: Partial<authV1.RegisterRequest>): Promise<{ user: authV1.User }>;
   login(request: Partial<authV1.LoginRequest>): Promise<{ tokens: authV1.TokenPair; user: authV1.User }>;
   refresh(request: Partial<authV1.RefreshRequest>): Promise<{ tokens: authV1.TokenPair }>;
-  getUser(request: Partial<authV1.GetUserRequest>): Promise<{ user: authV1.User }>;
+  /** GetUser as the holder of `accessToken` (sent as `authorization: Bearer`; none: no metadata). */
+  getUser(request: Partial<authV1.GetUserRequest>, accessToken?: string): Promise<{ user: authV1.User }>;
   getPublicKeys(): Promise<authV1.GetPublicKeysResponse>;
   /** Stops the server, then closes the store (afterStop), as SIGTERM does. */
   close(): Promise<void>;
@@ -72,7 +74,9 @@ export async function startAuth(options: StartAuthOptions): Promise<AuthFixture>
   });
   const store = await openPgliteStore(config.DATA_DIR);
   const service = await createAuthService({ config, store, logger, hasher: options.hasher ?? createPasswordHasher(FAST_SCRYPT), now: options.now });
-  const server = await startTestServer({ services: [service.registration], afterStop: [service.close] });
+  // The auth step of the chain main.ts runs (GetUser needs a token and answers by its caller).
+  const verifier = createTokenVerifier({ keySource: staticKeySource(service.verificationKeys), now: options.now ? () => (options.now as () => Date)().getTime() : undefined });
+  const server = await startTestServer({ services: [service.registration], interceptors: [authInterceptor({ verifier })], afterStop: [service.close] });
   const client = server.client(authV1.AuthServiceClient);
   return {
     server,
@@ -91,8 +95,10 @@ export async function startAuth(options: StartAuthOptions): Promise<AuthFixture>
       const response = await unaryCall(client.refresh.bind(client), authV1.RefreshRequest.fromPartial(r));
       return { tokens: defined(response.tokens, 'RefreshResponse.tokens') };
     },
-    async getUser(r) {
-      const response = await unaryCall(client.getUser.bind(client), authV1.GetUserRequest.fromPartial(r));
+    async getUser(r, accessToken) {
+      const metadata = new grpc.Metadata();
+      if (accessToken !== undefined) metadata.set('authorization', `Bearer ${accessToken}`);
+      const response = await unaryCall(client.getUser.bind(client), authV1.GetUserRequest.fromPartial(r), { metadata });
       return { user: defined(response.user, 'GetUserResponse.user') };
     },
     getPublicKeys: () => unaryCall(client.getPublicKeys.bind(client), authV1.GetPublicKeysRequest.fromPartial({})),

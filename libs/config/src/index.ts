@@ -220,6 +220,9 @@ export const serverUrl = (schemes: readonly string[], message: string) =>
  *   second, of each principal (user, or peer address for anonymous calls) on each method;
  * - `RATE_LIMIT_BURST` (whole number 0..10,000,000, default 200): calls allowed on top of it
  *   once the steady budget of a second is spent, refilled over 10 s; 0 = no burst.
+ * - `AUTH_FAILURES_PER_PEER` (0..1,000,000, default 100) per `AUTH_FAILURE_WINDOW_S` (default 60):
+ *   failed token checks a peer address may cause before the auth step refuses its calls with
+ *   RESOURCE_EXHAUSTED, without a signature check (per process, in memory; 0 = off).
  * Together a token bucket (rate-limiter-flexible's BurstyRateLimiter: a steady limiter of
  * RATE_LIMIT_RPS per 1 s plus a burst limiter of RATE_LIMIT_BURST per 10 s), in memory or in
  * Redis alike. A call over it ends with RESOURCE_EXHAUSTED.
@@ -229,6 +232,9 @@ export const rateLimitEnv = () => ({
   RATE_LIMIT_FAIL: z.enum(['open', 'closed'], { message: 'must be one of open, closed' }).default('open'),
   RATE_LIMIT_RPS: wholeNumber(1, 1_000_000, 'calls per second').prefault('100'),
   RATE_LIMIT_BURST: wholeNumber(0, 10_000_000, 'calls').prefault('200'),
+  /** Failed token checks per peer address per AUTH_FAILURE_WINDOW_S before RESOURCE_EXHAUSTED without a check; 0 = off. */
+  AUTH_FAILURES_PER_PEER: wholeNumber(0, 1_000_000, 'failed checks').prefault('100'),
+  AUTH_FAILURE_WINDOW_S: seconds(60, 86_400),
 });
 
 /**

@@ -18,6 +18,7 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { descriptorSetBase64 } from '@grpc-patterns/proto';
 import { HealthImplementation } from 'grpc-health-check';
+import { isIPv6 } from 'node:net';
 import { flushLogs, type Logger } from '@grpc-patterns/observability';
 import { GrpcError } from './errors.js';
 import { decodeLimitInterceptor, isDecodeLimitInterceptor } from './decode-limit.js';
@@ -182,8 +183,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }).addToServer(trackingServer);
 
   const host = options.host ?? '0.0.0.0';
+  // An IPv6 literal ("::" for dual stack, "::1") goes in brackets in a host:port address.
+  const bindHost = isIPv6(host) ? `[${host}]` : host;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, options.credentials ?? grpc.ServerCredentials.createInsecure(), (error, bound) => {
+    server.bindAsync(`${bindHost}:${options.port}`, options.credentials ?? grpc.ServerCredentials.createInsecure(), (error, bound) => {
       if (error) reject(new Error(`cannot bind gRPC server to ${host}:${options.port}: ${error.message}`));
       else resolve(bound);
     });

@@ -15,6 +15,7 @@ import { createClient, GrpcError, toStatus, unaryCall, type CreateClientOptions 
 import { authV1 } from '@grpc-patterns/proto';
 import { createLocalJWKSet, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { callContext, recordStatus, runInCallContext, type CallUser } from './call-context.js';
+import type { PeerFailureBudget } from './auth-failure-budget.js';
 import { isPublicMethod, PUBLIC_METHODS } from './public-methods.js';
 
 /**
@@ -265,6 +266,11 @@ export interface AuthInterceptorOptions {
   publicMethods?: readonly string[];
   /** Where unexpected verifier errors go (they become INTERNAL for the client). */
   report?: (error: unknown) => void;
+  /**
+   * Failed token checks per peer address (auth-failure-budget.ts): a peer that spent it gets
+   * RESOURCE_EXHAUSTED with RetryInfo before its token is verified. Default: none.
+   */
+  failureBudget?: PeerFailureBudget;
 }
 
 /**
@@ -272,7 +278,10 @@ export interface AuthInterceptorOptions {
  * - no `authorization: Bearer ...` metadata: UNAUTHENTICATED "missing bearer token";
  * - a token that does not verify: UNAUTHENTICATED "invalid token" (or "token expired"); the
  *   token itself is never echoed or logged;
- * - keys cannot be fetched: UNAVAILABLE "token keys unavailable".
+ * - keys cannot be fetched: UNAVAILABLE "token keys unavailable";
+ * - with a `failureBudget`, a peer address whose tokens failed too often in its window:
+ *   RESOURCE_EXHAUSTED "too many failed authentications from this address" with RetryInfo,
+ *   before any signature check (issue 17, finding 5).
  * The verified user goes into the call context (`callContext(...).user`, and
  * `currentCallContext()?.user` in handlers) before the call goes on.
  *
@@ -307,7 +316,19 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
           onReceiveMetadata: (metadata, nextMetadata) => {
             const token = bearerToken(metadata);
             if (token === undefined) return reject(new GrpcError(grpc.status.UNAUTHENTICATED, 'missing bearer token'));
-            options.verifier.verify(token).then(({ user, expiresAtMs }) => {
+            const budget = options.failureBudget;
+            const peer = call.getPeer();
+            // A peer that spent its failure budget is refused before the signature check.
+            const verified = budget
+              ? budget.blocked(peer).then((refusal) => {
+                  if (refusal) throw refusal;
+                  return options.verifier.verify(token).catch(async (error: unknown) => {
+                    if (error instanceof GrpcError && error.code === grpc.status.UNAUTHENTICATED) await budget.failed(peer);
+                    throw error;
+                  });
+                })
+              : options.verifier.verify(token);
+            verified.then(({ user, expiresAtMs }) => {
               if (ended) return;
               ctx.user = user;
               if (streaming) {

@@ -12,7 +12,11 @@
  *                    user from the call context when the call ends, so it sits outside them;
  *  5. request id     before anything that may reject, so every error carries an x-request-id;
  *  6. deadline       caps the call before any work is done (key fetches included);
- *  7. auth           who is calling (Bearer JWT, verified locally against auth's JWKS);
+ *  7. auth           who is calling (Bearer JWT, verified locally against auth's JWKS); a peer
+ *                    address whose tokens failed AUTH_FAILURES_PER_PEER times in
+ *                    AUTH_FAILURE_WINDOW_S is refused here with RESOURCE_EXHAUSTED before the
+ *                    signature check (auth-failure-budget.ts): the per-user limit (9) cannot
+ *                    count calls that have no user yet, and a forged token must not cost a check;
  *  8. authz          may they call this method (gRFC A43-shaped policy over token roles);
  *  9. rate limit     after auth so the bucket is per user, before validation so floods of bad
  *                    requests are limited too; in memory, or in Redis shared by the replicas
@@ -30,6 +34,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@grpc-patterns/observability';
 import type { Registry } from 'prom-client';
 import { authInterceptor, createTokenVerifier, type KeySource } from './auth.js';
+import { peerFailureBudget, type PeerFailureBudgetOptions } from './auth-failure-budget.js';
 import { authzInterceptor, type AuthorizationPolicy } from './authz.js';
 import { clientMetricsInterceptor } from './client-metrics.js';
 import { clientPropagationInterceptor } from './client-propagation.js';
@@ -97,6 +102,8 @@ export interface ServerChainOptions {
   validation?: ValidationRegistry;
   /** Default: unary 10 s / max 30 s, streams 1 h. */
   deadlines?: DeadlineOptions;
+  /** Failed token checks per peer address before the auth step refuses it; default 100 per 60 s. */
+  authFailureBudget?: PeerFailureBudgetOptions;
 }
 
 /** The server chain in the order documented above (first = outermost). */
@@ -110,7 +117,7 @@ export function serverInterceptorChain(options: ServerChainOptions): grpc.Server
     loggingInterceptor({ logger }),
     requestIdInterceptor(),
     deadlineInterceptor(options.deadlines),
-    authInterceptor({ verifier: createTokenVerifier({ keySource: options.keySource }), report }),
+    authInterceptor({ verifier: createTokenVerifier({ keySource: options.keySource }), report, failureBudget: peerFailureBudget(options.authFailureBudget) }),
     authzInterceptor({
       policy: options.policy ?? DEFAULT_POLICY,
       onDenied: (decision, path, user) => logger.warn({ decision, path, user: user?.id }, 'permission denied'),

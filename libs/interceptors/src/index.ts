@@ -17,3 +17,4 @@ export * from './client-metrics.js';
 export * from './chain.js';
 export * from './serve.js';
 export * from './rate-limit-store.js';
+export * from './auth-failure-budget.js';

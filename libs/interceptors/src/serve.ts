@@ -40,6 +40,10 @@ export interface ServeConfig {
   RATE_LIMIT_RPS?: number | undefined;
   /** Extra burst on top of it, refilled over 10 s; 0 = none; default 200. */
   RATE_LIMIT_BURST?: number | undefined;
+  /** Failed token checks a peer address may cause per AUTH_FAILURE_WINDOW_S (`rateLimitEnv()`); 0 = off; default 100. */
+  AUTH_FAILURES_PER_PEER?: number | undefined;
+  /** Window of AUTH_FAILURES_PER_PEER, s; default 60. */
+  AUTH_FAILURE_WINDOW_S?: number | undefined;
   /** Where auth is (`authTargetEnv()`): its GetPublicKeys verifies tokens unless `keySource` is given. */
   AUTH_TARGET?: string;
   /** TLS of the server and of every outgoing channel (`tlsEnv()`, part of `serviceEnv()`); default off. */
@@ -164,7 +168,14 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       serverOptions: options.serverOptions,
       logger,
       shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
-      interceptors: serverInterceptorChain({ ...options, keySource: keySourceFor(options), rateLimit, logger, registry: options.registry }),
+      interceptors: serverInterceptorChain({
+        ...options,
+        keySource: keySourceFor(options),
+        rateLimit,
+        logger,
+        registry: options.registry,
+        authFailureBudget: options.authFailureBudget ?? { failures: config.AUTH_FAILURES_PER_PEER, windowS: config.AUTH_FAILURE_WINDOW_S },
+      }),
       beforeDrain: [...(registrar ? [deregister] : []), ...(options.beforeDrain ?? [])],
       propagationDelayMs: options.propagationDelayMs ?? (registrar ? 1_000 : 0),
       afterStop: [...(options.afterStop ?? []), ...(ownLimiter ? [() => ownLimiter.close()] : []), () => metrics.close(), () => options.tracing.shutdown(), async () => closeAllChannels()],

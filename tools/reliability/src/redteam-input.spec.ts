@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectAlive, stackBuilt } from './stack.js';
+import { lengthDelimited, timestampBytes } from './wire.js';
 
 const { run, missing } = stackBuilt();
 if (!run) console.warn(`red-team input suite skipped: not built: ${missing.join(', ')} (npx nx run-many -t build)`);
@@ -115,7 +116,7 @@ function craftedPageToken(userId: string, t: number): string {
       );
       for (const [seconds, nanos] of times) {
         const point = metricsV1.UploadMetricsRequest.encode({ name: 'red_team', value: 1, labels: { k: 'a\u0000b' } }).finish();
-        call.write(Buffer.concat([Buffer.from(point), frameField(3, encodeTimestamp(seconds, nanos))]));
+        call.write(Buffer.concat([Buffer.from(point), lengthDelimited(3, timestampBytes(BigInt(seconds), nanos))]));
       }
       call.end();
     });
@@ -183,26 +184,3 @@ function craftedPageToken(userId: string, t: number): string {
     });
   }
 });
-
-/** A length-delimited protobuf field: tag (field << 3 | 2), varint length, bytes. */
-function frameField(field: number, bytes: Uint8Array): Buffer {
-  return Buffer.concat([varint(BigInt((field << 3) | 2)), varint(BigInt(bytes.length)), Buffer.from(bytes)]);
-}
-
-/** google.protobuf.Timestamp { seconds (int64, field 1), nanos (int32, field 2) }, encoded. */
-function encodeTimestamp(seconds: string, nanos: number): Buffer {
-  const asUnsigned = (v: bigint) => (v < 0n ? v + (1n << 64n) : v);
-  return Buffer.concat([varint(8n), varint(asUnsigned(BigInt(seconds))), varint(16n), varint(asUnsigned(BigInt(nanos)))]);
-}
-
-function varint(value: bigint): Buffer {
-  const bytes: number[] = [];
-  let v = value;
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n) byte |= 0x80;
-    bytes.push(byte);
-  } while (v > 0n);
-  return Buffer.from(bytes);
-}

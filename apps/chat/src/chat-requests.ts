@@ -17,8 +17,9 @@ export const MAX_TEXT_LENGTH = 4096;
 const CONTROL_CHARACTER = /\p{Cc}/u;
 
 /**
- * Who a member is (CHAT_IDENTITY): `name`, the JoinRoom's `user` as sent (any authenticated
- * caller may take any free name); `token`, the caller's access-token subject (auth's user id).
+ * Who a member is (CHAT_IDENTITY): `token` (the default), the caller's access-token subject
+ * (auth's user id); `name`, the JoinRoom's `user` as sent (any authenticated caller may take any
+ * free name, so anyone can speak as anyone: demos only).
  */
 export type ChatIdentity = 'name' | 'token';
 

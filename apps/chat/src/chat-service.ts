@@ -17,7 +17,7 @@ export interface ChatServiceOptions {
   maxPendingEvents: number;
   /** Members one room may have (MAX_ROOM_MEMBERS). */
   maxRoomMembers: number;
-  /** Who a member is (CHAT_IDENTITY); default `name`. */
+  /** Who a member is (CHAT_IDENTITY); default `token` (`name` lets anyone speak as anyone: demos only). */
   identity?: ChatIdentity;
   /** Fan-out; default a new {@link InProcessRoomBus}. */
   bus?: RoomBus;

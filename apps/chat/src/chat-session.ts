@@ -29,7 +29,7 @@ export interface ChatSessionOptions {
   /** Capacity of the stream's outbox (MAX_PENDING_EVENTS). */
   maxPendingEvents: number;
   logger: Logger;
-  /** Who a member is (CHAT_IDENTITY); default `name`. */
+  /** Who a member is (CHAT_IDENTITY); default `token`. */
   identity?: ChatIdentity;
 }
 
@@ -54,6 +54,7 @@ class ChatSession {
   private finished = false;
   private writer: Promise<void> = Promise.resolve();
   private settle!: (error?: unknown) => void;
+  private readonly identity: ChatIdentity;
   /** CHAT_IDENTITY=token: the caller's token subject, read when the call starts (auth ran before). */
   private readonly subject: string | undefined;
 
@@ -63,7 +64,8 @@ class ChatSession {
     private readonly options: ChatSessionOptions,
   ) {
     this.outbox = new Outbox(options.maxPendingEvents);
-    this.subject = options.identity === 'token' ? currentCallContext()?.user?.id : undefined;
+    this.identity = options.identity ?? 'token';
+    this.subject = this.identity === 'token' ? currentCallContext()?.user?.id : undefined;
   }
 
   start(): Promise<void> {
@@ -94,7 +96,7 @@ class ChatSession {
     const action = request.action;
     if (!this.membership) {
       if (action?.$case !== 'join') throw invalidArgument('join', 'the first request must be a join');
-      if (this.options.identity === 'token' && this.subject === undefined) {
+      if (this.identity === 'token' && this.subject === undefined) {
         throw new GrpcError(status.UNAUTHENTICATED, 'CHAT_IDENTITY=token: the call carries no verified user');
       }
       const { room, user } = validateJoin(action.join, this.subject);

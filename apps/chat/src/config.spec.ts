@@ -27,8 +27,8 @@ describe('chat config', () => {
     expect(parseChatConfig({ PRESENCE_LEASE_TTL_MS: '3000', PRESENCE_HEARTBEAT_MS: '1500' })).toMatchObject({ PRESENCE_LEASE_TTL_MS: 3_000, PRESENCE_HEARTBEAT_MS: 1_500 });
   });
 
-  it('takes member names from the JoinRoom unless CHAT_IDENTITY=token', () => {
-    expect([parseChatConfig({}).CHAT_IDENTITY, parseChatConfig({ CHAT_IDENTITY: 'token' }).CHAT_IDENTITY]).toEqual(['name', 'token']);
+  it('takes member names from the token unless CHAT_IDENTITY=name', () => {
+    expect([parseChatConfig({}).CHAT_IDENTITY, parseChatConfig({ CHAT_IDENTITY: 'name' }).CHAT_IDENTITY]).toEqual(['token', 'name']);
     expect(() => parseChatConfig({ CHAT_IDENTITY: 'jwt' })).toThrow('CHAT_IDENTITY: must be one of name, token (got "jwt")');
   });
 

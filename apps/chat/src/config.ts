@@ -21,11 +21,12 @@ export const chatConfigShape = {
    */
   MAX_PENDING_EVENTS: wholeNumber(1, 1_000_000).prefault('1000'),
   /**
-   * Who a member is. `name`: the JoinRoom's `user` as sent (any authenticated caller may take
-   * any free name). `token`: the caller's access-token subject (auth's user id); a `user` that is
-   * set and differs ends the stream with PERMISSION_DENIED, an empty one means the subject.
+   * Who a member is. `token` (the default): the caller's access-token subject (auth's user id);
+   * a `user` that is set and differs ends the stream with PERMISSION_DENIED, an empty one means
+   * the subject. `name`: the JoinRoom's `user` as sent, so any authenticated caller may join and
+   * speak as any other user (insecure; for demos only: red-team finding 7 of issue 17).
    */
-  CHAT_IDENTITY: z.enum(['name', 'token'], { message: 'must be one of name, token' }).default('name'),
+  CHAT_IDENTITY: z.enum(['name', 'token'], { message: 'must be one of name, token' }).default('token'),
   /** Members one room may have; the next JoinRoom fails with RESOURCE_EXHAUSTED. */
   MAX_ROOM_MEMBERS: wholeNumber(1, 1_000_000).prefault('1000'),
   /**

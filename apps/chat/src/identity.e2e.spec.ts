@@ -1,6 +1,7 @@
-// CHAT_IDENTITY=token, for real: the real auth and a real chat process that takes each member's
-// name from the caller's verified access token (its subject, auth's user id) instead of trusting
-// the JoinRoom's `user`. Needs the built auth and chat apps (npx nx run-many -t build); skipped
+// The default CHAT_IDENTITY (token), for real: the real auth and a real chat process started with
+// no CHAT_IDENTITY at all, which takes each member's name from the caller's verified access token
+// (its subject, auth's user id) instead of trusting the JoinRoom's `user` (red-team finding 7 of
+// issue 17: with the old default, `name`, any user joined and spoke as any other). Needs the built auth and chat apps (npx nx run-many -t build); skipped
 // with the reason without them, except under CI=true, where that fails.
 import { closeAllChannels } from '@grpc-patterns/grpc-kit';
 import { chatV1 } from '@grpc-patterns/proto';
@@ -11,11 +12,11 @@ import { startRealAuth, type RealAuth } from '../test/real-auth.js';
 
 const built = ['auth', 'chat'].every((app) => existsSync(appMain(app)));
 const suite = built || process.env['CI'] === 'true' ? describe : describe.skip;
-if (!built && process.env['CI'] !== 'true') process.stderr.write('SKIPPED "chat with CHAT_IDENTITY=token": apps/auth or apps/chat is not built (npx nx run-many -t build)\n');
+if (!built && process.env['CI'] !== 'true') process.stderr.write('SKIPPED "chat with the default CHAT_IDENTITY (token)": apps/auth or apps/chat is not built (npx nx run-many -t build)\n');
 
 const JOINED = chatV1.PresenceKind.PRESENCE_KIND_JOINED;
 
-suite('chat with CHAT_IDENTITY=token', () => {
+suite('chat with the default CHAT_IDENTITY (token)', () => {
   let auth: RealAuth | undefined;
   let chat: ServiceProcess | undefined;
   const streams: ChatStream[] = [];
@@ -23,7 +24,7 @@ suite('chat with CHAT_IDENTITY=token', () => {
   beforeAll(async () => {
     if (!built) throw new Error('required under CI=true: apps/auth and apps/chat built (npx nx run-many -t build)');
     auth = await startRealAuth(['ada', 'bob']);
-    chat = await spawnService({ name: 'chat', env: { AUTH_TARGET: auth.process.target, CHAT_IDENTITY: 'token' }, healthService: 'chat.v1.ChatService', readyTimeoutMs: 90_000 });
+    chat = await spawnService({ name: 'chat', env: { AUTH_TARGET: auth.process.target }, healthService: 'chat.v1.ChatService', readyTimeoutMs: 90_000 });
   }, 200_000);
 
   afterAll(async () => {

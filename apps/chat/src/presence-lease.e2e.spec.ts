@@ -51,6 +51,9 @@ suite('chat presence leases across processes', () => {
       PRESENCE_LEASE_TTL_MS: String(TTL_MS),
       PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS),
       PRESENCE_BUCKET: bucket,
+      // Leases, not identity: one token joins as several members, which only `name` allows (the
+      // default, `token`, makes every stream of one token the same member: identity.e2e.spec.ts).
+      CHAT_IDENTITY: 'name',
     };
     replicas.push(...(await Promise.all([1, 2, 3].map(() => spawnService({ name: 'chat', env, healthService: 'chat.v1.ChatService', readyTimeoutMs: READY_TIMEOUT_MS })))));
   }, 4 * READY_TIMEOUT_MS);

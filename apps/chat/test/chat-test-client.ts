@@ -137,7 +137,12 @@ export interface ChatTestServer {
   close(): Promise<void>;
 }
 
-/** Starts the chat service as main.ts builds it, with default limits unless overridden. */
+/**
+ * Starts the chat service as main.ts builds it, with default limits unless overridden. The test
+ * server has no auth interceptor (no caller, so no token subject): members are named by the
+ * JoinRoom (`identity: 'name'`) unless a test overrides it; identity.e2e.spec.ts runs the
+ * default (`token`) against the real auth.
+ */
 export async function startChatServer(overrides: Partial<ChatServiceOptions> = {}): Promise<ChatTestServer> {
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
@@ -147,7 +152,7 @@ export async function startChatServer(overrides: Partial<ChatServiceOptions> = {
     },
   });
   const logger = createLogger({ service: 'chat', destination });
-  const service = await createChatService({ logger, maxPendingEvents: 1_000, maxRoomMembers: 1_000, ...overrides });
+  const service = await createChatService({ logger, maxPendingEvents: 1_000, maxRoomMembers: 1_000, identity: 'name', ...overrides });
   const server = await startTestServer({ services: [service.registration], afterStop: [service.close] });
   return {
     server,

@@ -90,6 +90,8 @@ if (!run) console.warn(`tour e2e skipped: not built: ${missing.join(', ')} (npx 
     expect(text).toContain('ok   grpc-status-details-bin holds a google.rpc.BadRequest with the field violations username, password');
     expect(text).toContain('ok   quantity 0 (token sent: validation runs after auth) -> INVALID_ARGUMENT "items[0].quantity: must be between 1 and 1000"');
     expect(text).toContain('ok   grpc-status-details-bin holds a google.rpc.BadRequest with the field violations items[0].quantity');
+    // chat names members after their tokens (CHAT_IDENTITY=token, the default): no joining as another user;
+    expect(text).toMatch(/ok {3}bob_\S+ joining as \S+'s id -> PERMISSION_DENIED "join\.user: must be empty or your own user id "[0-9a-f-]{36}""/);
     // orders for the logged-in user only.
     expect(text).toContain(`ok   an order for other_${runId}'s user_id -> PERMISSION_DENIED "orders can only be placed for yourself"`);
     expect(text).toMatch(/all 5 patterns behaved as specified/);

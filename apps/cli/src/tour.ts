@@ -13,8 +13,11 @@
  *    StreamDelayStats per origin and month, months arriving in order; no token: UNAUTHENTICATED.
  * 3. metrics, client streaming: the delays just streamed, uploaded; the summary's counts and
  *    extremes equal what was sent and min <= p50 <= p95 <= p99 <= max; no token: UNAUTHENTICATED.
- * 4. chat, bidi streaming: two users in one room see each other's messages and presence in the
- *    same sequence order; a leave is seen by the other; no token: UNAUTHENTICATED.
+ * 4. chat, bidi streaming: two logged-in accounts (step 1's user and a second one registered
+ *    here) join with an empty `user`, so each member is its token's user id (CHAT_IDENTITY=token,
+ *    chat's default); the second joining under the first's id is PERMISSION_DENIED; both see
+ *    each other's messages and presence in the same sequence order; a leave is seen by the
+ *    other; no token: UNAUTHENTICATED.
  * 5. orders, idempotent unary: the order is placed for the logged-in user; a retry with the same
  *    key replays it (same id, header `idempotent-replayed: true`); the same key with another
  *    payload is FAILED_PRECONDITION; a bad quantity INVALID_ARGUMENT with BadRequest details;
@@ -426,48 +429,68 @@ function increasing(events: chatV1.ChatResponse[]): boolean {
 
 async function chatStep(clients: Clients, t: StepTools, runId: string, waitMs: number, state: TourState): Promise<string> {
   const room = `tour-${runId}`;
-  const [alice, bob] = [`alice-${runId}`, `bob-${runId}`];
   const JOINED = chatV1.PresenceKind.PRESENCE_KIND_JOINED;
   const LEFT = chatV1.PresenceKind.PRESENCE_KIND_LEFT;
+  // Two accounts: chat names each member after its access token (CHAT_IDENTITY=token, its
+  // default), so one token cannot be two members. The first is step 1's user.
+  const first = state.user;
+  t.check(!!first?.id && clients.userId === first.id, 'a first account: the one logged in in step 1', 'step 1 logged in no user');
+  const auth = clients.auth;
+  const bobName = `bob_${runId}`.toLowerCase().slice(0, 32);
+  const bobPassword = randomBytes(12).toString('base64url');
+  await unaryCall(auth.register.bind(auth), authV1.RegisterRequest.fromPartial({ username: bobName, password: bobPassword }), { deadline: clients.unaryDeadline() });
+  const bobLogin = await unaryCall(auth.login.bind(auth), authV1.LoginRequest.fromPartial({ username: bobName, password: bobPassword }), { deadline: clients.unaryDeadline() });
+  const bobClients = new Clients(clients.targets, clients.deadlines);
+  bobClients.useToken(bobLogin.tokens?.accessToken ?? '', bobLogin.user?.id);
+  // Member names are the user ids; the usernames are for the reader.
+  const [alice, bob] = [first?.id ?? '', bobLogin.user?.id ?? ''];
+  const aliceName = first?.username ?? '';
+  t.check(bob !== '' && bob !== alice, `a second account: ${bobName} registered and logged in (id ${bob})`);
   // Bidi streams get a deadline too: the whole conversation must be over in 30 s.
   const deadline = new Date(Date.now() + 30_000);
-  const a = ChatSession.open(clients.chat, room, alice, { deadline });
+  const a = ChatSession.open(clients.chat, room, '', { deadline });
   let b: ChatSession | undefined;
   try {
-    await a.waitFor((e) => isPresence(e, alice, JOINED), `${alice}'s own join`, waitMs);
-    t.check(true, `${alice} joined ${room}`);
-    b = ChatSession.open(clients.chat, room, bob, { deadline });
-    const bobJoinedB = await b.waitFor((e) => isPresence(e, bob, JOINED), `${bob}'s own join`, waitMs);
-    const bobJoinedA = await a.waitFor((e) => isPresence(e, bob, JOINED), `${bob}'s join`, waitMs);
-    t.check(bobJoinedA.sequence === bobJoinedB.sequence, `both see ${bob} join as #${bobJoinedA.sequence}`, `${alice} saw #${bobJoinedA.sequence}, ${bob} #${bobJoinedB.sequence}`);
+    await a.waitFor((e) => isPresence(e, alice, JOINED), `${aliceName}'s own join`, waitMs);
+    t.check(true, `${aliceName} joined ${room} with an empty user: the member is her token's user id ${alice}`);
+    const impostor = ChatSession.open(bobClients.chat, room, alice, { deadline });
+    try {
+      await t.expectCode(impostor.ended, grpc.status.PERMISSION_DENIED, `${bobName} joining as ${aliceName}'s id`, `join.user: must be empty or your own user id ${JSON.stringify(bob)}`);
+    } finally {
+      impostor.call.cancel();
+    }
+    b = ChatSession.open(bobClients.chat, room, '', { deadline });
+    const bobJoinedB = await b.waitFor((e) => isPresence(e, bob, JOINED), `${bobName}'s own join`, waitMs);
+    const bobJoinedA = await a.waitFor((e) => isPresence(e, bob, JOINED), `${bobName}'s join`, waitMs);
+    t.check(bobJoinedA.sequence === bobJoinedB.sequence, `both see ${bobName} join as #${bobJoinedA.sequence}`, `${aliceName} saw #${bobJoinedA.sequence}, ${bobName} #${bobJoinedB.sequence}`);
     const members = bobJoinedA.event?.$case === 'presence' ? bobJoinedA.event.presence.members : [];
     t.check(members.includes(alice) && members.includes(bob), `presence lists both members [${members.join(', ')}]`);
 
-    const fromAlice = `hello from ${alice}`;
-    const fromBob = `hi ${alice}, ${bob} here`;
+    const fromAlice = `hello from ${aliceName}`;
+    const fromBob = `hi ${aliceName}, ${bobName} here`;
     a.send(fromAlice);
     b.send(fromBob);
     const last = Math.max(
       ...(await Promise.all([
-        a.waitFor((e) => isMessage(e, alice, fromAlice), `${alice}'s message`, waitMs),
-        a.waitFor((e) => isMessage(e, bob, fromBob), `${bob}'s message`, waitMs),
-        b.waitFor((e) => isMessage(e, alice, fromAlice), `${alice}'s message`, waitMs),
-        b.waitFor((e) => isMessage(e, bob, fromBob), `${bob}'s message`, waitMs),
+        a.waitFor((e) => isMessage(e, alice, fromAlice), `${aliceName}'s message`, waitMs),
+        a.waitFor((e) => isMessage(e, bob, fromBob), `${bobName}'s message`, waitMs),
+        b.waitFor((e) => isMessage(e, alice, fromAlice), `${aliceName}'s message`, waitMs),
+        b.waitFor((e) => isMessage(e, bob, fromBob), `${bobName}'s message`, waitMs),
       ]).then((events) => events.map((e) => Number(e.sequence)))),
     );
     t.check(true, `each sees the other's message`);
     const since = Number(bobJoinedA.sequence);
     const viewA = a.events.filter((e) => Number(e.sequence) >= since && Number(e.sequence) <= last).map(eventKey);
     const viewB = b.events.filter((e) => Number(e.sequence) >= since && Number(e.sequence) <= last).map(eventKey);
-    t.log(`${alice} saw:\n${indent(viewA.join('\n'), '  ')}`);
-    t.check(viewA.join('\n') === viewB.join('\n'), `both saw the same ${viewA.length} events in the same sequence order (#${since}..#${last})`, `${bob} saw ${viewB.join(' | ')}`);
+    t.log(`${aliceName} saw:\n${indent(viewA.join('\n'), '  ')}`);
+    t.check(viewA.join('\n') === viewB.join('\n'), `both saw the same ${viewA.length} events in the same sequence order (#${since}..#${last})`, `${bobName} saw ${viewB.join(' | ')}`);
     t.check(increasing(a.events) && increasing(b.events), 'sequence numbers strictly increase in each stream');
 
     await b.leave();
-    t.check(true, `${bob} half-closed and the server ended his stream OK`);
-    const left = await a.waitFor((e) => isPresence(e, bob, LEFT), `${bob}'s leave`, waitMs);
+    t.check(true, `${bobName} half-closed and the server ended his stream OK`);
+    const left = await a.waitFor((e) => isPresence(e, bob, LEFT), `${bobName}'s leave`, waitMs);
     const after = left.event?.$case === 'presence' ? left.event.presence.members : [];
-    t.check(!after.includes(bob) && after.includes(alice), `${alice} sees ${bob} leave as #${left.sequence} (members now [${after.join(', ')}])`);
+    t.check(!after.includes(bob) && after.includes(alice), `${aliceName} sees ${bobName} leave as #${left.sequence} (members now [${after.join(', ')}])`);
     await a.leave();
     const anonymous = ChatSession.open(state.anonymous.chat, room, `nobody-${runId}`, { deadline });
     try {

@@ -15,11 +15,20 @@ export interface PageCursor {
   id: string;
 }
 
+/**
+ * The latest create_time a cursor may name: 9999-12-31T23:59:59.999Z, ms since the epoch. A JS
+ * Date goes on to year 275760, but PGlite receives a later one as `toISOString()`'s
+ * `+010000-01-01T...` and refuses it (SQLSTATE 22009, which came back as INTERNAL: red-team
+ * finding 6 of issue 17; node-postgres writes `10000-01-01...`, which PostgreSQL reads). No
+ * order is created after 9999, so such a token can only be a client's own.
+ */
+export const MAX_CURSOR_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 const cursorSchema = z.object({
   v: z.literal(1),
   u: z.string().min(1),
-  /** create_time, ms since the epoch (the column has millisecond precision). */
-  t: z.number().int().min(0).max(8.64e15),
+  /** create_time, ms since the epoch (the column has millisecond precision), 1970 to the end of 9999. */
+  t: z.number().int().min(0).max(MAX_CURSOR_TIME_MS),
   i: z.uuid(),
 });
 

@@ -38,6 +38,12 @@ export const MAX_PAGE_SIZE = 100;
 /** An order id: a UUID in its 8-4-4-4-12 hex form, any case. */
 export const ORDER_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /**
+ * C0 and C1 control characters (`\p{Cc}`: NUL, TAB, ESC, DEL...). PostgreSQL (and PGlite) cannot
+ * store a 0x00 byte in `text` at all (SQLSTATE 22021, which came back to the client as INTERNAL:
+ * red-team finding 6 of issue 17), and no sku or user id needs the others.
+ */
+export const CONTROL_CHARACTER = /\p{Cc}/u;
+/**
  * At most this many violations are reported in one status: the message travels in the
  * `grpc-message` header, and 300 of them (100 bad items) would pass grpc-js' 8 KiB metadata limit.
  */
@@ -71,16 +77,17 @@ export interface ParsedListOrders {
   cursor?: PageCursor;
 }
 
-/** `user_id` of PlaceOrder and ListOrders: 1-128 characters. */
+/** `user_id` of PlaceOrder and ListOrders: 1-128 characters, no control characters ({@link CONTROL_CHARACTER}). */
 export function userIdViolation(userId: string): FieldViolation | undefined {
   if (userId === '') return { field: 'user_id', description: 'must not be empty' };
   if ([...userId].length > USER_ID_MAX_LENGTH) return { field: 'user_id', description: `must be at most ${USER_ID_MAX_LENGTH} characters` };
+  if (CONTROL_CHARACTER.test(userId)) return { field: 'user_id', description: 'must not contain control characters' };
   return undefined;
 }
 
 /**
  * PlaceOrderRequest: `request_id` (see {@link REQUEST_ID_PATTERN}), `user_id`, 1-100 `items`
- * each with a 1-64 character `sku`, `quantity` 1-1000 and `unit_price_cents` 0-10^8, and
+ * each with a 1-64 character `sku` without control characters, `quantity` 1-1000 and `unit_price_cents` 0-10^8, and
  * `currency` of 3 upper-case letters or empty (USD). Up to {@link MAX_REPORTED_VIOLATIONS}
  * violations, e.g. `items[0].quantity: must be between 1 and 1000`.
  */
@@ -100,6 +107,7 @@ export function checkPlaceOrder(request: ordersV1.PlaceOrderRequest): Checked<Pa
     request.items.forEach((item, i) => {
       const skuLength = [...item.sku].length;
       if (skuLength < 1 || skuLength > SKU_MAX_LENGTH) violations.push({ field: `items[${i}].sku`, description: `must be 1-${SKU_MAX_LENGTH} characters` });
+      else if (CONTROL_CHARACTER.test(item.sku)) violations.push({ field: `items[${i}].sku`, description: 'must not contain control characters' });
       if (!Number.isInteger(item.quantity) || item.quantity < MIN_QUANTITY || item.quantity > MAX_QUANTITY) {
         violations.push({ field: `items[${i}].quantity`, description: `must be between ${MIN_QUANTITY} and ${MAX_QUANTITY}` });
       }

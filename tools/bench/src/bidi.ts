@@ -107,8 +107,8 @@ async function holdIdle(target: string, pid: number, options: BidiOptions, tag: 
 /** Runs the fan-out room; returns every delivery's latency, ms. */
 async function fanOut(options: BidiOptions): Promise<number[]> {
   const [client] = openChannels(options.chat.process.target, 1);
-  // Member names are distinct; the tokens rotate over the bench users (chat takes the member
-  // name from JoinRoom.user).
+  // Member names are distinct; the tokens rotate over the bench users (main.ts runs chat with
+  // CHAT_IDENTITY=name, so the member name is JoinRoom.user).
   const members = Array.from({ length: options.roomMembers }, (_, i) => ({ user: options.users[i % options.users.length], name: `${options.users[i % options.users.length].username}-m${i}` }));
   const room = `fanout-${process.pid}-${Date.now().toString(36)}`;
   const sentAt = new Map<string, number>();

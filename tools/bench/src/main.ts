@@ -135,7 +135,9 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     const metrics = await stack.service('metrics');
     await step('client streaming', () => clientStreamingScenario({ stack, metrics, user: users[0], ...sizes.upload, log }));
     await stack.stopService(metrics);
-    const chat = await stack.service('chat');
+    // Fan-out rooms have more members than there are bench users (tokens): members are named
+    // by JoinRoom.user, which only CHAT_IDENTITY=name allows (the default, token, is per user).
+    const chat = await stack.service('chat', { CHAT_IDENTITY: 'name' });
     await step('bidi', () => bidiScenario({ stack, chat, users, ...sizes.bidi, log }));
     await stack.stopService(chat);
     const pglite = await stack.service('orders');

@@ -159,12 +159,12 @@ class Cases:
 
     def ping_pong(self):
         put, responses = self.chat(timeout=30)
-        put(self.join("py-pingpong-%d" % time.time_ns(), "py-ping"))
+        put(self.join("py-pingpong-%d" % time.time_ns(), self.args.user_id))
         expect(next(responses).WhichOneof("event") == "presence", "join not answered with presence")
         for text in ("27182", "8", "1828", "45904"):
             put(self.send(text))
             answer = next(responses)
-            expect(answer.WhichOneof("event") == "message" and answer.message.text == text and answer.message.user == "py-ping", "echo %s" % answer)
+            expect(answer.WhichOneof("event") == "message" and answer.message.text == text and answer.message.user == self.args.user_id, "echo %s" % answer)
         put(None)
         expect(list(responses) == [], "responses after half-close")
 
@@ -236,7 +236,7 @@ class Cases:
 
     def cancel_after_first_response(self):
         put, responses = self.chat(timeout=30)
-        put(self.join("py-cancel-%d" % time.time_ns(), "py-c"))
+        put(self.join("py-cancel-%d" % time.time_ns(), self.args.user_id))
         next(responses)
         responses.cancel()
         put(None)
@@ -244,7 +244,7 @@ class Cases:
 
     def timeout_on_sleeping_server(self):
         put, responses = self.chat(timeout=0.001)
-        put(self.join("py-sleep-%d" % time.time_ns(), "py-s"))
+        put(self.join("py-sleep-%d" % time.time_ns(), self.args.user_id))
         self.expect_code(lambda: list(responses), grpc.StatusCode.DEADLINE_EXCEEDED)
         put(None)
 

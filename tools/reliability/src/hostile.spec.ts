@@ -202,7 +202,9 @@ async function gzipOfZeros(bytes: number): Promise<Buffer> {
 
   it('a chat client that disconnects mid-stream is removed from its room (the others see it leave)', async () => {
     const room = `hostile-${Date.now()}`;
-    const md = user.metadata();
+    // Two users: chat names each member after its token (CHAT_IDENTITY=token, the default).
+    const watcherUser = await stack.user('watcher');
+    const md = watcherUser.metadata();
     const client = new chatV1.ChatServiceClient(chat.target, grpc.credentials.createInsecure());
     const watcher = client.chat(md);
     const events: Array<{ user: string; kind: chatV1.PresenceKind; members: string[] }> = [];
@@ -210,21 +212,21 @@ async function gzipOfZeros(bytes: number): Promise<Buffer> {
       if (e.event?.$case === 'presence') events.push(e.event.presence);
     });
     watcher.on('error', () => undefined);
-    watcher.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room, user: 'watcher' } } }));
-    await waitFor(() => events.some((e) => e.user === 'watcher'));
+    watcher.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room, user: '' } } }));
+    await waitFor(() => events.some((e) => e.user === watcherUser.id));
 
-    // The leaver speaks raw HTTP/2, joins, sends half a message frame, then its socket is destroyed.
+    // The leaver (`user`, whose token bearer() sends) speaks raw HTTP/2, joins, sends half a message frame, then its socket is destroyed.
     const session = await connect(chat.port);
-    const join = frameMessage(chatV1.ChatRequest.encode({ action: { $case: 'join', join: { room, user: 'leaver' } } }).finish());
+    const join = frameMessage(chatV1.ChatRequest.encode({ action: { $case: 'join', join: { room, user: '' } } }).finish());
     const stream = session.request({ ':method': 'POST', ':path': '/chat.v1.ChatService/Chat', 'content-type': 'application/grpc', te: 'trailers', ...bearer() }, { endStream: false });
     stream.on('error', () => undefined);
     stream.write(join);
-    await waitFor(() => events.some((e) => e.user === 'leaver' && e.kind === chatV1.PresenceKind.PRESENCE_KIND_JOINED));
+    await waitFor(() => events.some((e) => e.user === user.id && e.kind === chatV1.PresenceKind.PRESENCE_KIND_JOINED));
     stream.write(messagePrefix(100).subarray(0, 3));
     session.destroy();
-    await waitFor(() => events.some((e) => e.user === 'leaver' && e.kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT));
-    const left = events.find((e) => e.user === 'leaver' && e.kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT);
-    expect(left?.members).toEqual(['watcher']);
+    await waitFor(() => events.some((e) => e.user === user.id && e.kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT));
+    const left = events.find((e) => e.user === user.id && e.kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT);
+    expect(left?.members).toEqual([watcherUser.id]);
     watcher.end();
     watcher.cancel();
     client.close();

@@ -6,7 +6,7 @@
 // kit server (startServer, as every service) whose handler throws the interop message.
 import { closeAllChannels, createClient, GrpcError, unary, unaryCallDetailed } from '@grpc-patterns/grpc-kit';
 import { analyticsV1, authV1, chatV1, descriptorSetBase64, googleRpc, metricsV1, ordersV1 } from '@grpc-patterns/proto';
-import { collect, expectStatus, grpc, repoRoot, startTestServer, type TestServer } from '@grpc-patterns/testing';
+import { collect, expectStatus, grpc, repoRoot, spawnService, startTestServer, type TestServer } from '@grpc-patterns/testing';
 import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -126,13 +126,13 @@ function take<T>(stream: grpc.ClientDuplexStream<unknown, T> | grpc.ClientReadab
   it('ping_pong: chat, each request answered before the next is sent', async () => {
     const call = chat.chat(user.metadata());
     const room = `pingpong-${Date.now()}`;
-    call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room, user: 'ping' } } }));
+    call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room, user: user.id } } }));
     const [joined] = await take(call, 1);
     expect(joined?.event?.$case).toBe('presence');
     for (const text of ['27182', '8', '1828', '45904']) {
       call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'send', send: { text } } }));
       const [echo] = await take(call, 1);
-      expect(echo?.event).toEqual({ $case: 'message', message: { user: 'ping', text } });
+      expect(echo?.event).toEqual({ $case: 'message', message: { user: user.id, text } });
     }
     call.end();
     await collect(call);
@@ -172,6 +172,10 @@ function take<T>(stream: grpc.ClientDuplexStream<unknown, T> | grpc.ClientReadab
   });
 
   it('special_status_message (non-ASCII, real service): chat ALREADY_EXISTS names the user intact', async () => {
+    // A non-ASCII member name the client chooses: only CHAT_IDENTITY=name takes one (the
+    // default, token, names members by their user id), so this case has a chat of its own.
+    const named = await spawnService({ name: 'chat', env: { LOG_LEVEL: 'warn', AUTH_TARGET: stack.get('auth').target, CHAT_IDENTITY: 'name' }, readyTimeoutMs: 120_000 });
+    const chat = createClient(chatV1.ChatServiceClient, named.target, { defaultDeadlineMs: 30_000 });
     const room = `special-${Date.now()}`;
     const name = 'Ünïcødé BMP ☺ and non-BMP 😈';
     const first = chat.chat(user.metadata());
@@ -183,7 +187,8 @@ function take<T>(stream: grpc.ClientDuplexStream<unknown, T> | grpc.ClientReadab
     expect([grpc.status[error.code], error.details]).toEqual(['ALREADY_EXISTS', `user ${JSON.stringify(name)} is already in room ${JSON.stringify(room)}`]);
     first.end();
     await collect(first);
-  });
+    await named.stop();
+  }, 150_000);
 
   it('unimplemented_method and unimplemented_service: UNIMPLEMENTED', async () => {
     const target = stack.get('orders').target;
@@ -204,7 +209,7 @@ function take<T>(stream: grpc.ClientDuplexStream<unknown, T> | grpc.ClientReadab
 
   it('cancel_after_first_response: a chat stream cancelled after its first response ends CANCELLED', async () => {
     const call = chat.chat(user.metadata());
-    call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room: `cancel-${Date.now()}`, user: 'c' } } }));
+    call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room: `cancel-${Date.now()}`, user: user.id } } }));
     await take(call, 1);
     const ended = expectStatus(collect(call));
     call.cancel();
@@ -213,7 +218,7 @@ function take<T>(stream: grpc.ClientDuplexStream<unknown, T> | grpc.ClientReadab
 
   it('timeout_on_sleeping_server: a chat stream with a 1 ms deadline ends DEADLINE_EXCEEDED', async () => {
     const call = chat.chat(user.metadata(), { deadline: Date.now() + 1 });
-    call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room: `sleep-${Date.now()}`, user: 's' } } }));
+    call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room: `sleep-${Date.now()}`, user: user.id } } }));
     expect((await expectStatus(collect(call))).code).toBe(grpc.status.DEADLINE_EXCEEDED);
   });
 

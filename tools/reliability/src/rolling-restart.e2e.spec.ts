@@ -220,7 +220,8 @@ maybe('rolling restart under load (real etcd, auth, orders x3 on PostgreSQL, ana
         new ReconnectingStream<chatV1.ChatResponse>(`chat ${user.username}`, {
           open: () => {
             const call = chat.chat(user.metadata);
-            call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room, user: user.username } } }));
+            // The member is the token's subject (CHAT_IDENTITY=token, the default): its user id.
+            call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'join', join: { room, user: user.id } } }));
             let n = 0;
             const timer = setInterval(() => {
               if (!call.writableEnded && !call.destroyed) call.write(chatV1.ChatRequest.fromPartial({ action: { $case: 'send', send: { text: `${i}-${++n}` } } }));

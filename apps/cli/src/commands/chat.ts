@@ -13,6 +13,7 @@ import { addCredentialOptions, authenticatedClientsFor, type CliContext } from '
 /** Options of `chat`. */
 export interface ChatOptions {
   room: string;
+  /** Member name; '' means the token's user (what chat's default CHAT_IDENTITY=token accepts). */
   user: string;
 }
 
@@ -22,7 +23,8 @@ export interface ChatOptions {
  * channel's keepalive pings (grpc-kit DEFAULT_CHANNEL_OPTIONS: every 5 min while a call is open).
  *
  * @returns the number of events printed.
- * @throws grpc.ServiceError INVALID_ARGUMENT (bad room or user name), UNAVAILABLE (server gone or shutting down).
+ * @throws grpc.ServiceError INVALID_ARGUMENT (bad room or user name), PERMISSION_DENIED (a `user`
+ *   other than the token's, on a CHAT_IDENTITY=token server), UNAVAILABLE (server gone or shutting down).
  */
 export async function runChat(clients: Clients, options: ChatOptions, ctx: Pick<CliContext, 'out' | 'stdin'>): Promise<number> {
   const session = ChatSession.open(clients.chat, options.room, options.user, {
@@ -54,7 +56,7 @@ export function chatCommand(ctx: CliContext): Command {
   const cmd = new Command('chat')
     .description('join a room: stdin lines are messages, room events are printed (chat.v1.ChatService/Chat, bidi streaming)')
     .requiredOption('--room <name>', 'room: 1-64 characters of [a-zA-Z0-9_.-]', nonEmpty)
-    .requiredOption('--user <name>', 'your display name, 1-64 characters', nonEmpty)
+    .option('--user <name>', "member name; leave it out to be the user your token names (chat's default CHAT_IDENTITY=token); any other name only on a CHAT_IDENTITY=name server", '')
     .action(async (options: ChatOptions, command: Command) => {
       await runChat(await authenticatedClientsFor(command, ctx), options, ctx);
     });

@@ -48,19 +48,7 @@ export function parseTscLine(line: string): TscEvent {
   return { kind: 'other' };
 }
 
-/**
- * The bound `host:port` of a service's pino "serving" line (grpc-kit startServer logs it with the
- * port the OS gave for GRPC_PORT=0), or undefined for any other line.
- */
-export function servingAddress(line: string): string | undefined {
-  if (!line.startsWith('{')) return undefined;
-  try {
-    const entry = JSON.parse(line) as { msg?: unknown; address?: unknown };
-    return entry.msg === 'serving' && typeof entry.address === 'string' ? entry.address : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export { servingAddress } from '@grpc-patterns/testing';
 
 /** The port of a `host:port` address (`0.0.0.0:50051`, `[::]:50051`). */
 export function portOf(address: string): number {

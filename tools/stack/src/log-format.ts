@@ -14,7 +14,6 @@ export type LineFormatter = (line: string) => string;
  */
 export function lineFormatter(pretty: boolean, colorize = false): LineFormatter {
   if (!pretty) return (line) => line;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { prettyFactory } = require('pino-pretty') as { prettyFactory: (options: Record<string, unknown>) => (line: string) => string };
   const render = prettyFactory({ colorize, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l', singleLine: true });
   return (line) => (line.startsWith('{') ? render(line).replace(/\n$/, '') : line);

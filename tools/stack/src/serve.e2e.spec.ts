@@ -68,8 +68,9 @@ describeRequiring('nx serve <service> (watch mode)', existsSync(nx) ? undefined 
       const index = waiters.findIndex((w) => w.test(serving));
       if (index >= 0) waiters.splice(index, 1)[0].resolve(serving);
     };
-    forEachLine(serve.stdout!, onLine);
-    forEachLine(serve.stderr!, onLine);
+    if (!serve.stdout || !serve.stderr) throw new Error('spawned without pipes');
+    forEachLine(serve.stdout, onLine);
+    forEachLine(serve.stderr, onLine);
 
     // Nx first builds metrics and its libs (cached when up to date).
     const first = await nextServing(() => true, 170_000);

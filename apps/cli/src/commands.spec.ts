@@ -243,7 +243,7 @@ describe('access token', () => {
       out: '',
       err: 'error: give either --token or --username/--password, not both\n',
     });
-    expect(await cliWithEnv({}, 'flights', '--username', 'ann')).toEqual({ code: 1, out: '', err: 'error: --username needs --password (or GRPC_PATTERNS_PASSWORD)\n' });
+    expect(await cliWithEnv({}, 'flights', '--username', 'ann')).toEqual({ code: 1, out: '', err: 'error: --username needs --password (or GRPC_PATTERNS_PASSWORD; on a terminal it is asked for)\n' });
     expect(await cliWithEnv({}, 'flights', '--password', 'right-password')).toEqual({ code: 1, out: '', err: 'error: --password needs --username\n' });
     expect(seen.authorization).toEqual(['Login (none)']);
   });

@@ -10,6 +10,7 @@ import { Clients, DEFAULT_DEADLINES } from './clients.js';
 import { resolveTargets, resolveTls, type TargetOptions, type TlsOptions } from './config.js';
 import { CliError } from './errors.js';
 import type { Writer } from './format.js';
+import { readSecret } from './prompt.js';
 
 /** Environment variable holding the access token (`--token` wins). */
 export const TOKEN_VARIABLE = 'GRPC_PATTERNS_TOKEN';
@@ -34,6 +35,8 @@ export interface CliContext {
   errIsTTY: boolean;
   /** The stream progress bars draw on (process.stderr). */
   errStream?: NodeJS.WriteStream;
+  /** Asks for a secret on the terminal without echo; absent when stdin is not a terminal. */
+  readSecret?: (prompt: string) => Promise<string>;
 }
 
 /** The real process: stdout, stderr, stdin and process.env. */
@@ -46,7 +49,21 @@ export function processContext(): CliContext {
     outIsTTY: process.stdout.isTTY === true,
     errIsTTY: process.stderr.isTTY === true,
     errStream: process.stderr,
+    readSecret: process.stdin.isTTY ? (prompt) => readSecret(prompt, process.stdin, process.stderr) : undefined,
   };
+}
+
+/**
+ * The password of `options`, else {@link PASSWORD_VARIABLE}, else asked for on the terminal
+ * (never echoed).
+ *
+ * @throws CliError when there is none and stdin is not a terminal (a script must pass one).
+ */
+export async function passwordFor(options: { password?: string }, ctx: Pick<CliContext, 'env' | 'readSecret'>): Promise<string> {
+  const given = options.password ?? ctx.env[PASSWORD_VARIABLE];
+  if (given) return given;
+  if (!ctx.readSecret) throw new CliError(`no password: pass --password or set ${PASSWORD_VARIABLE} (on a terminal it is asked for)`);
+  return ctx.readSecret('password: ');
 }
 
 /** Global options (see program.ts). */
@@ -107,8 +124,8 @@ export async function authenticatedClientsFor(command: Command, ctx: CliContext)
   const token = options.token || ctx.env[TOKEN_VARIABLE] || undefined;
   if (options.username !== undefined) {
     if (options.token) throw new CliError('give either --token or --username/--password, not both');
-    const password = options.password ?? ctx.env[PASSWORD_VARIABLE];
-    if (!password) throw new CliError(`--username needs --password (or ${PASSWORD_VARIABLE})`);
+    const password = options.password ?? ctx.env[PASSWORD_VARIABLE] ?? (ctx.readSecret ? await ctx.readSecret('password: ') : undefined);
+    if (!password) throw new CliError(`--username needs --password (or ${PASSWORD_VARIABLE}; on a terminal it is asked for)`);
     const auth = clients.auth;
     const login = await unaryCall(auth.login.bind(auth), authV1.LoginRequest.fromPartial({ username: options.username, password }), { deadline: clients.unaryDeadline() });
     const accessToken = login.tokens?.accessToken;

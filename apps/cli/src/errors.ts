@@ -5,6 +5,7 @@
  */
 import { isServiceError, statusName } from '@grpc-patterns/grpc-kit';
 import { ConfigError, EXIT_CONFIG } from '@grpc-patterns/config';
+import { decodeStatusDetails, type DecodedStatusDetails } from '@grpc-patterns/interceptors';
 
 /** Exit code of a failed command (a gRPC error, a failed check, bad input). */
 export const EXIT_FAILURE = 1;
@@ -40,4 +41,33 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof ConfigError) return EXIT_CONFIG;
   if (error instanceof CliError) return error.exitCode;
   return EXIT_FAILURE;
+}
+
+/** An error as `--json` prints it (one line on stderr). */
+export interface JsonError {
+  error: {
+    /** The gRPC status code (number), absent for errors that are not a call's. */
+    code?: number;
+    /** Its name (UNAUTHENTICATED), or "CONFIG" / "ERROR" for the CLI's own failures. */
+    status: string;
+    message: string;
+    /** google.rpc.Status details of grpc-status-details-bin (field violations, retry delay, error info), when sent. */
+    details?: Omit<DecodedStatusDetails, 'code' | 'message'>;
+  };
+}
+
+/** {@link formatError} as JSON, for commands run with `--json`: code, status name, message, details. */
+export function errorJson(error: unknown): JsonError {
+  if (isServiceError(error)) {
+    let details: DecodedStatusDetails | undefined;
+    try {
+      details = decodeStatusDetails(error);
+    } catch {
+      details = undefined; // a malformed trailer: the code and message still stand
+    }
+    const rest = details ? (({ code: _code, message: _message, ...others }) => others)(details) : undefined;
+    return { error: { code: error.code, status: statusName(error.code), message: error.details, ...(rest ? { details: rest } : {}) } };
+  }
+  if (error instanceof ConfigError) return { error: { status: 'CONFIG', message: error.message } };
+  return { error: { status: 'ERROR', message: error instanceof Error ? error.message : String(error) } };
 }

@@ -16,13 +16,20 @@ import { healthCommand } from './commands/health.js';
 import { tourCommand } from './commands/tour.js';
 import { uploadMetricsCommand } from './commands/upload-metrics.js';
 import { TOKEN_VARIABLE, useTlsFor, type CliContext } from './context.js';
-import { exitCodeOf, formatError } from './errors.js';
+import { errorJson, exitCodeOf, formatError } from './errors.js';
+import { getOrderCommand, getUserCommand, listOrdersCommand, publicKeysCommand, refreshCommand } from './commands/lookups.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The CLI's version: apps/cli/package.json's (the same from src/ under jest and from dist/). */
+export const CLI_VERSION = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 /** The commander program, writing through `ctx` and throwing instead of exiting. */
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('grpc-patterns')
     .description('Try the gRPC patterns of this repo against the running services.')
     .configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) })
+    .version(CLI_VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   for (const service of SERVICES) {
@@ -44,7 +51,22 @@ export function buildProgram(ctx: CliContext): Command {
   for (const { option, variable } of TLS_OPTIONS) program.addOption(new Option(`${option} <file>`, `${tlsHelp[option]} (env ${variable}; docs/tls.md)`));
   // Every command's channels get the TLS settings (TLS_MODE/TLS_* or --tls-*) before it runs.
   program.hook('preAction', (_program, action) => void useTlsFor(action, ctx));
-  for (const make of [registerCommand, loginCommand, flightsCommand, delayStatsCommand, uploadMetricsCommand, chatCommand, orderCommand, tourCommand, healthCommand]) {
+  for (const make of [
+    registerCommand,
+    loginCommand,
+    refreshCommand,
+    getUserCommand,
+    publicKeysCommand,
+    flightsCommand,
+    delayStatsCommand,
+    uploadMetricsCommand,
+    chatCommand,
+    orderCommand,
+    getOrderCommand,
+    listOrdersCommand,
+    tourCommand,
+    healthCommand,
+  ]) {
     program.addCommand(make(ctx).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
   }
   return program;
@@ -63,10 +85,17 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
   } catch (error) {
     // commander has already printed its own usage errors (and --help / --version).
     if (error instanceof CommanderError) return error.exitCode;
-    ctx.err.write(formatError(error) + '\n');
+    // With --json the failure is JSON too, so a script reads one format either way.
+    ctx.err.write((wantsJson(argv) ? JSON.stringify(errorJson(error)) : formatError(error)) + '\n');
     return exitCodeOf(error);
   } finally {
     closeAllChannels();
     setDefaultChannelCredentials(undefined);
   }
+}
+
+/** True when the command line asks for JSON output (`--json` before a `--` end of options). */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }

@@ -16,6 +16,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 
 /** `off` (plaintext), `tls` (server certificate) or `mtls` (both sides). */
 export type TlsMode = 'off' | 'tls' | 'mtls';
@@ -62,8 +63,32 @@ export function serverCredentialsFromFiles(files: TlsFiles): grpc.ServerCredenti
 export function channelCredentialsFromFiles(files: TlsFiles): grpc.ChannelCredentials {
   if (files.mode === 'off') return grpc.credentials.createInsecure();
   const ca = files.caFile ? readPem(files.caFile, 'caFile') : null;
-  if (files.mode === 'tls') return grpc.credentials.createSsl(ca);
-  return grpc.credentials.createSsl(readPem(files.caFile, 'caFile'), readPem(files.keyFile, 'keyFile'), readPem(files.certFile, 'certFile'));
+  if (files.mode === 'tls') return withoutIpServername(grpc.credentials.createSsl(ca));
+  return withoutIpServername(grpc.credentials.createSsl(readPem(files.caFile, 'caFile'), readPem(files.keyFile, 'keyFile'), readPem(files.certFile, 'certFile')));
+}
+
+/** The grpc-js internals {@link withoutIpServername} reaches into (channel-credentials.ts). */
+interface SecureConnectorFactory {
+  _createSecureConnector?: (...args: unknown[]) => { connectionOptions?: { servername?: string } };
+}
+
+/**
+ * Sends the TLS SNI server name only for host names. grpc-js sets `servername` to the target's
+ * host, an IP for `ipv4:127.0.0.1:50051`, and Node then warns DEP0123 on every connection
+ * (RFC 6066 section 3: "Literal IPv4 and IPv6 addresses are not permitted in HostName"). The
+ * certificate is still checked against the IP (tls.connect falls back to `host`, an IP SAN).
+ */
+export function withoutIpServername(credentials: grpc.ChannelCredentials): grpc.ChannelCredentials {
+  const factory = credentials as unknown as SecureConnectorFactory;
+  const create = factory._createSecureConnector?.bind(credentials);
+  if (!create) return credentials;
+  factory._createSecureConnector = (...args: unknown[]) => {
+    const connector = create(...args);
+    const options = connector.connectionOptions;
+    if (options?.servername && isIP(options.servername)) delete options.servername;
+    return connector;
+  };
+  return credentials;
 }
 
 /** Both sides' credentials of a process. */

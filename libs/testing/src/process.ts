@@ -30,6 +30,34 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The bound `host:port` of a service's pino "serving" line (grpc-kit startServer logs the port
+ * the OS gave for GRPC_PORT=0), or undefined for any other line.
+ */
+export function servingAddress(line: string): string | undefined {
+  if (!line.startsWith('{') || !line.includes('"serving"')) return undefined;
+  try {
+    const entry = JSON.parse(line) as { msg?: unknown; address?: unknown };
+    return entry.msg === 'serving' && typeof entry.address === 'string' ? entry.address : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `url` of a service's "metrics endpoint" log line (the bound METRICS_PORT), if it logged one. */
+export function metricsEndpoint(output: string): string | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('"metrics endpoint"')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
+      if (entry.msg === 'metrics endpoint' && typeof entry.url === 'string') return entry.url;
+    } catch {
+      // not a log line
+    }
+  }
+  return undefined;
+}
+
 /** A running service process. */
 export interface ServiceProcess {
   name: string;
@@ -60,7 +88,11 @@ export const SPAWN_READY_TIMEOUT_MS = 120_000;
 export interface SpawnServiceOptions {
   /** App folder name under apps/ ("auth"). */
   name: string;
-  /** GRPC_PORT to use; default a free port. */
+  /**
+   * GRPC_PORT to use; default a free port. 0: the service binds a port from the OS and the
+   * bound one is read from its "serving" log line (grpc-kit startServer; needs LOG_LEVEL info or
+   * lower), so no other process can take the port between its choice and the bind.
+   */
   port?: number;
   /**
    * Extra environment (merged over the parent's). The parent's backend and discovery
@@ -76,6 +108,8 @@ export interface SpawnServiceOptions {
   readyTimeoutMs?: number;
   /** Pass through output to this process' stdout/stderr as well. */
   inheritOutput?: boolean;
+  /** Called with every complete output line as it arrives (the stack runner's `--logs`). */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Credentials of the readiness health checks: a service run with TLS_MODE=tls|mtls needs them (docs/tls.md). Default insecure. */
   credentials?: grpc.ChannelCredentials;
 }
@@ -100,28 +134,53 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Servic
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const append = (chunk: Buffer, sink: NodeJS.WriteStream) => {
+  let reportBound: (port: number) => void = () => undefined;
+  const bound = new Promise<number>((resolveBound) => (reportBound = resolveBound));
+  const pending = { stdout: '', stderr: '' };
+  const append = (chunk: Buffer, stream: 'stdout' | 'stderr', sink: NodeJS.WriteStream) => {
     output += chunk.toString();
     if (output.length > 1_000_000) output = output.slice(-500_000);
     if (options.inheritOutput) sink.write(chunk);
+    pending[stream] += chunk.toString();
+    let newline: number;
+    while ((newline = pending[stream].indexOf('\n')) >= 0) {
+      const line = pending[stream].slice(0, newline);
+      pending[stream] = pending[stream].slice(newline + 1);
+      const address = servingAddress(line);
+      if (address) reportBound(Number(address.slice(address.lastIndexOf(':') + 1)));
+      options.onLine?.(line, stream);
+    }
   };
-  child.stdout?.on('data', (c: Buffer) => append(c, process.stdout));
-  child.stderr?.on('data', (c: Buffer) => append(c, process.stderr));
+  child.stdout?.on('data', (c: Buffer) => append(c, 'stdout', process.stdout));
+  child.stderr?.on('data', (c: Buffer) => append(c, 'stderr', process.stderr));
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
-  const target = `ipv4:127.0.0.1:${port}`;
+  const lastLines = () => output.trim().split('\n').slice(-5).join('\n');
   const died = new AbortController();
-  void exited.then((code) => died.abort(new Error(`${options.name} exited with code ${code} before it was ready:\n${output.trim().split('\n').slice(-5).join('\n')}`)));
+  void exited.then((code) => died.abort(new Error(`${options.name} exited with code ${code} before it was ready:\n${lastLines()}`)));
+  const timeoutMs = options.readyTimeoutMs ?? SPAWN_READY_TIMEOUT_MS;
+  const startedAt = Date.now();
+  let boundPort = port;
   try {
-    await waitForServing(target, { service: options.healthService, timeoutMs: options.readyTimeoutMs ?? SPAWN_READY_TIMEOUT_MS, signal: died.signal, credentials: options.credentials });
+    if (port === 0) {
+      boundPort = await new Promise<number>((resolvePort, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${options.name} logged no "serving" line within ${timeoutMs} ms`)), timeoutMs);
+        died.signal.addEventListener('abort', () => (clearTimeout(timer), reject(died.signal.reason)));
+        void bound.then((p) => (clearTimeout(timer), resolvePort(p)));
+      });
+    }
+    await waitForServing(`ipv4:127.0.0.1:${boundPort}`, { service: options.healthService, timeoutMs: Math.max(1, timeoutMs - (Date.now() - startedAt)), signal: died.signal, credentials: options.credentials });
   } catch (error) {
     child.kill('SIGKILL');
-    throw error;
+    // A process that is still up when the wait gives up: its last lines say why.
+    if (died.signal.aborted) throw error;
+    throw new Error(`${(error as Error).message}; last output:\n${lastLines()}`);
   }
+  const target = `ipv4:127.0.0.1:${boundPort}`;
   return {
     name: options.name,
     child,
     target,
-    port,
+    port: boundPort,
     output: () => output,
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

@@ -1,20 +1,25 @@
 /**
  * `npm start`: the whole stack on one machine, each service its own process with static
  * `ipv4:` targets (`--replicas analytics=3` runs several processes of a service, all in its target;
- * with `ETCD_ENDPOINTS` set each process also registers in etcd, see docs/discovery.md). Waits until every service reports SERVING through grpc.health.v1, prints a
- * table, runs the tour once, and keeps running until Ctrl-C, then stops every service
+ * with `ETCD_ENDPOINTS` set each process also registers in etcd, see docs/discovery.md). Prints a
+ * line per service as it reports SERVING through grpc.health.v1 (with its start-up time), then
+ * a table and the `export *_TARGET=...` lines for another shell, runs the tour once with those
+ * variables, and keeps running until Ctrl-C, then stops every service
  * gracefully (SIGTERM: NOT_SERVING, streams ended with UNAVAILABLE, in-flight calls finished).
- * A service that fails to start is named with its error and the rest are stopped (exit 1).
+ * A service that fails to start is named with its error and last output lines, and the rest are
+ * stopped (exit 1). `--free-ports` and extra replicas bind port 0 and report the bound port (no
+ * race with another process); `--logs` streams every service's lines prefixed with its name.
  * `--tls tls|mtls` runs every service and the tour over TLS or mutual TLS with the certificates
  * of `--tls-dir` (made there by tools/certs first if missing; docs/tls.md). Plaintext by default.
  */
 import { channelCredentialsFromFiles } from '@grpc-patterns/grpc-kit';
-import { freePort, repoRoot, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
+import { metricsEndpoint, repoRoot, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
 import { Command, Option } from 'commander';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CLIENT_IDENTITY, parseReplicas, serviceEnv, STACK, staticTargets, targetVariable, tlsVariables, type StackInstance, type StackTls } from './services.js';
+import { lineFormatter } from './log-format.js';
+import { CLIENT_IDENTITY, exportLines, parseReplicas, serviceEnv, SHARED_STATE_VARIABLE, STACK, startWaves, staticTargets, targetVariable, tlsVariables, type StackInstance, type StackTls } from './services.js';
 
 interface Options {
   tour: boolean;
@@ -25,21 +30,23 @@ interface Options {
   replicas: string[];
   tls: StackTls['mode'];
   tlsDir: string;
+  logs: boolean;
 }
 
 const program = new Command('stack')
   .description('Run the grpc-patterns services as separate processes and tour them.')
   .option('--no-tour', 'do not run the tour after start-up')
   .option('--exit-after-tour', 'stop the stack when the tour ends and exit with its code (used by the e2e test)', false)
-  .option('--free-ports', 'use free ports instead of 50051-50055 / 9101-9105', false)
+  .option('--free-ports', 'let every service bind ports from the OS instead of 50051-50055 / 9101-9105 (the bound ones are printed)', false)
   .option('--data-dir <dir>', 'root of the services\' DATA_DIR folders', join(repoRoot, '.data'))
   .addOption(
     new Option('--services <names...>', 'services to start')
       .choices(STACK.map((s) => s.name))
       .default(STACK.map((s) => s.name)),
   )
-  .option('--replicas <service=count...>', 'run several replicas of a stateless service, e.g. --replicas analytics=3 metrics=2 (extra replicas get free ports)', [])
+  .option('--replicas <service=count...>', 'run several replicas of a stateless service, e.g. --replicas analytics=3 metrics=2 (extra replicas bind ports from the OS)', [])
   .addOption(new Option('--tls <mode>', 'off: plaintext; tls: servers present certificates; mtls: clients too, and servers refuse clients without one').choices(['off', 'tls', 'mtls']).default('off'))
+  .option('--logs', 'stream every service\'s log lines, prefixed with its name (pino-pretty on a terminal, JSON otherwise)', false)
   .option('--tls-dir <dir>', 'certificates for --tls (ca.crt, <service>.crt/.key, client.crt/.key); made there by tools/certs if missing', join(repoRoot, '.certs'));
 
 async function main(): Promise<number> {
@@ -55,15 +62,17 @@ async function main(): Promise<number> {
   const instances: StackInstance[] = [];
   for (const s of selected) {
     for (let index = 1; index <= (replicas.get(s.name) ?? 1); index++) {
+      // Port 0: the service binds a port from the OS and logs it, so nothing can take it between
+      // a choice and the bind (the runner reads the bound port from the "serving" line).
       const fixed = !options.freePorts && index === 1;
-      instances.push({ service: s, index, label: index === 1 ? s.name : `${s.name}#${index}`, grpc: fixed ? s.grpcPort : await freePort(), metrics: fixed ? s.metricsPort : await freePort() });
+      instances.push({ service: s, index, label: index === 1 ? s.name : `${s.name}#${index}`, grpc: fixed ? s.grpcPort : 0, metrics: fixed ? s.metricsPort : 0 });
     }
   }
-  const targets = staticTargets(instances);
   const etcdEndpoints = process.env['ETCD_ENDPOINTS'] || undefined;
   if (etcdEndpoints) process.stdout.write(`ETCD_ENDPOINTS is set: every instance registers in etcd (DISCOVERY=etcd) at ${etcdEndpoints}\n`);
-  if (instances.length > selected.length && !process.env['DATABASE_URL']) {
-    process.stdout.write('Note: replicas with state (auth users and keys, orders and idempotency keys) each keep their own PGlite under DATA_DIR; set DATABASE_URL to share one database.\n');
+  const shared = instances.filter((i) => i.index > 1 && SHARED_STATE_VARIABLE[i.service.name] && process.env[SHARED_STATE_VARIABLE[i.service.name]]);
+  for (const name of new Set(shared.map((i) => i.service.name))) {
+    process.stdout.write(`Note: the ${name} replicas share the database of ${SHARED_STATE_VARIABLE[name]}.\n`);
   }
   for (const s of selected) {
     if (!existsSync(join(repoRoot, 'apps', s.name, 'dist', 'main.js'))) {
@@ -79,25 +88,44 @@ async function main(): Promise<number> {
   const credentials =
     tls.mode === 'off' ? undefined : channelCredentialsFromFiles({ mode: tls.mode, caFile: client['TLS_CA_FILE'], certFile: client['TLS_CERT_FILE'] || undefined, keyFile: client['TLS_KEY_FILE'] || undefined });
 
-  process.stdout.write(`Starting ${instances.map((i) => i.label).join(', ')} ...\n`);
+  const width = Math.max(...instances.map((i) => i.label.length));
+  const format = lineFormatter(Boolean(process.stdout.isTTY), Boolean(process.stdout.isTTY));
+  const waves = startWaves(instances);
+  process.stdout.write(`Starting ${waves.map((w) => w.map((i) => i.label).join(', ')).join(', then ')} ...\n`);
   const started = new Map<StackInstance, ServiceProcess>();
-  const results = await Promise.allSettled(
-    instances.map(async (i) => {
-      const env = serviceEnv(i, targets, options.dataDir, etcdEndpoints, process.env, tls);
-      const proc = await spawnService({ name: i.service.name, port: i.grpc, env, healthService: i.service.fullName, readyTimeoutMs: 120_000, credentials });
-      started.set(i, proc);
-      return proc;
-    }),
-  );
-  const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [`${instances[i].label}: ${(r.reason as Error).message}`] : []));
+  /** Instances as they are bound: fixed ports from the start, port-0 ones once they are SERVING. */
+  const bound = (): StackInstance[] => instances.flatMap((i) => (started.has(i) ? [{ ...i, grpc: (started.get(i) as ServiceProcess).port }] : i.grpc !== 0 ? [i] : []));
+  const failures: string[] = [];
+  for (const wave of waves) {
+    const known = staticTargets(bound());
+    await Promise.allSettled(
+      wave.map(async (i) => {
+        const env = serviceEnv(i, known, options.dataDir, etcdEndpoints, process.env, tls);
+        const spawnedAt = Date.now();
+        const onLine = options.logs ? (line: string) => process.stdout.write(`${i.label.padEnd(width)} | ${format(line)}\n`) : undefined;
+        try {
+          const proc = await spawnService({ name: i.service.name, port: i.grpc, env, healthService: i.service.fullName, readyTimeoutMs: 120_000, credentials, onLine });
+          started.set(i, proc);
+          process.stdout.write(`  ${i.label.padEnd(width)}  SERVING in ${((Date.now() - spawnedAt) / 1000).toFixed(1)} s  127.0.0.1:${proc.port}\n`);
+        } catch (error) {
+          failures.push(`${i.label}: ${(error as Error).message}`);
+        }
+      }),
+    );
+    if (failures.length > 0) break;
+  }
   if (failures.length > 0) {
     for (const f of failures) process.stderr.write(`stack: failed to start ${f}\n`);
+    const never = instances.filter((i) => !started.has(i) && !failures.some((f) => f.startsWith(`${i.label}: `)));
+    if (never.length > 0) process.stderr.write(`stack: not started: ${never.map((i) => i.label).join(', ')}\n`);
     await stopAll([...started.values()]);
     return 1;
   }
+  const targets = staticTargets(bound());
   const running = instances.map((i) => ({ instance: i, process: started.get(i) as ServiceProcess }));
   const processes = running.map((r) => r.process);
   printTable(running);
+  process.stdout.write(`To reach this stack from another shell (the CLI and the services read these):\n\n${exportLines(targets, tls).map((l) => `  ${l}`).join('\n')}\n\n`);
   if (tls.mode !== 'off') process.stdout.write(`TLS: ${tls.mode}, certificates in ${tls.dir} (the tour presents ${tls.mode === 'mtls' ? 'client.crt' : 'no certificate'}; docs/tls.md)\n\n`);
   if (etcdEndpoints) await printEtcdRegistrations(etcdEndpoints, selected.map((s) => s.name));
 
@@ -142,16 +170,11 @@ interface Running {
 }
 
 function printTable(running: Running[]): void {
-  const rows = running.map(({ instance, process: p }) => [instance.label, instance.service.fullName, `127.0.0.1:${p.port}`, metricsUrl(instance.metrics, p), String(p.child.pid)]);
+  const rows = running.map(({ instance, process: p }) => [instance.label, instance.service.fullName, `127.0.0.1:${p.port}`, metricsEndpoint(p.output()) ?? '(not served)', String(p.child.pid)]);
   const header = ['service', 'gRPC service', 'gRPC address', 'metrics', 'pid'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
   process.stdout.write(`\nAll services SERVING:\n\n${line(header)}\n${line(widths.map((w) => '-'.repeat(w)))}\n${rows.map(line).join('\n')}\n\n`);
-}
-
-/** The metrics URL, or "(not served)" until the service logs that it serves /metrics. */
-function metricsUrl(port: number, p: ServiceProcess): string {
-  return p.output().includes('"metrics endpoint"') ? `http://127.0.0.1:${port}/metrics` : '(not served)';
 }
 
 /**
@@ -160,9 +183,9 @@ function metricsUrl(port: number, p: ServiceProcess): string {
  */
 async function printHandledCalls(running: Running[]): Promise<void> {
   process.stdout.write('\nCalls each service handled (grpc_server_handled_total from its /metrics):\n');
-  for (const { instance } of running) {
+  for (const { instance, process: p } of running) {
     const label = instance.label;
-    const url = `http://127.0.0.1:${instance.metrics}/metrics`;
+    const url = metricsEndpoint(p.output()) ?? `http://127.0.0.1:${instance.metrics}/metrics`;
     try {
       const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
       const byCode = new Map<string, number>();
@@ -223,7 +246,7 @@ function runTour(targets: Map<string, string>, tls: StackTls): Promise<number> {
   const cli = join(repoRoot, 'apps', 'cli', 'dist', 'main.js');
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...tlsVariables(tls, CLIENT_IDENTITY) };
   for (const [name, target] of targets) env[targetVariable(name)] = target;
-  process.stdout.write(`Running the tour: node apps/cli/dist/main.js tour\n\n`);
+  process.stdout.write(`Running the tour (with the variables above): node apps/cli/dist/main.js tour\n\n`);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cli, 'tour'], { env, stdio: 'inherit' });
     child.on('exit', (code) => resolve(code ?? 1));

@@ -1,5 +1,5 @@
 // --replicas parsing, the static ipv4: target lists, and the discovery environment per instance.
-import { parseReplicas, serviceEnv, STACK, staticTargets, tlsVariables, type StackInstance } from './services';
+import { exportLines, parseReplicas, serviceEnv, STACK, startWaves, staticTargets, tlsVariables, type StackInstance } from './services';
 
 const orders = STACK.find((s) => s.name === 'orders') as (typeof STACK)[number];
 const auth = STACK.find((s) => s.name === 'auth') as (typeof STACK)[number];
@@ -77,5 +77,31 @@ describe('tlsVariables', () => {
     const instance: StackInstance = { service: auth, index: 1, label: 'auth', grpc: 1, metrics: 2 };
     expect(serviceEnv(instance, new Map(), '/data', undefined, {}, { mode: 'mtls', dir: '/c' })).toMatchObject({ TLS_MODE: 'mtls', TLS_CERT_FILE: '/c/auth.crt' });
     expect(serviceEnv(instance, new Map(), '/data', undefined, {})).toMatchObject({ TLS_MODE: 'off' });
+  });
+});
+
+describe('exportLines and startWaves', () => {
+  const analytics = STACK.find((s) => s.name === 'analytics') as (typeof STACK)[number];
+  it('prints an export per target, and the client TLS variables when TLS is on', () => {
+    const targets = new Map([
+      ['auth', 'ipv4:127.0.0.1:40001'],
+      ['analytics', 'ipv4:127.0.0.1:40002,127.0.0.1:40003'],
+    ]);
+    expect(exportLines(targets, { mode: 'off' })).toEqual(['export AUTH_TARGET=ipv4:127.0.0.1:40001', 'export ANALYTICS_TARGET=ipv4:127.0.0.1:40002,127.0.0.1:40003']);
+    expect(exportLines(new Map(), { mode: 'mtls', dir: "/tmp/my certs" })).toEqual([
+      'export TLS_MODE=mtls',
+      "export TLS_CA_FILE='/tmp/my certs/ca.crt'",
+      "export TLS_CERT_FILE='/tmp/my certs/client.crt'",
+      "export TLS_KEY_FILE='/tmp/my certs/client.key'",
+    ]);
+    expect(exportLines(new Map(), { mode: 'tls', dir: '/c' })).toEqual(['export TLS_MODE=tls', 'export TLS_CA_FILE=/c/ca.crt']);
+  });
+  it('starts auth first only when its port comes from the OS', () => {
+    const i = (service: (typeof STACK)[number], grpc: number): StackInstance => ({ service, index: 1, label: service.name, grpc, metrics: 0 });
+    const fixed = [i(auth, 50051), i(analytics, 0), i(orders, 50055)];
+    expect(startWaves(fixed)).toEqual([fixed]);
+    const free = [i(auth, 0), i(analytics, 0), i(orders, 0)];
+    expect(startWaves(free).map((w) => w.map((x) => x.label))).toEqual([['auth'], ['analytics', 'orders']]);
+    expect(startWaves([i(analytics, 0)]).map((w) => w.map((x) => x.label))).toEqual([['analytics']]);
   });
 });

@@ -148,3 +148,34 @@ export function tlsVariables(tls: StackTls, identity: string): Record<string, st
     TLS_KEY_FILE: presentsCertificate ? join(tls.dir, `${identity}.key`) : '',
   };
 }
+
+/** `value` quoted for a POSIX shell when it holds anything but plain path and target characters. */
+export function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]*$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The `export NAME=value` lines that point another shell at this stack: each service's
+ * `<NAME>_TARGET` (its bound addresses), then the client's non-empty TLS_* variables of `tls`
+ * (none when plaintext). What the runner passes to the tour, so a copied command reaches the
+ * same processes.
+ */
+export function exportLines(targets: Map<string, string>, tls: StackTls): string[] {
+  const lines = [...targets].map(([name, target]) => `export ${targetVariable(name)}=${shellQuote(target)}`);
+  if (tls.mode !== 'off') {
+    for (const [name, value] of Object.entries(tlsVariables(tls, CLIENT_IDENTITY))) if (value) lines.push(`export ${name}=${shellQuote(value)}`);
+  }
+  return lines;
+}
+
+/**
+ * The order instances start in: one wave when every port is fixed; when auth binds a port
+ * from the OS (port 0) auth goes first, because every other service reads AUTH_TARGET at
+ * start-up (its public keys verify tokens; orders calls GetUser) and its port is known only
+ * once auth has bound it.
+ */
+export function startWaves(instances: StackInstance[]): StackInstance[][] {
+  const auth = instances.filter((i) => i.service.name === 'auth');
+  if (!auth.some((i) => i.grpc === 0)) return [instances];
+  return [auth, instances.filter((i) => i.service.name !== 'auth')].filter((wave) => wave.length > 0);
+}

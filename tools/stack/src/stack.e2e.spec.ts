@@ -23,9 +23,23 @@ maybe('npm start (tools/stack) end to end', () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('starts every service, reports SERVING, runs the tour to success and stops gracefully', async () => {
-    const { code, output } = await run(['--free-ports', '--exit-after-tour', '--data-dir', dataDir]);
+    const { code, output } = await run(['--free-ports', '--logs', '--exit-after-tour', '--data-dir', dataDir]);
     if (code !== 0) console.error(output);
     expect(code).toBe(0);
+    // auth binds port 0 first (the others read AUTH_TARGET at start-up), then the rest.
+    expect(output).toContain('Starting auth, then analytics, metrics, chat, orders ...');
+    const ports = new Map<string, string>();
+    for (const service of ['auth', 'analytics', 'metrics', 'chat', 'orders']) {
+      const line = new RegExp(`^  ${service} +SERVING in \\d+\\.\\d s  127\\.0\\.0\\.1:(\\d+)$`, 'm').exec(output);
+      expect(line).not.toBeNull();
+      ports.set(service, (line as RegExpExecArray)[1]);
+      // The export lines name the ports the services bound, and the table shows the same.
+      expect(output).toContain(`  export ${service.toUpperCase()}_TARGET=ipv4:127.0.0.1:${ports.get(service)}\n`);
+      expect(output).toMatch(new RegExp(`^${service} +\\S+ +127\\.0\\.0\\.1:${ports.get(service)} +http://127\\.0\\.0\\.1:\\d+/metrics`, 'm'));
+      // --logs: each service's own JSON lines, prefixed with its name.
+      expect(output).toMatch(new RegExp(`^${service} +\\| \\{"level":"info".*"service":"${service}".*"msg":"serving"`, 'm'));
+    }
+    expect(new Set(ports.values()).size).toBe(5);
     expect(output).toContain('All services SERVING');
     for (const service of ['auth.v1.AuthService', 'analytics.v1.AnalyticsService', 'metrics.v1.MetricsService', 'chat.v1.ChatService', 'orders.v1.OrderService']) {
       expect(output).toContain(service);
@@ -41,5 +55,18 @@ maybe('npm start (tools/stack) end to end', () => {
     const { code, output } = await run(['--free-ports', '--no-tour', '--data-dir', dataDir], { SHUTDOWN_GRACE_MS: 'soon' });
     expect(code).toBe(1);
     expect(output).toMatch(/stack: failed to start auth: .*auth: config error: SHUTDOWN_GRACE_MS: must be a whole number \(got "soon"\)/s);
+    expect(output).toContain('stack: not started: analytics, metrics, chat, orders');
+  });
+
+  it('runs stateless replicas on OS-given ports, in one target, without a note about state', async () => {
+    const { code, output } = await run(['--services', 'analytics', 'metrics', '--replicas', 'analytics=2', '--free-ports', '--no-tour', '--exit-after-tour', '--data-dir', dataDir]);
+    if (code !== 0) console.error(output);
+    expect(code).toBe(0);
+    const port = (label: string) => new RegExp(`^  ${label} +SERVING in \\d+\\.\\d s  127\\.0\\.0\\.1:(\\d+)$`, 'm').exec(output)?.[1];
+    expect(port('analytics')).toBeDefined();
+    expect(output).toContain(`  export ANALYTICS_TARGET=ipv4:127.0.0.1:${port('analytics')},127.0.0.1:${port('analytics#2')}\n`);
+    expect(output).toContain(`  export METRICS_TARGET=ipv4:127.0.0.1:${port('metrics')}\n`);
+    expect(output).not.toMatch(/Note:|with state/);
+    expect(output).toMatch(/Stopped: analytics exit 0, analytics#2 exit 0, metrics exit 0/);
   });
 });

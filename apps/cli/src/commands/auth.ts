@@ -7,13 +7,14 @@ import { unaryCall } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
 import { Command, Option } from 'commander';
 import type { Clients } from '../clients.js';
-import { clientsFor, type CliContext } from '../context.js';
+import { clientsFor, passwordFor, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatExpiry, formatUser } from '../format.js';
 
 /** Options of `login`. */
 export interface LoginOptions {
   username: string;
+  /** Asked for on a terminal when not given (passwordFor). */
   password: string;
   json?: boolean;
   /** Print only the access token (`export GRPC_PATTERNS_TOKEN=$(grpc-patterns login ... --print-token)`). */
@@ -26,7 +27,8 @@ export interface RegisterOptions extends Omit<LoginOptions, 'printToken'> {
 }
 
 // The password may come from the environment so it stays out of shell history and `ps`.
-const passwordOption = () => new Option('--password <password>', 'password (at least 8 characters)').env('GRPC_PATTERNS_PASSWORD').makeOptionMandatory();
+// Without either, a terminal is asked for it (not echoed); a script without one fails at once.
+const passwordOption = () => new Option('--password <password>', 'password (at least 8 characters; asked for on a terminal when not given)').env('GRPC_PATTERNS_PASSWORD');
 const usernameOption = () => new Option('--username <name>', 'login name: 3-32 characters of [a-z0-9_.-]').makeOptionMandatory();
 
 /**
@@ -80,7 +82,7 @@ export function registerCommand(ctx: CliContext): Command {
     .option('--display-name <name>', 'shown to other users; default the username')
     .option('--json', 'print the response as JSON')
     .action(async (options: RegisterOptions, command: Command) => {
-      await runRegister(clientsFor(command, ctx), options, ctx);
+      await runRegister(clientsFor(command, ctx), { ...options, password: await passwordFor(options, ctx) }, ctx);
     });
 }
 
@@ -93,6 +95,6 @@ export function loginCommand(ctx: CliContext): Command {
     .addOption(new Option('--json', 'print the response as JSON, tokens included').conflicts('printToken'))
     .addOption(new Option('--print-token', 'print only the access token (export GRPC_PATTERNS_TOKEN=$(... --print-token))'))
     .action(async (options: LoginOptions, command: Command) => {
-      await runLogin(clientsFor(command, ctx), options, ctx);
+      await runLogin(clientsFor(command, ctx), { ...options, password: await passwordFor(options, ctx) }, ctx);
     });
 }

@@ -11,6 +11,7 @@ import { addCredentialOptions, authenticatedClientsFor, type CliContext } from '
 import { flightHeader, flightJson, flightLine } from '../format.js';
 import { createProgress, type Progress } from '../progress.js';
 import { messages } from '../streams.js';
+import { plural } from './lookups.js';
 
 /** Filters of StreamFlights as command options. */
 export interface FlightFilter {
@@ -109,7 +110,7 @@ export async function runFlights(clients: Clients, options: FlightsOptions, ctx:
   } finally {
     progress.stop();
   }
-  const summary = `${result.flights} flights in ${result.messages} messages; scanned ${result.rowsScanned} of ${result.rowsTotal} rows in ${result.ms} ms\n`;
+  const summary = `${plural(result.flights, 'flight')} in ${plural(result.messages, 'message')}; scanned ${result.rowsScanned} of ${result.rowsTotal} rows in ${result.ms} ms\n`;
   (options.json ? ctx.err : ctx.out).write(summary);
   return result;
 }

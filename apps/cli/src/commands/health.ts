@@ -11,8 +11,9 @@ import { ConfigError, target } from '@grpc-patterns/config';
 import { checkHealth, defaultChannelCredentials } from '@grpc-patterns/grpc-kit';
 import { Command, Option } from 'commander';
 import { milliseconds } from '../args.js';
-import type { CliContext } from '../context.js';
+import type { CliContext, GlobalOptions } from '../context.js';
 import { CliError } from '../errors.js';
+import { resolveTargets, SERVICES, type ServiceName } from '../config.js';
 
 /** Options of `health`. */
 export interface HealthOptions {
@@ -49,14 +50,63 @@ export async function runHealth(options: HealthOptions, ctx: Pick<CliContext, 'o
   return status;
 }
 
+/** Full gRPC service name of each of the stack's services: what `health <service>` asks about. */
+export const FULL_SERVICE_NAMES: Record<ServiceName, string> = {
+  auth: 'auth.v1.AuthService',
+  analytics: 'analytics.v1.AnalyticsService',
+  metrics: 'metrics.v1.MetricsService',
+  chat: 'chat.v1.ChatService',
+  orders: 'orders.v1.OrderService',
+};
+
 /** The `health` subcommand. */
 export function healthCommand(ctx: CliContext): Command {
   return new Command('health')
-    .description('check a server with grpc.health.v1.Health/Check; exit 0 only when SERVING (used by the container HEALTHCHECK)')
-    .addOption(new Option('--target <target>', 'gRPC target URI of the server, e.g. 127.0.0.1:50051').makeOptionMandatory())
-    .option('--service <name>', 'full service name, e.g. auth.v1.AuthService ("" = the whole server)', '')
+    .description('check servers with grpc.health.v1.Health/Check; exit 0 only when SERVING (used by the container HEALTHCHECK)')
+    .argument('[services...]', `services to check at their targets (--<service>-target / *_TARGET, as every command): ${SERVICES.join(', ')}; default all, unless --target is given`)
+    .addOption(new Option('--target <target>', 'check this gRPC target URI instead, e.g. 127.0.0.1:50051'))
+    .option('--service <name>', 'full service name to ask --target about, e.g. auth.v1.AuthService ("" = the whole server)', '')
     .option('--timeout-ms <ms>', 'deadline of the Check call, ms', milliseconds, DEFAULT_HEALTH_TIMEOUT_MS)
-    .action(async (options: HealthOptions) => {
-      await runHealth(options, ctx);
+    .option('--json', 'print one JSON object per check ({"service","target","status"})')
+    .action(async (names: string[], options: Omit<HealthOptions, 'target'> & { target?: string; json?: boolean }, command: Command) => {
+      const unknown = names.filter((n) => !(SERVICES as readonly string[]).includes(n));
+      if (unknown.length > 0) throw new CliError(`health: unknown service ${unknown.join(', ')}: want ${SERVICES.join(', ')}`);
+      if (options.target !== undefined) {
+        if (names.length > 0) throw new CliError('health: give service names or --target, not both');
+        // One target: the status line, or the failure as the call's own error (the container HEALTHCHECK's form).
+        const status = await runHealth({ service: options.service, target: options.target, timeoutMs: options.timeoutMs }, options.json ? { out: { write: () => true } } : ctx);
+        if (options.json) ctx.out.write(JSON.stringify({ service: options.service, target: options.target, status }) + '\n');
+        return;
+      }
+      const targets = resolveTargets(command.optsWithGlobals<GlobalOptions>(), ctx.env);
+      const chosen = (names.length > 0 ? names : SERVICES) as ServiceName[];
+      await runHealthAll(chosen.map((s) => ({ service: options.service || FULL_SERVICE_NAMES[s], target: targets[s] })), options, ctx);
     });
+}
+
+/**
+ * Checks every `{ service, target }` (all of them, in parallel) and prints a line each (or a
+ * JSON object each with `json`).
+ *
+ * @throws CliError naming the checks that were not SERVING (exit 1) after printing the rest;
+ *   the first ConfigError for a malformed target (exit 78).
+ */
+export async function runHealthAll(checks: Array<{ service: string; target: string }>, options: { timeoutMs: number; json?: boolean }, ctx: Pick<CliContext, 'out'>): Promise<void> {
+  const results = await Promise.all(
+    checks.map(async (c) => {
+      const line = { out: { text: '', write(s: string) { this.text += s; return true; } } };
+      try {
+        const status = await runHealth({ ...c, timeoutMs: options.timeoutMs }, line);
+        return { ...c, status, ok: true, text: line.out.text.trim() };
+      } catch (error) {
+        if (error instanceof ConfigError) throw error;
+        const text = error instanceof CliError ? error.message : `${c.service === '' ? 'server' : c.service} at ${c.target}: ${(error as Error).message}`;
+        const status = error instanceof CliError ? (text.split(': ').pop() as string) : 'UNREACHABLE';
+        return { ...c, status, ok: false, text };
+      }
+    }),
+  );
+  for (const r of results) ctx.out.write(options.json ? JSON.stringify({ service: r.service, target: r.target, status: r.status }) + '\n' : r.text + '\n');
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length > 0) throw new CliError(`${failed.length} of ${results.length} not SERVING: ${failed.map((r) => r.service || r.target).join(', ')}`);
 }

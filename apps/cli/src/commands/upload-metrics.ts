@@ -13,6 +13,7 @@ import { CliError } from '../errors.js';
 import { formatUploadSummary } from '../format.js';
 import { flightDelayPoint, formatOfFile, pointsFromFile, type FlightTimestamps, type PointsFormat } from '../points.js';
 import { clientStream, messages, writeAll } from '../streams.js';
+import { plural } from './lookups.js';
 import { flightsRequest } from './flights.js';
 
 /** What an upload sent and got back. */
@@ -100,11 +101,11 @@ export async function runUploadMetrics(clients: Clients, options: UploadMetricsO
     const format = options.format ?? formatOfFile(options.file);
     if (!format) throw new CliError(`cannot tell the format of ${options.file}: name it .csv or .jsonl, or pass --format`);
     source = pointsFromFile(options.file, format, options.name);
-    what = `points of ${options.file}`;
+    what = `of ${options.file}`;
   } else if (options.fromFlights) {
     if (!options.origin || !options.month) throw new CliError('--from-flights needs --origin and --month');
     source = flightDelayPoints(clients, { origin: options.origin, month: options.month, minDelay: options.minDelay }, options.timestamps);
-    what = `departure delays of flights from ${options.origin} in ${options.month}`;
+    what = `of flights from ${options.origin} in ${options.month}`;
   } else {
     throw new CliError('give --file <path> or --from-flights --origin <iata> --month <YYYY-MM>');
   }
@@ -112,7 +113,8 @@ export async function runUploadMetrics(clients: Clients, options: UploadMetricsO
   if (options.json) {
     ctx.out.write(JSON.stringify(metricsV1.UploadMetricsResponse.toJSON(result.response)) + '\n');
   } else {
-    ctx.out.write(`uploaded ${result.sent} ${what} in ${result.ms} ms\n${formatUploadSummary(result.response)}\n`);
+    const noun = options.file !== undefined ? plural(result.sent, 'point') : plural(result.sent, 'departure delay');
+    ctx.out.write(`uploaded ${noun} ${what} in ${result.ms} ms\n${formatUploadSummary(result.response)}\n`);
   }
   return result;
 }

@@ -34,13 +34,13 @@ COPY --from=manifests /manifests/ ./
 # From deps' npm cache (--prefer-offline: no second download). Only the runtime workspaces'
 # `dependencies`: the libs they link come along; libs/testing is linked by their
 # devDependencies only, so its link goes. vega-datasets keeps the two files analytics reads
-# (FLIGHTS_PARQUET, AIRPORTS_CSV defaults); source maps, TypeScript files and the packages'
+# (FLIGHTS_PARQUET, AIRPORTS_CSV defaults); source maps, TypeScript files, build info and the packages'
 # own specs go, and so do the declaration-only packages (@types/*, undici-types).
 RUN npm ci --omit=dev --prefer-offline --no-audit --no-fund --include-workspace-root=false \
       -w apps/auth -w apps/analytics -w apps/metrics -w apps/chat -w apps/orders -w apps/cli \
  && rm node_modules/@grpc-patterns/testing \
  && for link in node_modules/@grpc-patterns/*; do readlink "$link" | sed 's|^\.\./\.\./||'; done >/prod-workspaces \
- && find node_modules -type f \( -name '*.map' -o -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.spec.*' -o -name '*.test.*' \) -delete \
+ && find node_modules -type f \( -name '*.map' -o -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.spec.*' -o -name '*.test.*' -o -name '*.tsbuildinfo' \) -delete \
  && rm -rf node_modules/@types node_modules/undici-types \
  && find node_modules/vega-datasets/data -type f ! -name flights-3m.parquet ! -name airports.csv -delete \
  && find . -path ./node_modules -prune -o \( -name package.json -o -name package-lock.json \) -print | xargs rm \

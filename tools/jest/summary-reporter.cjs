@@ -8,11 +8,14 @@ const { join, relative } = require('node:path');
 const repoRoot = join(__dirname, '..', '..');
 
 class SummaryReporter {
-  constructor(globalConfig) {
+  // options.results: the folder under tmp/test-results instead of the project root, for a
+  // second jest config of the same project (tools/deploy's docker-test target).
+  constructor(globalConfig, options = {}) {
     this.rootDir = globalConfig.rootDir;
+    this.results = options.results;
   }
   onRunComplete(_contexts, results) {
-    const dir = join(repoRoot, 'tmp', 'test-results', relative(repoRoot, this.rootDir));
+    const dir = join(repoRoot, 'tmp', 'test-results', this.results ?? relative(repoRoot, this.rootDir));
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'summary.json'),

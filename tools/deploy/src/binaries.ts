@@ -15,6 +15,8 @@ export interface Tool {
 
 export const PROMTOOL: Tool = { path: process.env['PROMTOOL'] ?? '/usr/bin/promtool', debianPackage: 'prometheus' };
 export const PROMETHEUS: Tool = { path: process.env['PROMETHEUS'] ?? '/usr/bin/prometheus', debianPackage: 'prometheus' };
+/** Debian's Compose 1.29 (`docker-compose config` validates docker-compose.yml without an engine). */
+export const DOCKER_COMPOSE: Tool = { path: process.env['DOCKER_COMPOSE'] ?? '/usr/bin/docker-compose', debianPackage: 'docker-compose' };
 /** Debian's /usr/bin/python3 (the pyenv python3 on PATH lacks matplotlib). */
 export const PYTHON: Tool = { path: '/usr/bin/python3', debianPackage: 'python3-matplotlib' };
 

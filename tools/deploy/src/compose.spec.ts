@@ -2,9 +2,11 @@
 // variables against its own config schema, Consul targets, healthchecks, ports, and that the
 // Prometheus config scrapes what compose runs.
 import { z } from '@grpc-patterns/config';
-import { repoRoot } from '@grpc-patterns/testing';
+import { describeRequiring, repoRoot } from '@grpc-patterns/testing';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DOCKER_COMPOSE, missingTools } from './binaries';
 import { composeGrpcServices, composeSchemaErrors, interpolate, loadCompose, loadComposeRaw, type ComposeFile } from './compose';
 import { composeEnvironment, environmentProblems } from './env-check';
 import { loadPrometheusConfig, serviceScrapeTargets } from './prometheus';
@@ -190,5 +192,32 @@ describe('environmentProblems (the variable check itself)', () => {
       'svc: GRPC_PORT: must be a whole number (got "abc")',
       'svc: AUTH_TARGET: required by the config schema but not set',
     ]);
+  });
+});
+
+/** `docker-compose -f - --project-directory <repo> config -q` with `yaml` on stdin: exit code and stderr. */
+function composeConfig(yaml: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(DOCKER_COMPOSE.path, ['-f', '-', '--project-directory', repoRoot, 'config', '-q'], { cwd: repoRoot, timeout: 60_000 }, (error, _stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr: stderr.trim() });
+    });
+    child.stdin?.end(yaml);
+  });
+}
+
+describeRequiring('docker-compose.yml read by a real Compose (Debian docker-compose 1.29)', missingTools([DOCKER_COMPOSE]), () => {
+  const text = readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8');
+
+  it('`docker-compose config` accepts it', async () => {
+    expect(await composeConfig(text)).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('`docker-compose config` rejects an unknown option and a malformed port (the check can fail)', async () => {
+    const unknown = await composeConfig(text.replace(/^ {2}auth:$/m, '  auth:\n    nonsense: true'));
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("Unsupported config option for services.auth: 'nonsense'");
+    const port = await composeConfig(text.replace(/^(\s+- )"[^"]*50051:50051"$/m, '$1"not a port"'));
+    expect(port.code).toBe(1);
+    expect(port.stderr).toContain('services.auth.ports contains an invalid type');
   });
 });

@@ -4,7 +4,7 @@
  * on the machines that test this repo.
  */
 import { repoRoot } from '@grpc-patterns/testing';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DOCKERFILE = join(repoRoot, 'Dockerfile');
@@ -125,4 +125,34 @@ export function healthcheckParts(args: string): { options: Record<string, string
   }
   if (!rest.startsWith('CMD ')) throw new Error(`HEALTHCHECK without CMD: ${args}`);
   return { options, command: rest.slice(4).trim() };
+}
+
+/** The apps the image runs: the five services and the CLI (its HEALTHCHECK and the tour). */
+export const IMAGE_APPS = ['auth', 'analytics', 'metrics', 'chat', 'orders', 'cli'];
+
+/**
+ * The workspace folders the image must ship (`apps/auth`, `libs/config`, ...): {@link IMAGE_APPS}
+ * and, transitively, every `@grpc-patterns/*` package in their `dependencies` (devDependencies,
+ * such as libs/testing, left out), as `npm ci --omit=dev -w <app>` links them.
+ */
+export function runtimeWorkspaces(): string[] {
+  const folders = new Map<string, string>();
+  for (const root of ['apps', 'libs', 'tools']) {
+    for (const dir of readdirSync(join(repoRoot, root))) {
+      const file = join(repoRoot, root, dir, 'package.json');
+      if (existsSync(file)) folders.set((JSON.parse(readFileSync(file, 'utf8')) as { name: string }).name, `${root}/${dir}`);
+    }
+  }
+  const shipped = new Set<string>();
+  const visit = (folder: string) => {
+    if (shipped.has(folder)) return;
+    shipped.add(folder);
+    const deps = (JSON.parse(readFileSync(join(repoRoot, folder, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
+    for (const name of Object.keys(deps)) {
+      const dep = folders.get(name);
+      if (dep) visit(dep);
+    }
+  };
+  for (const app of IMAGE_APPS) visit(`apps/${app}`);
+  return [...shipped].sort();
 }

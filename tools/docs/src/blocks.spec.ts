@@ -41,7 +41,7 @@ describe('parseBlocks', () => {
 describe('parseTranscript and outputMatches', () => {
   it('splits commands (with \\ continuations) from the output shown under them', () => {
     expect(parseTranscript('$ a \\\n  b\nout 1\n\n$ c\n')).toEqual([
-      { command: 'a \n  b', expected: ['out 1'] },
+      { command: 'a \\\n  b', expected: ['out 1'] },
       { command: 'c', expected: [] },
     ]);
   });

@@ -64,7 +64,8 @@ export function parseTranscript(body: string): TranscriptStep[] {
       continue;
     }
     let command = lines[i].slice(2);
-    while (command.endsWith('\\') && i + 1 < lines.length) command = command.slice(0, -1) + '\n' + lines[++i];
+    // A trailing backslash continues the command; bash reads the backslash-newline the same way.
+    while (command.endsWith('\\') && i + 1 < lines.length) command = command + '\n' + lines[++i];
     steps.push({ command, expected: [] });
   }
   for (const step of steps) while (step.expected.length > 0 && step.expected.at(-1)?.trim() === '') step.expected.pop();

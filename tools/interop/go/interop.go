@@ -191,7 +191,7 @@ func (c *interop) pingPong() {
 	defer cancel()
 	stream, err := c.chat.Chat(ctx)
 	must(err, "Chat")
-	must(stream.Send(join(fmt.Sprintf("go-pingpong-%d", time.Now().UnixNano()), "go-ping")), "Send join")
+	must(stream.Send(join(fmt.Sprintf("go-pingpong-%d", time.Now().UnixNano()), c.userID)), "Send join")
 	joined, err := stream.Recv()
 	must(err, "Recv")
 	expect(joined.GetPresence() != nil, "join not answered with presence: %v", joined)
@@ -199,7 +199,7 @@ func (c *interop) pingPong() {
 		must(stream.Send(send(text)), "Send")
 		echo, err := stream.Recv()
 		must(err, "Recv")
-		expect(echo.GetMessage().GetText() == text && echo.GetMessage().GetUser() == "go-ping", "echo %v", echo)
+		expect(echo.GetMessage().GetText() == text && echo.GetMessage().GetUser() == c.userID, "echo %v", echo)
 	}
 	must(stream.CloseSend(), "CloseSend")
 	_, err = stream.Recv()
@@ -290,7 +290,7 @@ func (c *interop) cancelAfterFirstResponse() {
 	defer cancel()
 	stream, err := c.chat.Chat(ctx)
 	must(err, "Chat")
-	must(stream.Send(join(fmt.Sprintf("go-cancel-%d", time.Now().UnixNano()), "go-c")), "Send join")
+	must(stream.Send(join(fmt.Sprintf("go-cancel-%d", time.Now().UnixNano()), c.userID)), "Send join")
 	_, err = stream.Recv()
 	must(err, "Recv")
 	cancelNow()
@@ -303,7 +303,7 @@ func (c *interop) timeoutOnSleepingServer() {
 	defer cancel()
 	stream, err := c.chat.Chat(ctx)
 	if err == nil {
-		_ = stream.Send(join(fmt.Sprintf("go-sleep-%d", time.Now().UnixNano()), "go-s")) // io.EOF once the deadline passed
+		_ = stream.Send(join(fmt.Sprintf("go-sleep-%d", time.Now().UnixNano()), c.userID)) // io.EOF once the deadline passed
 		_, err = stream.Recv()
 	}
 	expect(status.Code(err) == codes.DeadlineExceeded, "code %v", status.Code(err))

@@ -107,7 +107,7 @@ maybe('docker-compose services as plain processes, with their HEALTHCHECKs', () 
     const argv = execForm(finalStage?.instructions.find((i) => i.keyword === 'CMD')?.args ?? '') ?? [];
     const result = await run(process.execPath, argv.slice(1));
     expect(result.code).toBe(0);
-    expect(result.output).toMatch(/^\s+health \[options\]\s+check a server with grpc\.health\.v1/m);
+    expect(result.output).toMatch(/^\s+health \[options\] \[services\.\.\.\]\s+check servers with\s+grpc\.health\.v1/m);
   });
 
   it('`health` exits 1 for a service the server does not know (NOT_FOUND), 78 for a malformed target', async () => {

@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createClient, unaryCall } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
-import { nowMs, quantile, round } from './measure.js';
+import { nowMs, quantile, round, roundOrNull } from './measure.js';
 import { ratioOf, type SummaryRow } from './results.js';
 import type { Stack } from './stack.js';
 
@@ -50,8 +50,8 @@ export async function channelScenario(options: ChannelOptions): Promise<{ rows: 
   options.log(`  shared channel: ${reused.callsPerSecond.toFixed(0)} calls/s, p50 ${reused.p50Ms.toFixed(2)} ms; channel per call: ${perCall.callsPerSecond.toFixed(0)} calls/s, p50 ${perCall.p50Ms.toFixed(2)} ms`);
   return {
     rows: [
-      { scenario: 'channel reuse', metric: 'calls/s, one at a time: channel per call vs shared', unit: 'calls/s', value: round(perCall.callsPerSecond, 0), baseline: round(reused.callsPerSecond, 0), ratio: round(ratioOf(perCall.callsPerSecond, reused.callsPerSecond) ?? NaN), note: 'baseline column = one shared channel' },
-      { scenario: 'channel reuse', metric: 'latency p50: channel per call vs shared', unit: 'ms', value: round(perCall.p50Ms, 2), baseline: round(reused.p50Ms, 2), ratio: round(ratioOf(perCall.p50Ms, reused.p50Ms) ?? NaN) },
+      { scenario: 'channel reuse', metric: 'calls/s, one at a time: channel per call vs shared', unit: 'calls/s', value: round(perCall.callsPerSecond, 0), baseline: round(reused.callsPerSecond, 0), ratio: roundOrNull(ratioOf(perCall.callsPerSecond, reused.callsPerSecond)), note: 'baseline column = one shared channel' },
+      { scenario: 'channel reuse', metric: 'latency p50: channel per call vs shared', unit: 'ms', value: round(perCall.p50Ms, 2), baseline: round(reused.p50Ms, 2), ratio: roundOrNull(ratioOf(perCall.p50Ms, reused.p50Ms)) },
     ],
     data: { calls: options.calls, shared: reused, perCall },
   };

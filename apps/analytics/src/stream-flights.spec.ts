@@ -131,6 +131,24 @@ describe('StreamFlights', () => {
     expect(analytics.service.counters.rowGroupsDecoded - decodedBefore).toBe(0);
   });
 
+  it('with progress_interval_ms, adds progress-only messages on a sparse scan: same flights, rows_scanned only grows', async () => {
+    // Few matches over the whole file (no statistics can skip a row group): the bar would sit still.
+    const query = { origin: 'SFO', destination: 'SEA', minDelayMinutes: 240 };
+    const plain = await streamFlights(query);
+    const started = performance.now();
+    const withProgress = await streamFlights({ ...query, progressIntervalMs: 100 });
+    const ms = performance.now() - started;
+    expect(withProgress.flatMap((m) => m.flights)).toEqual(plain.flatMap((m) => m.flights));
+    const scanned = withProgress.map((m) => Number(m.rowsScanned));
+    expect(scanned).toEqual([...scanned].sort((a, b) => a - b));
+    expect(scanned[scanned.length - 1]).toBe(3_000_000);
+    const progressOnly = withProgress.slice(0, -1).filter((m) => m.flights.length === 0);
+    // A scan that took three intervals has sent at least one progress-only message, part-way.
+    if (ms >= 300) expect(progressOnly.length).toBeGreaterThan(0);
+    for (const m of progressOnly) expect(Number(m.rowsScanned)).toBeLessThan(3_000_000);
+    expect(plain.every((m, i) => i === plain.length - 1 || m.flights.length > 0)).toBe(true);
+  });
+
   it('prunes row groups by date statistics: same flights, 1 row group decoded instead of 11', async () => {
     const unpruned = await startAnalytics({ pruneRowGroups: false });
     try {

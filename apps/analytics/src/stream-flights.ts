@@ -4,7 +4,9 @@
  * rows_scanned of a message is the absolute position just after the last row the scan had
  * looked at when the message was built (the last flight of a full chunk is row
  * rows_scanned - 1; rows in row groups skipped by statistics count as passed). The final
- * message of a scan that ran to the end carries rows_scanned = rows_total.
+ * message of a scan that ran to the end carries rows_scanned = rows_total. With
+ * progress_interval_ms, a message with no flights carries the position reached when no message
+ * went out for that long (still increasing: later chunks end at rows found later).
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { analyticsV1 } from '@grpc-patterns/proto';
@@ -21,18 +23,23 @@ type Call = ServerWritableStream<analyticsV1.StreamFlightsRequest, analyticsV1.S
  * @throws GrpcError CANCELLED when the call ends (client cancel, deadline, shutdown) mid-scan.
  */
 export async function streamFlights(call: Call, query: FlightsQuery, signal: AbortSignal, context: ScanContext, summary: ScanSummary): Promise<void> {
-  const { filter, chunkSize, limit } = query;
+  const { filter, chunkSize, limit, progressIntervalMs } = query;
   const { dataset, airports, counters } = context;
   const rowsTotal = String(dataset.rowsTotal);
   let chunk: analyticsV1.Flight[] = [];
+  let lastSentAt = performance.now();
 
-  const flush = async (rowsScanned: number) => {
+  const write = async (flights: analyticsV1.Flight[], rowsScanned: number) => {
     summary.rowsScanned = rowsScanned;
     summary.messages++;
+    await send(call, { flights, rowsScanned: String(rowsScanned), rowsTotal }, counters, context.stallTimeoutMs);
+    lastSentAt = performance.now();
+    signal.throwIfAborted();
+  };
+  const flush = async (rowsScanned: number) => {
     const flights = chunk;
     chunk = [];
-    await send(call, { flights, rowsScanned: String(rowsScanned), rowsTotal }, counters, context.stallTimeoutMs);
-    signal.throwIfAborted();
+    await write(flights, rowsScanned);
   };
 
   const scan = dataset.scan({ filter, columns: ['date', 'delay', 'distance', 'origin', 'destination'], signal, counters, prune: context.prune });
@@ -62,6 +69,8 @@ export async function streamFlights(call: Call, query: FlightsQuery, signal: Abo
       }
       if (chunk.length === chunkSize) await flush(rowStart + i + 1);
     }
+    const due = progressIntervalMs > 0 && performance.now() - lastSentAt >= progressIntervalMs;
+    if (due && rowEnd < dataset.rowsTotal) await write([], rowEnd); // the final message follows anyway
   }
   // The rest, or one empty message so a query matching nothing still reports its progress.
   if (chunk.length > 0 || summary.messages === 0) await flush(dataset.rowsTotal);

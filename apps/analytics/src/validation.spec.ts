@@ -23,6 +23,8 @@ const flightsCases: Array<[string, Partial<analyticsV1.StreamFlightsRequest>, st
   ['to_date equal to from_date', { fromDate: '2001-02-03', toDate: '2001-02-03' }, 'to_date: must be after from_date'],
   ['to_date before from_date', { fromDate: '2001-02-03', toDate: '2001-02-01' }, 'to_date: must be after from_date'],
   ['chunk_size too large', { chunkSize: 10_001 }, 'chunk_size: must be at most 10000'],
+  ['progress_interval_ms below 100', { progressIntervalMs: 50 }, 'progress_interval_ms: must be 0 or 100..60000'],
+  ['progress_interval_ms above 60000', { progressIntervalMs: 60_001 }, 'progress_interval_ms: must be 0 or 100..60000'],
   ['several fields', { origin: 'x', chunkSize: 20_000 }, `origin: ${IATA}; chunk_size: must be at most 10000`],
 ];
 

@@ -294,7 +294,7 @@ describe('flights and delay-stats (server streaming)', () => {
   it('sends every filter field and prints the rows of each chunk under one header', async () => {
     seen.flightRequests.length = 0;
     const r = await cli('flights', '--origin', 'sfo', '--destination', 'sea', '--from', '2001-03-01', '--to', '2001-04-01', '--min-delay', '60', '--chunk-size', '2', '--limit', '3');
-    expect(seen.flightRequests).toEqual([{ origin: 'SFO', destination: 'SEA', fromDate: '2001-03-01', toDate: '2001-04-01', minDelayMinutes: 60, chunkSize: 2, limit: 3 }]);
+    expect(seen.flightRequests).toEqual([{ origin: 'SFO', destination: 'SEA', fromDate: '2001-03-01', toDate: '2001-04-01', minDelayMinutes: 60, chunkSize: 2, limit: 3, progressIntervalMs: 0 }]);
     expect(r.code).toBe(0);
     expect(r.out.split('\n')).toEqual([
       'DEPARTURE            FROM  TO    DELAY_MIN  MILES  ROUTE',
@@ -324,13 +324,20 @@ describe('flights and delay-stats (server streaming)', () => {
       'ORD       30        1       3.3       2.0       10  ORD',
       'SFO       10        1      10.0       5.0       10  SFO',
       '',
-      '2001-02: 1 airports, top 1 by flights',
+      '2001-02: 1 airport, top 1 by flights',
       'KEY  FLIGHTS  DELAYED  DELAYED%  MEAN_MIN  MAX_MIN  NAME',
       'SFO       20        1       5.0       9.0       10  SFO',
       '',
       expect.stringMatching(/^2 windows in \d+ ms$/),
       '',
     ]);
+  });
+
+  it('delay-stats --json prints the rows --top and --sort choose, as JSON lines', async () => {
+    const r = await cli('delay-stats', '--group-by', 'origin', '--window', 'month', '--top', '1', '--sort', 'mean-delay', '--json');
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n').map((l) => { const s = JSON.parse(l); return [s.window, s.key]; })).toEqual([['2001-01', 'SFO'], ['2001-02', 'SFO']]);
+    expect(r.err).toMatch(/^2 windows in \d+ ms$/m);
   });
 
   it('rejects an unknown --group-by before calling', async () => {

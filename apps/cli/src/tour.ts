@@ -37,7 +37,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { isMessage, isPresence, ChatSession } from './chat-session.js';
 import { AUTHORIZATION_KEY, Clients, DEFAULT_DEADLINES, type Deadlines } from './clients.js';
 import { streamDelayStats, type WindowStats } from './commands/delay-stats.js';
-import { streamFlights, type FlightFilter } from './commands/flights.js';
+import { PROGRESS_INTERVAL_MS, streamFlights, type FlightFilter } from './commands/flights.js';
+import { plural } from './commands/lookups.js';
 import { placeOrder, placeOrderRequest } from './commands/order.js';
 import { clientStream } from './streams.js';
 import { uploadPoints } from './commands/upload-metrics.js';
@@ -311,7 +312,9 @@ async function analyticsStep(clients: Clients, t: StepTools, state: TourState, o
   const points: metricsV1.UploadMetricsRequest[] = [];
   let result;
   try {
-    result = await streamFlights(clients, f, (m) => {
+    // With a bar, progress-only messages too, so it moves while matches are sparse.
+    const request = options.progress?.enabled ? { ...f, progressIntervalMs: PROGRESS_INTERVAL_MS } : f;
+    result = await streamFlights(clients, request, (m) => {
       const receivedAt = new Date();
       progress.update(m.rowsScanned, m.rowsTotal);
       biggestChunk = Math.max(biggestChunk, m.flights.length);
@@ -331,7 +334,7 @@ async function analyticsStep(clients: Clients, t: StepTools, state: TourState, o
   } finally {
     progress.stop();
   }
-  t.log(`${result.flights} flights in ${result.messages} messages, scanned ${result.rowsScanned} of ${result.rowsTotal} rows, ${result.ms} ms`);
+  t.log(`${plural(result.flights, 'flight')} in ${plural(result.messages, 'message')}, scanned ${result.rowsScanned} of ${result.rowsTotal} rows, ${result.ms} ms`);
   t.check(flights.length > 0, `the query matched flights (${flights.length})`);
   t.check(bad.length === 0, `every row matches the filter (origin ${f.origin}, ${f.from} <= day < ${f.to}, delay >= ${f.minDelay})`, `${bad.length} do not, e.g. ${bad.slice(0, 3).join('; ')}`);
   t.check(biggestChunk <= f.chunkSize, `no message carries more than chunk_size=${f.chunkSize} flights (largest: ${biggestChunk})`);

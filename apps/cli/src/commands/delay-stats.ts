@@ -10,6 +10,7 @@ import { addCredentialOptions, authenticatedClientsFor, type CliContext } from '
 import { DELAY_STATS_COLUMNS, delayStatsRow, table, topStats, type StatsOrder } from '../format.js';
 import { createProgress } from '../progress.js';
 import { messages } from '../streams.js';
+import { plural } from './lookups.js';
 
 /** The aggregation key, as typed on the command line. */
 export type GroupBy = 'origin' | 'destination' | 'route';
@@ -87,11 +88,11 @@ export async function streamDelayStats(
 
 /** The text printed for one window: a title and the top rows. */
 export function formatWindow(w: WindowStats, options: { top: number; sort: StatsOrder; groupBy: GroupBy }): string {
-  const title = `${w.window === '' ? 'all flights' : w.window}: ${w.stats.length} ${options.groupBy === 'route' ? 'routes' : 'airports'}, top ${Math.min(options.top, w.stats.length)} by ${options.sort}`;
+  const title = `${w.window === '' ? 'all flights' : w.window}: ${plural(w.stats.length, options.groupBy === 'route' ? 'route' : 'airport')}, top ${Math.min(options.top, w.stats.length)} by ${options.sort}`;
   return `${title}\n${table(DELAY_STATS_COLUMNS, topStats(w.stats, options.sort, options.top).map(delayStatsRow))}\n`;
 }
 
-/** Prints each window's top rows as it arrives (JSON lines of every aggregate with --json). */
+/** Prints each window's top rows (`--top`, ranked by `--sort`) as it arrives: a table, or JSON lines with --json. */
 export async function runDelayStats(clients: Clients, options: DelayStatsOptions, ctx: CliContext): Promise<WindowStats[]> {
   const progress = createProgress({ enabled: options.progress !== false && ctx.errIsTTY, stream: ctx.errStream, out: ctx.out, outIsTerminal: ctx.outIsTTY, label: 'delay-stats' });
   try {
@@ -107,13 +108,13 @@ export async function runDelayStats(clients: Clients, options: DelayStatsOptions
         minFlights: options.minFlights ?? 0,
       },
       (w) => {
-        if (options.json) progress.log(w.stats.map((s) => JSON.stringify(analyticsV1.DelayStats.toJSON(s))).join('\n') + '\n');
+        if (options.json) progress.log(topStats(w.stats, options.sort, options.top).map((s) => JSON.stringify(analyticsV1.DelayStats.toJSON(s))).join('\n') + '\n');
         else progress.log(formatWindow(w, options) + '\n');
       },
       (m) => progress.update(m.rowsScanned, m.rowsTotal),
     );
     progress.stop();
-    (options.json ? ctx.err : ctx.out).write(`${windows.length} window${windows.length === 1 ? '' : 's'} in ${ms} ms\n`);
+    (options.json ? ctx.err : ctx.out).write(`${plural(windows.length, 'window')} in ${ms} ms\n`);
     return windows;
   } finally {
     progress.stop();
@@ -133,7 +134,7 @@ export function delayStatsCommand(ctx: CliContext): Command {
     .option('--min-flights <n>', 'leave out keys with fewer flights in a window', integer(0, UINT32_MAX))
     .option('--top <n>', 'rows shown per window', integer(1, 10_000), 10)
     .addOption(new Option('--sort <order>', 'rank rows by').choices(['flights', 'mean-delay', 'delayed']).default('flights'))
-    .option('--json', 'print every aggregate as a JSON line')
+    .option('--json', 'print the same rows as JSON lines (one aggregate each)')
     .addOption(new Option('--no-progress', 'no progress bar'))
     .action(async (options: DelayStatsOptions, command: Command) => {
       await runDelayStats(await authenticatedClientsFor(command, ctx), options, ctx);

@@ -24,7 +24,12 @@ export interface FlightFilter {
   minDelay?: number;
   chunkSize?: number;
   limit?: number;
+  /** Ask for progress-only messages this often, ms (the server accepts 0 or 100..60000). */
+  progressIntervalMs?: number;
 }
+
+/** How often a progress bar asks the server for a progress-only message, ms. */
+export const PROGRESS_INTERVAL_MS = 250;
 
 /** Options of `flights`. */
 export interface FlightsOptions extends FlightFilter {
@@ -52,6 +57,7 @@ export function flightsRequest(filter: FlightFilter): analyticsV1.StreamFlightsR
     minDelayMinutes: filter.minDelay,
     chunkSize: filter.chunkSize ?? 0,
     limit: filter.limit ?? 0,
+    progressIntervalMs: filter.progressIntervalMs ?? 0,
   });
 }
 
@@ -86,8 +92,9 @@ export async function streamFlights(clients: Clients, filter: FlightFilter, onMe
  * summary line (on stderr with --json, so stdout stays pure JSON lines).
  */
 export async function runFlights(clients: Clients, options: FlightsOptions, ctx: CliContext): Promise<FlightsResult> {
+  const showProgress = options.progress !== false && ctx.errIsTTY;
   const progress: Progress = createProgress({
-    enabled: options.progress !== false && ctx.errIsTTY,
+    enabled: showProgress,
     stream: ctx.errStream,
     out: ctx.out,
     outIsTerminal: ctx.outIsTTY,
@@ -97,7 +104,9 @@ export async function runFlights(clients: Clients, options: FlightsOptions, ctx:
   try {
     // The header goes out with the first message, so a call refused at once (no token) prints only the error.
     let headed = options.json === true;
-    result = await streamFlights(clients, options, (message) => {
+    // With a bar, ask for progress-only messages too, so it moves while matches are sparse.
+    const filter = showProgress ? { ...options, progressIntervalMs: PROGRESS_INTERVAL_MS } : options;
+    result = await streamFlights(clients, filter, (message) => {
       if (!headed) {
         headed = true;
         progress.log(flightHeader() + '\n');

@@ -134,8 +134,8 @@ function methods(): MethodUnderTest[] {
       requests: () =>
         one((m: analyticsV1.StreamFlightsRequest) => analyticsV1.StreamFlightsRequest.encode(m).finish())(
           fc.oneof(
-            fc.record({ origin: validAirport, destination: fc.constant(''), fromDate: validDay, toDate: fc.constant(''), minDelayMinutes: fc.option(fc.integer({ min: -60, max: 600 }), { nil: undefined }), chunkSize: fc.integer({ min: 1, max: 50 }), limit: fc.integer({ min: 1, max: 20 }) }),
-            fc.record({ origin: airport, destination: airport, fromDate: day, toDate: day, minDelayMinutes: fc.option(int32, { nil: undefined }), chunkSize: small(50), limit: maybe(fc.integer({ min: 1, max: 20 }), uint32) }),
+            fc.record({ origin: validAirport, destination: fc.constant(''), fromDate: validDay, toDate: fc.constant(''), minDelayMinutes: fc.option(fc.integer({ min: -60, max: 600 }), { nil: undefined }), chunkSize: fc.integer({ min: 1, max: 50 }), limit: fc.integer({ min: 1, max: 20 }), progressIntervalMs: fc.constantFrom(0, 100, 1_000) }),
+            fc.record({ origin: airport, destination: airport, fromDate: day, toDate: day, minDelayMinutes: fc.option(int32, { nil: undefined }), chunkSize: small(50), limit: maybe(fc.integer({ min: 1, max: 20 }), uint32), progressIntervalMs: maybe(fc.constantFrom(0, 100), uint32) }),
           ),
         ),
     },

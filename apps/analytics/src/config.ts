@@ -5,6 +5,7 @@
  */
 import { dirname, join } from 'node:path';
 import { path, authTargetEnv, discoveryEnv, rateLimitEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+import { serviceManifest } from '@grpc-patterns/manifest';
 
 /**
  * The `data/` folder of the installed `vega-datasets` package. Its `exports` map does not
@@ -17,7 +18,7 @@ export function vegaDatasetsDataDir(): string {
 
 /** Environment shape: the shared service variables plus where the data files are. */
 export const analyticsConfigShape = {
-  ...serviceEnv({ grpc: 50052, metrics: 9102 }),
+  ...serviceEnv(serviceManifest('analytics')),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
   ...discoveryEnv(),
   /** REDIS_URL (rate limits shared by the replicas; unset: in memory), RATE_LIMIT_FAIL=open|closed (docs/interceptors.md). */

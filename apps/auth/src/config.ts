@@ -3,6 +3,7 @@
  * (exported so tests and tools read the same names and defaults).
  */
 import { ConfigError, EXIT_CONFIG, parseConfig, path, seconds, discoveryEnv, rateLimitEnv, serviceEnv, wholeNumber, z, type Env } from '@grpc-patterns/config';
+import { serviceManifest } from '@grpc-patterns/manifest';
 
 /** `ADMIN_USERNAMES=alice,bob`: a comma-separated list, blanks ignored; default empty. */
 const usernameList = z
@@ -17,7 +18,7 @@ const usernameList = z
 
 /** Environment variables of the auth service; see apps/auth/README.md for the table. */
 export const authConfigShape = {
-  ...serviceEnv({ grpc: 50051, metrics: 9101 }),
+  ...serviceEnv(serviceManifest('auth')),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
   ...discoveryEnv(),
   /** REDIS_URL (rate limits shared by the replicas; unset: in memory), RATE_LIMIT_FAIL=open|closed (docs/interceptors.md). */

@@ -4,10 +4,11 @@
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
 import { authTargetEnv, ConfigError, discoveryEnv, EXIT_CONFIG, parseConfig, rateLimitEnv, serviceEnv, wholeNumber, z, type Env } from '@grpc-patterns/config';
+import { serviceManifest } from '@grpc-patterns/manifest';
 
 /** zod shape of the chat service's environment (exported for tests and tools). */
 export const chatConfigShape = {
-  ...serviceEnv({ grpc: 50054, metrics: 9104 }),
+  ...serviceEnv(serviceManifest('chat')),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
   ...discoveryEnv(),
   /** REDIS_URL (rate limits shared by the replicas; unset: in memory), RATE_LIMIT_FAIL=open|closed (docs/interceptors.md). */

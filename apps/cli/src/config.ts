@@ -5,19 +5,14 @@
  */
 import { checkTlsSettings, ConfigError, parseConfig, target, tlsEnv, type Env } from '@grpc-patterns/config';
 import type { TlsFiles, TlsMode } from '@grpc-patterns/grpc-kit';
+import { SERVICE_NAMES, SERVICES as MANIFEST, targetVariable as manifestTargetVariable, type ServiceName } from '@grpc-patterns/manifest';
 
-/** The services the CLI talks to, in tour order. */
-export const SERVICES = ['auth', 'analytics', 'metrics', 'chat', 'orders'] as const;
-export type ServiceName = (typeof SERVICES)[number];
+/** The services the CLI talks to: the manifest's, in its (tour) order. */
+export const SERVICES = SERVICE_NAMES;
+export type { ServiceName };
 
-/** Env shape: `AUTH_TARGET=ipv4:127.0.0.1:50051` ... `ORDERS_TARGET=ipv4:127.0.0.1:50055`. */
-export const configShape = {
-  AUTH_TARGET: target('ipv4:127.0.0.1:50051'),
-  ANALYTICS_TARGET: target('ipv4:127.0.0.1:50052'),
-  METRICS_TARGET: target('ipv4:127.0.0.1:50053'),
-  CHAT_TARGET: target('ipv4:127.0.0.1:50054'),
-  ORDERS_TARGET: target('ipv4:127.0.0.1:50055'),
-};
+/** Env shape: `AUTH_TARGET=ipv4:127.0.0.1:50051` ...: each service's default port from the manifest. */
+export const configShape = Object.fromEntries(MANIFEST.map((s) => [manifestTargetVariable(s.name), target(`ipv4:127.0.0.1:${s.grpcPort}`)])) as Record<`${Uppercase<ServiceName>}_TARGET`, ReturnType<typeof target>>;
 
 /** A gRPC target URI per service. */
 export type Targets = Record<ServiceName, string>;
@@ -27,7 +22,7 @@ export type TargetOptions = Partial<Record<`${ServiceName}Target`, string>>;
 
 /** The env variable that holds a service's target ("AUTH_TARGET"). */
 export function targetVariable(service: ServiceName): keyof typeof configShape {
-  return `${service.toUpperCase()}_TARGET` as keyof typeof configShape;
+  return manifestTargetVariable(service) as keyof typeof configShape;
 }
 
 /**

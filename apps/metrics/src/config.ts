@@ -4,12 +4,13 @@
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
 import { milliseconds, authTargetEnv, discoveryEnv, rateLimitEnv, serviceEnv, wholeNumber, z } from '@grpc-patterns/config';
+import { serviceManifest } from '@grpc-patterns/manifest';
 
 const DAY_MS = 86_400_000;
 
 /** zod shape of the metrics service's environment (exported for tests and tools). */
 export const metricsConfigShape = {
-  ...serviceEnv({ grpc: 50053, metrics: 9103 }),
+  ...serviceEnv(serviceManifest('metrics')),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
   ...discoveryEnv(),
   /** REDIS_URL (rate limits shared by the replicas; unset: in memory), RATE_LIMIT_FAIL=open|closed (docs/interceptors.md). */

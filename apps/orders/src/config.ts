@@ -3,6 +3,7 @@
  * see docs/architecture.md). Exported so tests and tools read the same defaults main() does.
  */
 import { discoveryEnv, milliseconds, path, rateLimitEnv, serverUrl, serviceEnv, target, wholeNumber, z } from '@grpc-patterns/config';
+import { serviceManifest } from '@grpc-patterns/manifest';
 
 /** Default of IDEMPOTENCY_KEY_TTL_MS: 24 h, ms. */
 export const DEFAULT_IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -15,7 +16,7 @@ export const MAX_IDEMPOTENCY_KEY_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
 /** zod shape of the orders environment, for `loadConfigOrExit('orders', ordersConfigShape)`. */
 export const ordersConfigShape = {
-  ...serviceEnv({ grpc: 50055, metrics: 9105 }),
+  ...serviceEnv(serviceManifest('orders')),
   /** DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION, DISCOVERY_ADVERTISE_HOST (docs/discovery.md). */
   /** REDIS_URL (shared rate limits across replicas) and RATE_LIMIT_FAIL=open|closed. */
   ...rateLimitEnv(),

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, EXIT_CONFIG, loadConfigOrExit, parseConfig, rateLimitEnv, serviceEnv, target, z } from './index.js';
 
-const shape = { ...serviceEnv({ grpc: 50051, metrics: 9101 }), AUTH_TARGET: target(), DATA_DIR: z.string().min(1) };
+const shape = { ...serviceEnv({ grpcPort: 50051, metricsPort: 9101 }), AUTH_TARGET: target(), DATA_DIR: z.string().min(1) };
 
 function problem(env: Record<string, string>, schema: z.ZodRawShape = shape): string {
   try {

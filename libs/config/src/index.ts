@@ -69,11 +69,11 @@ export const target = (fallback?: string) => {
 /** A directory or file path (not checked for existence here). */
 export const path = (fallback: string) => z.string().trim().min(1).prefault(fallback);
 
-/** Variables every gRPC service reads, with the port defaults from docs/architecture.md. */
-export const serviceEnv = (ports: { grpc: number; metrics: number }) => ({
+/** Variables every gRPC service reads, with the default ports of its manifest entry (@grpc-patterns/manifest). */
+export const serviceEnv = (ports: { grpcPort: number; metricsPort: number }) => ({
   GRPC_HOST: z.string().trim().min(1).default('0.0.0.0'),
-  GRPC_PORT: port(ports.grpc),
-  METRICS_PORT: port(ports.metrics),
+  GRPC_PORT: port(ports.grpcPort),
+  METRICS_PORT: port(ports.metricsPort),
   LOG_LEVEL: logLevel,
   /** Time from SIGTERM until open calls are cut (forceShutdown), ms. */
   SHUTDOWN_GRACE_MS: milliseconds(10_000),

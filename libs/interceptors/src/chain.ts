@@ -48,10 +48,11 @@ import { serverMetricsInterceptor } from './server-metrics.js';
 import { tracingInterceptor } from './tracing.js';
 import { validationInterceptor, ValidationRegistry } from './validation.js';
 import { decodeLimitInterceptor } from '@grpc-patterns/grpc-kit';
+import { servicePathPatterns } from '@grpc-patterns/manifest';
 
 /**
  * The policy every service runs unless it passes its own (gRFC A43 shape): any authenticated
- * user with role "user" or "admin" may call any method of the five services; nothing else
+ * user with role "user" or "admin" may call any method of the manifest's services; nothing else
  * (public methods — Login, Register, health, reflection — bypass the policy).
  */
 export const DEFAULT_POLICY: AuthorizationPolicy = {
@@ -62,7 +63,7 @@ export const DEFAULT_POLICY: AuthorizationPolicy = {
       name: 'users-call-services',
       source: { roles: ['user', 'admin'] },
       request: {
-        paths: ['/auth.v1.AuthService/*', '/analytics.v1.AnalyticsService/*', '/metrics.v1.MetricsService/*', '/chat.v1.ChatService/*', '/orders.v1.OrderService/*'],
+        paths: servicePathPatterns(),
       },
     },
   ],

@@ -8,17 +8,16 @@
  * or "*" for every method.
  */
 
+import { publicMethodPaths } from '@grpc-patterns/manifest';
+
 /**
- * - auth.v1.AuthService Login, Register and Refresh: how a caller gets a token in the first place;
- * - auth.v1.AuthService GetPublicKeys: the JWKS other services need to verify tokens (public keys);
+ * - each service's manifest `publicMethods`: auth's Login, Register and Refresh (how a caller gets
+ *   a token in the first place) and GetPublicKeys (the JWKS other services verify tokens with);
  * - grpc.health.v1.Health: probes from Kubernetes, load balancers and the stack runner carry no token;
  * - grpc.reflection v1 and v1alpha: lets grpcurl and `buf curl` describe the API (no data in it).
  */
 export const PUBLIC_METHODS: readonly string[] = Object.freeze([
-  '/auth.v1.AuthService/Login',
-  '/auth.v1.AuthService/Register',
-  '/auth.v1.AuthService/Refresh',
-  '/auth.v1.AuthService/GetPublicKeys',
+  ...publicMethodPaths(),
   '/grpc.health.v1.Health/*',
   '/grpc.reflection.v1.ServerReflection/*',
   '/grpc.reflection.v1alpha.ServerReflection/*',

@@ -17,6 +17,7 @@
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { SERVICE_NAMES } from '@grpc-patterns/manifest';
 import { X509Certificate as NodeX509Certificate, webcrypto } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -24,8 +25,8 @@ type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-/** The services of this repo, each with a certificate of the same name. */
-export const SERVICES = ['auth', 'analytics', 'metrics', 'chat', 'orders'] as const;
+/** The services of the manifest, each with a certificate of the same name. */
+export const SERVICES: readonly string[] = SERVICE_NAMES;
 
 /** The identity of clients outside the stack (the CLI, grpcurl, tests). */
 export const CLIENT_IDENTITY = 'client';

@@ -3,6 +3,7 @@
  * `#` comments, stages), plus .dockerignore matching, for static checks: no Docker engine runs
  * on the machines that test this repo.
  */
+import { SERVICE_NAMES } from '@grpc-patterns/manifest';
 import { repoRoot } from '@grpc-patterns/testing';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -127,8 +128,8 @@ export function healthcheckParts(args: string): { options: Record<string, string
   return { options, command: rest.slice(4).trim() };
 }
 
-/** The apps the image runs: the five services and the CLI (its HEALTHCHECK and the tour). */
-export const IMAGE_APPS = ['auth', 'analytics', 'metrics', 'chat', 'orders', 'cli'];
+/** The apps the image runs: the manifest's services and the CLI (its HEALTHCHECK and the tour). */
+export const IMAGE_APPS: readonly string[] = [...SERVICE_NAMES, 'cli'];
 
 /**
  * The workspace folders the image must ship (`apps/auth`, `libs/config`, ...): {@link IMAGE_APPS}

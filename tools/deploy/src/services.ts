@@ -1,16 +1,12 @@
 /**
- * The five services as the deployment files see them: the app folder, the full gRPC service
- * name its health check asks about, and its environment's zod shape. The shapes are imported
- * from the apps (`@grpc-patterns/<app>/config`), so the checks here always use the names,
+ * The services of the manifest as the deployment files see them: the app folder, the full gRPC
+ * service name its health check asks about, and its environment's zod shape. The shapes are
+ * loaded from the apps (`@grpc-patterns/<app>/config`), so the checks here always use the names,
  * defaults and rules the processes themselves parse: the config schema is the single source of
  * truth for docker-compose.yml and deploy/k8s.
  */
-import { analyticsConfigShape } from '@grpc-patterns/analytics/config';
-import { authConfigShape } from '@grpc-patterns/auth/config';
-import { chatConfigShape } from '@grpc-patterns/chat/config';
 import type { z } from '@grpc-patterns/config';
-import { metricsConfigShape } from '@grpc-patterns/metrics/config';
-import { ordersConfigShape } from '@grpc-patterns/orders/config';
+import { SERVICES } from '@grpc-patterns/manifest';
 
 /** One deployable service. */
 export interface DeployService {
@@ -26,18 +22,23 @@ export interface DeployService {
   metricsPort: number;
 }
 
+/**
+ * The zod shape a service's app exports as `<name>ConfigShape` from `@grpc-patterns/<name>/config`
+ * (the convention every app and the new-service generator follow).
+ * @throws Error when the app has no such export.
+ */
+export function configShapeOf(name: string): z.ZodRawShape {
+  const shape = (require(`@grpc-patterns/${name}/config`) as Record<string, z.ZodRawShape | undefined>)[`${name}ConfigShape`];
+  if (!shape) throw new Error(`@grpc-patterns/${name}/config exports no ${name}ConfigShape`);
+  return shape;
+}
+
 function service(name: string, fullName: string, shape: z.ZodRawShape): DeployService {
   return { name, fullName, shape, grpcPort: Number((shape['GRPC_PORT'] as z.ZodType).parse(undefined)), metricsPort: Number((shape['METRICS_PORT'] as z.ZodType).parse(undefined)) };
 }
 
-/** The five services, in the order of the architecture table. */
-export const DEPLOY_SERVICES: readonly DeployService[] = [
-  service('auth', 'auth.v1.AuthService', authConfigShape),
-  service('analytics', 'analytics.v1.AnalyticsService', analyticsConfigShape),
-  service('metrics', 'metrics.v1.MetricsService', metricsConfigShape),
-  service('chat', 'chat.v1.ChatService', chatConfigShape),
-  service('orders', 'orders.v1.OrderService', ordersConfigShape),
-];
+/** Every service of the manifest, in the order of the architecture table. */
+export const DEPLOY_SERVICES: readonly DeployService[] = SERVICES.map((s) => service(s.name, s.fullName, configShapeOf(s.name)));
 
 /** The service of an app folder name. @throws Error for an unknown name. */
 export function deployService(name: string): DeployService {

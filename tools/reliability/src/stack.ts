@@ -4,6 +4,7 @@
  * an exit), auth first (every other service verifies access tokens against its JWKS).
  */
 import { checkHealth, unaryCall } from '@grpc-patterns/grpc-kit';
+import { SERVICE_NAMES, SERVICES, type ServiceName } from '@grpc-patterns/manifest';
 import { authV1 } from '@grpc-patterns/proto';
 import { appMain, grpc, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
 import { execFileSync } from 'node:child_process';
@@ -11,18 +12,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** The five services, by app folder name. */
-export const SERVICE_NAMES = ['auth', 'analytics', 'metrics', 'chat', 'orders'] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
+export { SERVICE_NAMES, type ServiceName } from '@grpc-patterns/manifest';
 
 /** Full gRPC service name of each app (its health status is kept under it). */
-export const FULL_NAMES: Record<ServiceName, string> = {
-  auth: 'auth.v1.AuthService',
-  analytics: 'analytics.v1.AnalyticsService',
-  metrics: 'metrics.v1.MetricsService',
-  chat: 'chat.v1.ChatService',
-  orders: 'orders.v1.OrderService',
-};
+export const FULL_NAMES = Object.fromEntries(SERVICES.map((s) => [s.name, s.fullName])) as Record<ServiceName, string>;
 
 /** A registered user and an access token for `authorization: Bearer ...`. */
 export interface StackUser {

@@ -19,7 +19,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { lineFormatter } from './log-format.js';
-import { CLIENT_IDENTITY, exportLines, parseReplicas, serviceEnv, SHARED_STATE_VARIABLE, STACK, startWaves, staticTargets, targetVariable, tlsVariables, type StackInstance, type StackTls } from './services.js';
+import { CLIENT_IDENTITY, exportLines, parseReplicas, serviceEnv, sharedStateVariable, STACK, startWaves, staticTargets, targetVariable, tlsVariables, type StackInstance, type StackTls } from './services.js';
 
 interface Options {
   tour: boolean;
@@ -70,9 +70,9 @@ async function main(): Promise<number> {
   }
   const etcdEndpoints = process.env['ETCD_ENDPOINTS'] || undefined;
   if (etcdEndpoints) process.stdout.write(`ETCD_ENDPOINTS is set: every instance registers in etcd (DISCOVERY=etcd) at ${etcdEndpoints}\n`);
-  const shared = instances.filter((i) => i.index > 1 && SHARED_STATE_VARIABLE[i.service.name] && process.env[SHARED_STATE_VARIABLE[i.service.name]]);
-  for (const name of new Set(shared.map((i) => i.service.name))) {
-    process.stdout.write(`Note: the ${name} replicas share the database of ${SHARED_STATE_VARIABLE[name]}.\n`);
+  const shared = new Map(instances.filter((i) => i.index > 1).map((i) => [i.service.name, sharedStateVariable(i.service)]));
+  for (const [name, variable] of shared) {
+    if (variable && process.env[variable]) process.stdout.write(`Note: the ${name} replicas share the database of ${variable}.\n`);
   }
   for (const s of selected) {
     if (!existsSync(join(repoRoot, 'apps', s.name, 'dist', 'main.js'))) {

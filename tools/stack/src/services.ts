@@ -1,29 +1,19 @@
 /**
- * The stack as `npm start` runs it: each service, its ports (docs/architecture.md) and the
- * environment it gets. Targets are static `ipv4:` address lists (one address per replica,
+ * The stack as `npm start` runs it: each service of the manifest (@grpc-patterns/manifest), its
+ * ports and the environment it gets. Targets are static `ipv4:` address lists (one address per replica,
  * balanced by round_robin); with `ETCD_ENDPOINTS` set, every instance also registers in etcd
  * (`DISCOVERY=etcd`), where `etcd:///<service>` clients find it (docs/discovery.md).
  */
 import { join } from 'node:path';
+import { SERVICES, targetVariable, type ServiceManifest } from '@grpc-patterns/manifest';
 
-/** One service of the stack. */
-export interface StackService {
-  /** App folder under apps/. */
-  name: string;
-  /** Full gRPC service name (its health status is checked under this name). */
-  fullName: string;
-  grpcPort: number;
-  metricsPort: number;
-}
+export { targetVariable };
 
-/** The five services, in the order of the architecture table. */
-export const STACK: StackService[] = [
-  { name: 'auth', fullName: 'auth.v1.AuthService', grpcPort: 50051, metricsPort: 9101 },
-  { name: 'analytics', fullName: 'analytics.v1.AnalyticsService', grpcPort: 50052, metricsPort: 9102 },
-  { name: 'metrics', fullName: 'metrics.v1.MetricsService', grpcPort: 50053, metricsPort: 9103 },
-  { name: 'chat', fullName: 'chat.v1.ChatService', grpcPort: 50054, metricsPort: 9104 },
-  { name: 'orders', fullName: 'orders.v1.OrderService', grpcPort: 50055, metricsPort: 9105 },
-];
+/** One service of the stack: its manifest entry (name, full name, default ports, state). */
+export type StackService = ServiceManifest;
+
+/** Every service of the manifest, in the order of the architecture table. */
+export const STACK: readonly StackService[] = SERVICES;
 
 /** One process of the stack: replica `index` (1-based) of a service. */
 export interface StackInstance {
@@ -35,43 +25,28 @@ export interface StackInstance {
   metrics: number;
 }
 
-/**
- * Services whose state lives in one process (their own PGlite, in-process fan-out), so a second
- * replica would not share it: what breaks, in the words the error uses. A backend that the
- * replicas share lifts the refusal: see {@link SHARED_STATE_VARIABLE}.
- */
-export const SINGLE_PROCESS_STATE: Record<string, string> = {
-  auth: 'users and signing keys live in its own PGlite data dir, so a user registered on one replica could not log in on another',
-  orders: 'orders and idempotency keys live in its own PGlite data dir, so a retry on another replica would place a second order',
-  chat: 'rooms fan out in process, so users on different replicas would not see each other',
-};
-
-/**
- * The variable that gives a service shared state, so its replicas are allowed: orders keeps
- * orders and idempotency keys in the PostgreSQL of DATABASE_URL (passed to every orders
- * instance by {@link serviceEnv}), where one key holds across replicas.
- */
-export const SHARED_STATE_VARIABLE: Record<string, string> = {
-  orders: 'DATABASE_URL',
-};
+/** The variable that lets a service with process state run as replicas (orders: DATABASE_URL). */
+export function sharedStateVariable(service: StackService): string | undefined {
+  return service.state.kind === 'process' ? service.state.sharedBy : undefined;
+}
 
 /**
  * Parses `--replicas analytics=3 metrics=2` into counts per service (1..9 each; default 1).
- * Services in {@link SINGLE_PROCESS_STATE} stay at 1, unless `env` sets their
- * {@link SHARED_STATE_VARIABLE} (orders with DATABASE_URL).
+ * Services whose manifest state is `process` stay at 1, unless `env` sets the variable their
+ * state is `sharedBy` (orders with DATABASE_URL).
  *
  * @throws Error naming the bad entry.
  */
-export function parseReplicas(specs: string[], services: StackService[] = STACK, env: NodeJS.ProcessEnv = process.env): Map<string, number> {
+export function parseReplicas(specs: string[], services: readonly StackService[] = STACK, env: NodeJS.ProcessEnv = process.env): Map<string, number> {
   const counts = new Map(services.map((s) => [s.name, 1]));
   for (const spec of specs) {
     const m = /^([a-z]+)=(\d+)$/.exec(spec.trim());
     if (!m || !counts.has(m[1]) || Number(m[2]) < 1 || Number(m[2]) > 9) {
       throw new Error(`--replicas ${spec}: want <service>=<1..9> with service one of ${services.map((s) => s.name).join(', ')}`);
     }
-    const shared = SHARED_STATE_VARIABLE[m[1]];
-    if (Number(m[2]) > 1 && SINGLE_PROCESS_STATE[m[1]] && !(shared && env[shared])) {
-      throw new Error(`--replicas ${spec}: ${m[1]} cannot run as several replicas yet: ${SINGLE_PROCESS_STATE[m[1]]}`);
+    const { state } = services.find((s) => s.name === m[1]) as StackService;
+    if (Number(m[2]) > 1 && state.kind === 'process' && !(state.sharedBy && env[state.sharedBy])) {
+      throw new Error(`--replicas ${spec}: ${m[1]} cannot run as several replicas yet: ${state.why}`);
     }
     counts.set(m[1], Number(m[2]));
   }
@@ -91,16 +66,11 @@ export function staticTargets(instances: StackInstance[]): Map<string, string> {
   return targets;
 }
 
-/** The `<NAME>_TARGET` variable that points clients at a service. */
-export function targetVariable(service: string): string {
-  return `${service.toUpperCase()}_TARGET`;
-}
-
 /**
  * Environment for one instance: its ports, a data directory under `dataRoot` (one per replica:
  * PGlite is single-process), the targets of every service (so a service with a downstream finds
  * it the same way the CLI does), when `etcdEndpoints` is given etcd registration, and for a
- * service with a {@link SHARED_STATE_VARIABLE} set in `env` that variable (orders: DATABASE_URL,
+ * service whose state is `sharedBy` a variable set in `env` that variable (orders: DATABASE_URL,
  * to every orders instance; spawnService passes none of the parent's backend variables itself),
  * and the TLS variables of `tls` ({@link tlsVariables}).
  */
@@ -116,7 +86,7 @@ export function serviceEnv(instance: StackInstance, targets: Map<string, string>
     result['DISCOVERY'] = 'etcd';
     result['ETCD_ENDPOINTS'] = etcdEndpoints;
   }
-  const shared = SHARED_STATE_VARIABLE[instance.service.name];
+  const shared = sharedStateVariable(instance.service);
   const sharedValue = shared ? env[shared] : undefined;
   if (shared && sharedValue) result[shared] = sharedValue;
   return result;
@@ -169,13 +139,18 @@ export function exportLines(targets: Map<string, string>, tls: StackTls): string
 }
 
 /**
- * The order instances start in: one wave when every port is fixed; when auth binds a port
- * from the OS (port 0) auth goes first, because every other service reads AUTH_TARGET at
- * start-up (its public keys verify tokens; orders calls GetUser) and its port is known only
- * once auth has bound it.
+ * The order instances start in: one wave when every port is fixed; a service that depends on one
+ * binding a port from the OS (port 0) starts in a later wave than it (`dependsOn`), because it
+ * reads that `<NAME>_TARGET` at start-up (every service needs auth's public keys; orders calls
+ * GetUser) and the port is known only once it is bound.
  */
 export function startWaves(instances: StackInstance[]): StackInstance[][] {
-  const auth = instances.filter((i) => i.service.name === 'auth');
-  if (!auth.some((i) => i.grpc === 0)) return [instances];
-  return [auth, instances.filter((i) => i.service.name !== 'auth')].filter((wave) => wave.length > 0);
+  const present = new Set(instances.filter((i) => i.grpc === 0).map((i) => i.service.name));
+  const depth = (service: StackService, seen: string[] = []): number => {
+    const deps = service.dependsOn.filter((d) => present.has(d) && !seen.includes(d));
+    return deps.length === 0 ? 0 : 1 + Math.max(...deps.map((d) => depth(STACK.find((s) => s.name === d) as StackService, [...seen, service.name])));
+  };
+  const waves: StackInstance[][] = [];
+  for (const i of instances) (waves[depth(i.service)] ??= []).push(i);
+  return waves.filter((wave) => wave !== undefined);
 }

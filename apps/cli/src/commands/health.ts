@@ -9,6 +9,7 @@
  */
 import { ConfigError, target } from '@grpc-patterns/config';
 import { checkHealth, defaultChannelCredentials } from '@grpc-patterns/grpc-kit';
+import { SERVICES as MANIFEST } from '@grpc-patterns/manifest';
 import { Command, Option } from 'commander';
 import { milliseconds } from '../args.js';
 import type { CliContext, GlobalOptions } from '../context.js';
@@ -50,14 +51,8 @@ export async function runHealth(options: HealthOptions, ctx: Pick<CliContext, 'o
   return status;
 }
 
-/** Full gRPC service name of each of the stack's services: what `health <service>` asks about. */
-export const FULL_SERVICE_NAMES: Record<ServiceName, string> = {
-  auth: 'auth.v1.AuthService',
-  analytics: 'analytics.v1.AnalyticsService',
-  metrics: 'metrics.v1.MetricsService',
-  chat: 'chat.v1.ChatService',
-  orders: 'orders.v1.OrderService',
-};
+/** Full gRPC service name of each service of the manifest: what `health <service>` asks about. */
+export const FULL_SERVICE_NAMES = Object.fromEntries(MANIFEST.map((s) => [s.name, s.fullName])) as Record<ServiceName, string>;
 
 /** The `health` subcommand. */
 export function healthCommand(ctx: CliContext): Command {

@@ -1,0 +1,1 @@
+module.exports = { displayName: 'manifest', preset: '../../jest.preset.cjs' };

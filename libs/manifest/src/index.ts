@@ -1,0 +1,2 @@
+export * from './manifest.js';
+export { SERVICES } from './services.js';

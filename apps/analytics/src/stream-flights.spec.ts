@@ -147,7 +147,7 @@ describe('StreamFlights', () => {
     if (ms >= 300) expect(progressOnly.length).toBeGreaterThan(0);
     for (const m of progressOnly) expect(Number(m.rowsScanned)).toBeLessThan(3_000_000);
     expect(plain.every((m, i) => i === plain.length - 1 || m.flights.length > 0)).toBe(true);
-  });
+  }, 120_000);
 
   it('prunes row groups by date statistics: same flights, 1 row group decoded instead of 11', async () => {
     const unpruned = await startAnalytics({ pruneRowGroups: false });

@@ -29,13 +29,18 @@ function authImpl(overrides: Partial<authV1.AuthServiceServer> = {}): authV1.Aut
     getUser: unary(async (call) => {
       if (call.request.userId === '') throw invalidArgument('user_id', 'must not be empty');
       if (call.request.userId === 'boom') throw new Error('secret internal detail');
-      if (call.request.userId === 'slow') await new Promise((r) => setTimeout(r, 300));
+      if (call.request.userId === 'slow') {
+        slowStarted++;
+        await new Promise((r) => setTimeout(r, 300));
+      }
       return { user: { id: call.request.userId, username: 'u', displayName: 'U', roles: [] } };
     }),
     ...overrides,
   };
 }
 
+/** 'slow' GetUser calls whose handler has started. */
+let slowStarted = 0;
 let endless = 0;
 const analyticsImpl: analyticsV1.AnalyticsServiceServer = {
   streamFlights: serverStreaming(async (call, signal) => {
@@ -163,8 +168,10 @@ describe('grpc-kit server and client', () => {
     const streamResult = collect(stream).catch((e: grpc.ServiceError) => e);
     await new Promise((r) => setTimeout(r, 100));
     expect(server.running.openStreams()).toBe(1);
+    const before = slowStarted;
     const inflight = unaryCall(auth.getUser.bind(auth), { userId: 'slow' });
-    await new Promise((r) => setTimeout(r, 20));
+    // Shut down once the handler runs (connecting a new channel can take long on a loaded machine).
+    while (slowStarted === before) await new Promise((r) => setTimeout(r, 5));
     await server.running.shutdown('test');
     const ended = (await streamResult) as grpc.ServiceError;
     expect([ended.code, ended.details]).toEqual([grpc.status.UNAVAILABLE, 'server shutting down']);

@@ -158,8 +158,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       floodReport = report;
       // Every refusal carried RetryInfo; no wrong password was accepted, nothing was INTERNAL.
       expect(report.withRetryInfo).toBe(report.counts['RESOURCE_EXHAUSTED'] ?? 0);
-      expect(Object.keys(report.counts).filter((c) => c !== 'UNAUTHENTICATED' && c !== 'RESOURCE_EXHAUSTED')).toEqual([]);
+      // DEADLINE_EXCEEDED is the attacker's own 30 s deadline on a loaded machine (the call waited
+      // in the scrypt queue), not an answer of the server.
+      expect(Object.keys(report.counts).filter((c) => !['UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'DEADLINE_EXCEEDED'].includes(c))).toEqual([]);
       // Attempts are counted before scrypt: at most LOGIN_FAILS_PER_USER_IP (10) were checked.
+      expect((report.counts['UNAUTHENTICATED'] ?? 0) + (report.counts['DEADLINE_EXCEEDED'] ?? 0)).toBeGreaterThan(0);
       expect(report.counts['UNAUTHENTICATED'] ?? 0).toBeLessThanOrEqual(10);
     }
     expect(percentile(floodGetUser, 90)).toBeLessThan(Math.max(100, 10 * percentile(baseGetUser, 90)));
@@ -184,14 +187,18 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       }
     };
     try {
-      // The flood checked up to 10 passwords; the attacker goes on until it is refused.
+      // The flood checked up to 10 passwords; the attacker goes on until it is refused. A flood
+      // call its client gave up on (DEADLINE_EXCEEDED) may or may not have been counted.
       let attempts = floodReport?.counts['UNAUTHENTICATED'] ?? 0;
+      const uncounted = floodReport?.counts['DEADLINE_EXCEEDED'] ?? 0;
       let error = await login('wrong password again');
       while (error.code === grpc.status.UNAUTHENTICATED && attempts < 20) {
         attempts++;
         error = await login('wrong password again');
       }
-      expect([grpc.status[error.code], attempts]).toEqual(['RESOURCE_EXHAUSTED', 10]);
+      expect(grpc.status[error.code]).toBe('RESOURCE_EXHAUSTED');
+      expect(attempts).toBeLessThanOrEqual(10);
+      expect(attempts).toBeGreaterThanOrEqual(10 - uncounted);
       const right = await login(PASSWORD);
       expect(grpc.status[right.code]).toBe('RESOURCE_EXHAUSTED');
       // About LOGIN_BLOCK_S (1 h) from the 11th attempt.

@@ -1,8 +1,8 @@
 /**
- * The auth service's environment, as a zod shape for `loadConfigOrExit` / `parseConfig`
+ * The auth service's environment, as a zod shape for `parseConfig` (runService exits 78 on a bad variable)
  * (exported so tests and tools read the same names and defaults).
  */
-import { ConfigError, EXIT_CONFIG, parseConfig, path, seconds, discoveryEnv, rateLimitEnv, serviceEnv, wholeNumber, z, type Env } from '@grpc-patterns/config';
+import { ConfigError, parseConfig, path, seconds, discoveryEnv, rateLimitEnv, serviceEnv, wholeNumber, z, type Env } from '@grpc-patterns/config';
 import { serviceManifest } from '@grpc-patterns/manifest';
 
 /** `ADMIN_USERNAMES=alice,bob`: a comma-separated list, blanks ignored; default empty. */
@@ -77,13 +77,3 @@ export function parseAuthConfig(env: Env = process.env): AuthConfig {
   return config;
 }
 
-/** {@link parseAuthConfig} for main.ts: a bad variable prints one line naming it and exits with EX_CONFIG (78). */
-export function loadAuthConfigOrExit(env: Env = process.env): AuthConfig {
-  try {
-    return parseAuthConfig(env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`auth: config error: ${error.message}\n`);
-    process.exit(EXIT_CONFIG);
-  }
-}

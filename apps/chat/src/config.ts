@@ -3,7 +3,7 @@
  * keep a room and a slow stream bounded in memory. Parsed once by main.ts with
  * `loadConfigOrExit`; a bad value stops start-up with one line naming the variable.
  */
-import { authTargetEnv, ConfigError, discoveryEnv, EXIT_CONFIG, parseConfig, rateLimitEnv, serviceEnv, wholeNumber, z, type Env } from '@grpc-patterns/config';
+import { authTargetEnv, ConfigError, discoveryEnv, parseConfig, rateLimitEnv, serviceEnv, wholeNumber, z, type Env } from '@grpc-patterns/config';
 import { serviceManifest } from '@grpc-patterns/manifest';
 
 /** zod shape of the chat service's environment (exported for tests and tools). */
@@ -79,18 +79,4 @@ export function assertLeaseTiming(leaseTtlMs: number, heartbeatMs: number): void
   if (heartbeatMs * 2 > leaseTtlMs) throw new ConfigError('PRESENCE_HEARTBEAT_MS', `must be at most half of PRESENCE_LEASE_TTL_MS (${leaseTtlMs}) (got "${heartbeatMs}")`);
 }
 
-/** A ConfigError becomes one line on stderr (`chat: config error: <variable>: ...`) and exit 78; anything else is rethrown. */
-export function exitOnConfigError(error: unknown): never {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`chat: config error: ${error.message}\n`);
-  process.exit(EXIT_CONFIG);
-}
 
-/** {@link parseChatConfig} for main.ts: a bad variable prints one line and exits 78, as `loadConfigOrExit` does. */
-export function loadChatConfigOrExit(env: Env = process.env): ChatConfig {
-  try {
-    return parseChatConfig(env);
-  } catch (error) {
-    return exitOnConfigError(error);
-  }
-}

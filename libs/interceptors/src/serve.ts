@@ -1,13 +1,8 @@
 /**
- * serve(): what every service's main.ts does after tracing is set up: the /metrics endpoint,
- * the server interceptor chain, startServer(), and shutdown hooks that flush spans and close
- * channels, and (optionally) registration in discovery: register once SERVING, deregister
- * first on shutdown. One place, so the five services cannot drift apart.
- *
- * main.ts shape (Online Boutique `paymentservice/index.js`: instrumentation before the rest):
- *   import { tracing } from './instrumentation.js';   // first: setupTracing()
- *   ...
- *   await serve({ config, logger, tracing, registry, services, ... });   // keys from AUTH_TARGET
+ * serve(): what runService (@grpc-patterns/runtime) does last, after tracing, config, resolvers
+ * and the service's handlers: the /metrics endpoint, the server interceptor chain,
+ * startServer(), shutdown hooks that flush spans and close channels, and (optionally)
+ * registration in discovery: register once SERVING, deregister first on shutdown.
  */
 import {
   closeAllChannels,

@@ -39,7 +39,7 @@ describe('the service manifest', () => {
     expect(publicMethodPaths()).toEqual(['/auth.v1.AuthService/Login', '/auth.v1.AuthService/Register', '/auth.v1.AuthService/Refresh', '/auth.v1.AuthService/GetPublicKeys']);
     expect(servicePathPatterns()).toContain('/orders.v1.OrderService/*');
     expect(targetVariable('orders')).toBe('ORDERS_TARGET');
-    expect(() => serviceManifest('inventory')).toThrow('unknown service "inventory": one of auth, analytics, metrics, chat, orders');
+    expect(() => serviceManifest('nosuch')).toThrow(`unknown service "nosuch": one of ${SERVICE_NAMES.join(', ')}`);
   });
 });
 

@@ -55,5 +55,5 @@ describe('a long UploadMetrics stream', () => {
     const [short, long] = finished;
     expect(long).toMatchObject({ series: 4, sketchBins: short.sketchBins, rejectedListed: 100 });
     expect(long.sketchBins).toBeLessThanOrEqual(4 * 2 * SKETCH_BIN_LIMIT);
-  }, 300_000);
+  }, 600_000);
 });

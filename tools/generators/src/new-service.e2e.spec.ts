@@ -19,7 +19,8 @@ function run(cwd: string, command: string, args: string[]): Promise<string> {
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
     child.on('exit', (code) => {
-      console.info(`new-service e2e: ${command} ${args.join(' ')}: exit ${code} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      const what = `${command.split('/').pop()} ${args.join(' ')}`.replace(/Bearer \S+/, 'Bearer …');
+      console.info(`new-service e2e: ${what.length > 140 ? `${what.slice(0, 140)}…` : what}: exit ${code} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
       if (code === 0) resolve(output);
       else reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${output.split('\n').slice(-60).join('\n')}`));
     });

@@ -3,6 +3,7 @@
  * hand: the numbers, the machine and the commands always come from the same run).
  */
 import { basename, dirname, relative } from 'node:path';
+import { CHAIN_TARGET, type ChainRow } from './chain.js';
 import type { BenchResults, SummaryRow } from './results.js';
 
 function cell(value: number | null | undefined): string {
@@ -49,6 +50,47 @@ ${profile.shares.map((s) => `| ${s.component} | ${s.percent}% |`).join('\n')}
 `;
 }
 
+/** The chain table: each prefix of the server chain against bare, and what each layer adds per call. */
+function chainSection(results: BenchResults): string {
+  const chain = results.scenarios.chain as { settings: Record<string, number>; loadAverageAtStart: number[]; loadAverageAtEnd: number[]; table: ChainRow[] } | undefined;
+  if (!chain) return '';
+  const s = chain.settings;
+  const us = (v: number | null) => (v === null ? '–' : v.toFixed(v !== 0 && Math.abs(v) < 10 ? 2 : 1));
+  const rows = chain.table.map((r) => `| ${r.server} | ${cell(r.requestsPerSecond)} | ${cell(r.ratio)} | ${us(r.cpuUsPerCall)} | ${us(r.addedUsPerCall)} | ${cell(r.messagesPerSecond)} | ${us(r.cpuUsPerMessage)} | ${us(r.addedUsPerMessage)} |`);
+  const full = chain.table[chain.table.length - 1];
+  const paying = chain.table
+    .slice(2)
+    .filter((r) => (r.addedUsPerCall ?? 0) > 0)
+    .sort((a, b) => (b.addedUsPerCall ?? 0) - (a.addedUsPerCall ?? 0))
+    .slice(0, 3)
+    .map((r) => `${r.server.replace(/^\+ /, '')} ${us(r.addedUsPerCall)} µs`);
+  return `## The server interceptor chain, layer by layer
+
+A trivial service (GetUser answers a fixed message from memory; StreamFlights writes
+one-flight messages) behind a bare \`grpc.Server\`, behind grpc-kit's \`startServer()\` with no
+interceptors, and behind each prefix of \`serverInterceptorLayers()\` (the chain every service
+runs, in its order; the last row is the full chain), all in one process on the server core
+(tools/bench/src/chain-server.ts). The chain gets what serve() gives a service: pino at info to
+a pipe, OpenTelemetry with the batching OTLP exporter, prom-client, an ES256 access token
+verified against a local key set, the token bucket (never rejecting), a validator on GetUser.
+h2load as in the unary scenario (${s.clients} connections × ${s.streams} streams, ${s.durationS} s after ${s.warmUpS} s warm-up, same token),
+${s.rounds} round(s), forwards then backwards; then one stream of ${s.streamMessages} messages per server and
+round. CPU is the server process' (process.cpuUsage) over the calls that reached the handler;
+"adds" is a row's CPU per call minus the row before's, median over the rounds. Load average
+${chain.loadAverageAtStart.join(', ')} when it started, ${chain.loadAverageAtEnd.join(', ')} when it ended (shared machine: other jobs
+run on both cores).
+
+| server | req/s | vs bare | CPU µs/call | adds µs/call | stream msg/s | CPU µs/msg | adds µs/msg |
+|---|---|---|---|---|---|---|---|
+${rows.join('\n')}
+
+Full chain: ${cell(full.ratio)} of bare req/s (target >= ${CHAIN_TARGET.toFixed(2)}${full.ratio !== null && full.ratio < CHAIN_TARGET ? `: missed by ${Math.round((CHAIN_TARGET - full.ratio) * 100)} percentage points` : ': met'}); the layers that add most per call: ${paying.join(', ') || 'none measurable'}.
+The "decode limit" row adds nothing by construction: startServer() appends that layer to every
+chain that lacks it, so it is already in the rows above.
+
+`;
+}
+
 /** Renders the report; `plots` are PNG paths, `reportPath` where it is written (links are relative to it). */
 export function renderReport(results: BenchResults, plots: string[], reportPath: string, outDir: string): string {
   const m = results.machine;
@@ -81,7 +123,7 @@ ${rows.join('\n')}
 
 ${plots.map((p) => `![${basename(p, '.png')}](${rel(p)})`).join('\n\n')}
 
-${profileSection(results)}## What runs
+${chainSection(results)}${profileSection(results)}## What runs
 
 - **Unary**: h2load against \`auth.v1.AuthService/GetUser\` on the real auth process (built
   \`apps/auth/dist/main.js\`, started by libs/testing \`spawnService\`) through its whole

@@ -1,0 +1,212 @@
+/**
+ * Chain: what each server interceptor costs. One process (chain-server.ts, on the server core)
+ * serves a trivial GetUser (a fixed message from memory) and a trivial StreamFlights behind a
+ * bare grpc.Server, startServer() without interceptors, and startServer() with each prefix of
+ * the real chain (`serverInterceptorLayers()`), the last one the full chain. Every round runs
+ * h2load (same token, same settings) against each of them in turn, forwards on even rounds and
+ * backwards on odd ones, then reads one StreamFlights stream from each.
+ *
+ * Per server and round: req/s (h2load) and the server process' CPU time per call (µs,
+ * process.cpuUsage() before and after, over the calls that reached the handler); a layer's cost
+ * is its row's CPU per call minus the row before (successive differences, median over rounds).
+ * The same for stream messages: CPU per message of one stream of `streamMessages` messages.
+ * h2load counts any HTTP 200 as success (gRPC errors included), so every run is checked against
+ * the handler's own count: at least as many calls reached it as h2load saw succeed.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { createClient } from '@grpc-patterns/grpc-kit';
+import { analyticsV1, authV1 } from '@grpc-patterns/proto';
+import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { ChainCommand, ChainReply } from './chain-server.js';
+import { median, nowMs, pin, round, roundOrNull, sleep } from './measure.js';
+import { pairedRatio, ratioTarget, type SummaryRow } from './results.js';
+import { SERVER_CORE, type Stack } from './stack.js';
+import { grpcFrame, GET_USER_PATH, h2load, type H2loadSettings } from './unary.js';
+
+/** Sizes of the chain scenario. */
+export interface ChainSettings extends H2loadSettings {
+  rounds: number;
+  /** Messages of the one StreamFlights stream read from each server per round. */
+  streamMessages: number;
+}
+
+/** The target of the full chain: req/s as a share of bare grpc-js. */
+export const CHAIN_TARGET = 0.7;
+
+/** One server's numbers in one round. */
+export interface ChainRun {
+  server: string;
+  round: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Calls that reached the handler during the h2load run (warm-up included). */
+  handled: number;
+  /** Server process CPU time per handled call, µs. */
+  cpuUsPerCall: number;
+  /** Stream messages per second, one client reading as fast as it can. */
+  messagesPerSecond: number;
+  /** Server process CPU time per stream message, µs. */
+  cpuUsPerMessage: number;
+}
+
+/** One row of the chain table: medians over the rounds. */
+export interface ChainRow {
+  server: string;
+  requestsPerSecond: number;
+  /** Median of the rounds' own req/s ratios to bare. */
+  ratio: number | null;
+  cpuUsPerCall: number;
+  /** This row's CPU per call minus the row before's (median over rounds); null for bare. */
+  addedUsPerCall: number | null;
+  messagesPerSecond: number;
+  cpuUsPerMessage: number;
+  addedUsPerMessage: number | null;
+}
+
+interface ChainProcess {
+  servers: Array<{ name: string; port: number }>;
+  token: string;
+  userId: string;
+  pid: number;
+  usage(): Promise<{ cpuUs: number; handled: Record<string, number> }>;
+  stop(): Promise<void>;
+}
+
+function startChainServer(stack: Stack, pinning: boolean): Promise<ChainProcess> {
+  const child = fork(join(__dirname, '..', 'dist', 'chain-server.js'), [], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: stack.sink.endpoint, OTEL_SERVICE_NAME: 'bench-chain' },
+  });
+  // The log lines (one per call) are read and dropped, as a log shipper would read them.
+  child.stdout?.resume();
+  return new Promise((resolve, reject) => {
+    const failed = (code: number | null) => reject(new Error(`chain server exited with code ${code}`));
+    child.once('exit', failed);
+    child.once('message', (reply: ChainReply) => {
+      if (reply.type !== 'ready') return reject(new Error('chain server: unexpected first message'));
+      child.off('exit', failed);
+      pin(child.pid ?? 0, SERVER_CORE, pinning);
+      let queue: Promise<unknown> = Promise.resolve();
+      const usage = () => {
+        const result = queue.then(
+          () =>
+            new Promise<{ cpuUs: number; handled: Record<string, number> }>((done) => {
+              child.once('message', (r: ChainReply) => r.type === 'usage' && done(r));
+              child.send({ type: 'usage' } satisfies ChainCommand);
+            }),
+        );
+        queue = result.catch(() => undefined);
+        return result;
+      };
+      const stop = async () => {
+        if (child.exitCode !== null) return;
+        const exited = new Promise((done) => child.once('exit', done));
+        child.kill('SIGTERM');
+        await exited;
+      };
+      resolve({ servers: reply.servers, token: reply.token, userId: reply.userId, pid: child.pid ?? 0, usage, stop });
+    });
+  });
+}
+
+/** Reads one StreamFlights stream of `messages` messages to its end; returns messages/s. */
+async function readStream(port: number, token: string, messages: number): Promise<number> {
+  const client = createClient(analyticsV1.AnalyticsServiceClient, `ipv4:127.0.0.1:${port}`);
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  const started = nowMs();
+  const received = await new Promise<number>((resolve, reject) => {
+    let count = 0;
+    const call = client.streamFlights(analyticsV1.StreamFlightsRequest.fromPartial({ limit: messages }), metadata, { deadline: Date.now() + 120_000 });
+    call.on('data', () => count++);
+    call.on('error', reject);
+    call.on('end', () => resolve(count));
+  });
+  if (received !== messages) throw new Error(`chain stream on port ${port}: expected ${messages} messages, got ${received}`);
+  return messages / ((nowMs() - started) / 1000);
+}
+
+/** Options of {@link chainScenario}. */
+export interface ChainOptions {
+  stack: Stack;
+  settings: ChainSettings;
+  pinning: boolean;
+  log: (line: string) => void;
+}
+
+/** Runs the chain scenario; returns its summary rows and the table (rows, runs, load average). */
+export async function chainScenario(options: ChainOptions): Promise<{ rows: SummaryRow[]; data: Record<string, unknown> }> {
+  const { settings, log } = options;
+  const loadAverageAtStart = loadavg().map((l) => round(l, 2));
+  const chain = await startChainServer(options.stack, options.pinning);
+  const runs: ChainRun[] = [];
+  try {
+    const file = join(options.stack.scratchDir, 'chain-get-user.grpc');
+    writeFileSync(file, grpcFrame(authV1.GetUserRequest.encode(authV1.GetUserRequest.fromPartial({ userId: chain.userId })).finish()));
+    const headers = [`authorization: Bearer ${chain.token}`];
+    for (let r = 0; r < settings.rounds; r++) {
+      const order = r % 2 === 0 ? chain.servers : [...chain.servers].reverse();
+      for (const server of order) {
+        const before = await chain.usage();
+        const result = await h2load(`http://127.0.0.1:${server.port}${GET_USER_PATH}`, file, headers, settings, options.pinning);
+        await sleep(100); // the calls h2load left in flight finish (their log lines, spans)
+        const after = await chain.usage();
+        const handled = after.handled[server.name] - before.handled[server.name];
+        if (result.failed > 0 || handled < result.succeeded) {
+          throw new Error(`chain ${server.name}: h2load counted ${result.succeeded} successes and ${result.failed} failures, but only ${handled} calls reached the handler (rejected by an interceptor?)`);
+        }
+        const cpuUsPerCall = (after.cpuUs - before.cpuUs) / handled;
+        const streamBefore = await chain.usage();
+        const messagesPerSecond = await readStream(server.port, chain.token, settings.streamMessages);
+        const streamAfter = await chain.usage();
+        const cpuUsPerMessage = (streamAfter.cpuUs - streamBefore.cpuUs) / settings.streamMessages;
+        runs.push({ server: server.name, round: r, requestsPerSecond: result.requestsPerSecond, p50Ms: result.p50Ms, p99Ms: result.p99Ms, handled, cpuUsPerCall: round(cpuUsPerCall, 2), messagesPerSecond: round(messagesPerSecond, 0), cpuUsPerMessage: round(cpuUsPerMessage, 2) });
+        log(`  chain ${server.name.padEnd(15)} round ${r + 1}: ${result.requestsPerSecond.toFixed(0)} req/s, ${cpuUsPerCall.toFixed(1)} µs CPU/call; stream ${messagesPerSecond.toFixed(0)} msg/s, ${cpuUsPerMessage.toFixed(2)} µs CPU/msg`);
+      }
+    }
+  } finally {
+    await chain.stop();
+  }
+  const names = chain.servers.map((s) => s.name);
+  const table = chainTable(names, runs, settings.rounds);
+  const full = table[table.length - 1];
+  const bare = table[0];
+  const startServerRow = table[1];
+  const ratioOf = (name: string, key: 'requestsPerSecond' | 'messagesPerSecond') => pairedRatio(byRound(runs, name, key), byRound(runs, 'bare', key));
+  const fullRatio = ratioOf(full.server, 'requestsPerSecond');
+  const rows: SummaryRow[] = [
+    { scenario: 'chain', metric: 'full chain req/s, trivial GetUser (h2load)', unit: 'req/s', value: round(full.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(fullRatio), target: ratioTarget(fullRatio, CHAIN_TARGET), note: `${names.length - 2} interceptor layers; per-layer cost in the chain table` },
+    { scenario: 'chain', metric: 'startServer() req/s, no interceptors', unit: 'req/s', value: round(startServerRow.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(startServerRow.server, 'requestsPerSecond')), note: 'health, reflection, stream tracking, decode-limit layer' },
+    { scenario: 'chain', metric: 'full chain stream messages/s (StreamFlights)', unit: 'msg/s', value: round(full.messagesPerSecond, 0), baseline: round(bare.messagesPerSecond, 0), ratio: roundOrNull(ratioOf(full.server, 'messagesPerSecond')), note: `one stream of ${settings.streamMessages} one-flight messages per server and round` },
+  ];
+  return { rows, data: { settings, loadAverageAtStart, loadAverageAtEnd: loadavg().map((l) => round(l, 2)), table, runs } };
+}
+
+function byRound(runs: ChainRun[], server: string, key: 'requestsPerSecond' | 'messagesPerSecond' | 'cpuUsPerCall' | 'cpuUsPerMessage'): number[] {
+  return runs.filter((r) => r.server === server).sort((a, b) => a.round - b.round).map((r) => r[key]);
+}
+
+/** Medians per server in chain order, with successive differences of CPU per call and per message. */
+export function chainTable(names: string[], runs: ChainRun[], rounds: number): ChainRow[] {
+  const added = (name: string, previous: string | undefined, key: 'cpuUsPerCall' | 'cpuUsPerMessage') => {
+    if (!previous) return null;
+    const mine = byRound(runs, name, key);
+    const theirs = byRound(runs, previous, key);
+    const diffs = Array.from({ length: Math.min(rounds, mine.length, theirs.length) }, (_, i) => mine[i] - theirs[i]);
+    return diffs.length ? round(median(diffs), 2) : null;
+  };
+  return names.map((name, i) => ({
+    server: name,
+    requestsPerSecond: round(median(byRound(runs, name, 'requestsPerSecond')), 0),
+    ratio: roundOrNull(pairedRatio(byRound(runs, name, 'requestsPerSecond'), byRound(runs, 'bare', 'requestsPerSecond'))),
+    cpuUsPerCall: round(median(byRound(runs, name, 'cpuUsPerCall')), 2),
+    addedUsPerCall: added(name, names[i - 1], 'cpuUsPerCall'),
+    messagesPerSecond: round(median(byRound(runs, name, 'messagesPerSecond')), 0),
+    cpuUsPerMessage: round(median(byRound(runs, name, 'cpuUsPerMessage')), 2),
+    addedUsPerMessage: added(name, names[i - 1], 'cpuUsPerMessage'),
+  }));
+}

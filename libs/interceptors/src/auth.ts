@@ -374,7 +374,7 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
   const publicMethods = options.publicMethods ?? PUBLIC_METHODS;
   const report = options.report ?? ((error: unknown) => console.error('auth interceptor: unexpected error', error));
   return (method, call) => {
-    if (isPublicMethod(method.path, publicMethods)) return new grpc.ServerInterceptingCall(call);
+    if (isPublicMethod(method.path, publicMethods)) return call as grpc.ServerInterceptingCall; // nothing to do for this method: no layer of its own
     const ctx = callContext(method, call);
     const streaming = method.requestStream || method.responseStream;
     let ended = false;

@@ -72,7 +72,7 @@ describe('npm run bench -- --smoke', () => {
     expect((written.scenarios.unary as { rateLimit: unknown }).rateLimit).toEqual({ store: 'memory', RATE_LIMIT_RPS: '1000000', RATE_LIMIT_BURST: '0' });
     // The chain table: bare, startServer() and one row per layer of the chain, each measured.
     const chain = written.scenarios.chain as { table: Array<{ server: string; requestsPerSecond: number; cpuUsPerCall: number; addedUsPerCall: number | null; cpuUsPerMessage: number }> };
-    expect(chain.table.map((r) => r.server)).toEqual(['bare', 'startServer()', '+ recovery', '+ tracing', '+ metrics', '+ logging', '+ request id', '+ deadline', '+ auth', '+ authz', '+ rate limit', '+ decode limit', '+ validation']);
+    expect(chain.table.map((r) => r.server)).toEqual(['bare', 'startServer()', '+ recovery', '+ tracing', '+ metrics', '+ logging', '+ request id', '+ deadline', '+ auth', '+ authz', '+ rate limit', '+ decode limit', '+ validation', 'full, 1% sampled']);
     for (const row of chain.table) {
       expect(row.requestsPerSecond).toBeGreaterThan(0);
       expect(row.cpuUsPerCall).toBeGreaterThan(0);

@@ -17,11 +17,12 @@ import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@grpc-patterns/grpc-kit';
 import { analyticsV1, authV1 } from '@grpc-patterns/proto';
 import { fork } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { ChainCommand, ChainReply } from './chain-server.js';
 import { median, nowMs, pin, round, roundOrNull, sleep } from './measure.js';
+import { attribute, type ProfileShare } from './profile.js';
 import { pairedRatio, ratioTarget, type SummaryRow } from './results.js';
 import { SERVER_CORE, type Stack } from './stack.js';
 import { grpcFrame, GET_USER_PATH, h2load, type H2loadSettings } from './unary.js';
@@ -32,6 +33,11 @@ export interface ChainSettings extends H2loadSettings {
   /** Messages of the one StreamFlights stream read from each server per round. */
   streamMessages: number;
 }
+
+/** The extra row: the full chain in a second process started with {@link SAMPLED_ENV}. */
+export const SAMPLED_ROW = 'full, 1% sampled';
+/** Tracing's cheap path as a deployment sets it: 1% of root calls traced, callers' decisions followed. */
+export const SAMPLED_ENV = Object.freeze({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' });
 
 /** The target of the full chain: req/s as a share of bare grpc-js. */
 export const CHAIN_TARGET = 0.7;
@@ -76,10 +82,11 @@ interface ChainProcess {
   stop(): Promise<void>;
 }
 
-function startChainServer(stack: Stack, pinning: boolean): Promise<ChainProcess> {
+function startChainServer(stack: Stack, pinning: boolean, execArgv: string[] = [], env: Record<string, string> = {}): Promise<ChainProcess> {
   const child = fork(join(__dirname, '..', 'dist', 'chain-server.js'), [], {
+    execArgv: [...process.execArgv, ...execArgv],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: stack.sink.endpoint, OTEL_SERVICE_NAME: 'bench-chain' },
+    env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: stack.sink.endpoint, OTEL_SERVICE_NAME: 'bench-chain', ...env },
   });
   // The log lines (one per call) are read and dropped, as a log shipper would read them.
   child.stdout?.resume();
@@ -143,26 +150,36 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
   const { settings, log } = options;
   const loadAverageAtStart = loadavg().map((l) => round(l, 2));
   const chain = await startChainServer(options.stack, options.pinning);
+  // The same full chain with tracing's cheap path: 1% of root calls sampled (the standard variables).
+  const sampled = await startChainServer(options.stack, options.pinning, [], SAMPLED_ENV).catch(async (error: unknown) => {
+    await chain.stop();
+    throw error;
+  });
+  const fullName = chain.servers[chain.servers.length - 1].name;
+  const targets = [
+    ...chain.servers.map((s) => ({ ...s, process: chain, counter: s.name })),
+    { name: SAMPLED_ROW, port: sampled.servers[sampled.servers.length - 1].port, process: sampled, counter: fullName },
+  ];
   const runs: ChainRun[] = [];
   try {
     const file = join(options.stack.scratchDir, 'chain-get-user.grpc');
     writeFileSync(file, grpcFrame(authV1.GetUserRequest.encode(authV1.GetUserRequest.fromPartial({ userId: chain.userId })).finish()));
-    const headers = [`authorization: Bearer ${chain.token}`];
     for (let r = 0; r < settings.rounds; r++) {
-      const order = r % 2 === 0 ? chain.servers : [...chain.servers].reverse();
+      const order = r % 2 === 0 ? targets : [...targets].reverse();
       for (const server of order) {
-        const before = await chain.usage();
-        const result = await h2load(`http://127.0.0.1:${server.port}${GET_USER_PATH}`, file, headers, settings, options.pinning);
+        const proc = server.process;
+        const before = await proc.usage();
+        const result = await h2load(`http://127.0.0.1:${server.port}${GET_USER_PATH}`, file, [`authorization: Bearer ${proc.token}`], settings, options.pinning);
         await sleep(100); // the calls h2load left in flight finish (their log lines, spans)
-        const after = await chain.usage();
-        const handled = after.handled[server.name] - before.handled[server.name];
+        const after = await proc.usage();
+        const handled = after.handled[server.counter] - before.handled[server.counter];
         if (result.failed > 0 || handled < result.succeeded) {
           throw new Error(`chain ${server.name}: h2load counted ${result.succeeded} successes and ${result.failed} failures, but only ${handled} calls reached the handler (rejected by an interceptor?)`);
         }
         const cpuUsPerCall = (after.cpuUs - before.cpuUs) / handled;
-        const streamBefore = await chain.usage();
-        const messagesPerSecond = await readStream(server.port, chain.token, settings.streamMessages);
-        const streamAfter = await chain.usage();
+        const streamBefore = await proc.usage();
+        const messagesPerSecond = await readStream(server.port, proc.token, settings.streamMessages);
+        const streamAfter = await proc.usage();
         const cpuUsPerMessage = (streamAfter.cpuUs - streamBefore.cpuUs) / settings.streamMessages;
         runs.push({ server: server.name, round: r, requestsPerSecond: result.requestsPerSecond, p50Ms: result.p50Ms, p99Ms: result.p99Ms, handled, cpuUsPerCall: round(cpuUsPerCall, 2), messagesPerSecond: round(messagesPerSecond, 0), cpuUsPerMessage: round(cpuUsPerMessage, 2) });
         log(`  chain ${server.name.padEnd(15)} round ${r + 1}: ${result.requestsPerSecond.toFixed(0)} req/s, ${cpuUsPerCall.toFixed(1)} µs CPU/call; stream ${messagesPerSecond.toFixed(0)} msg/s, ${cpuUsPerMessage.toFixed(2)} µs CPU/msg`);
@@ -170,20 +187,46 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
     }
   } finally {
     await chain.stop();
+    await sampled.stop();
   }
-  const names = chain.servers.map((s) => s.name);
+  const profile = await profileFullChain(options, fullName);
+  log(`  chain profile (full chain, ${profile.requestsPerSecond.toFixed(0)} req/s with --cpu-prof): ${profile.shares.slice(0, 5).map((s) => `${s.component.split(' (')[0]} ${s.percent}%`).join(', ')}`);
+  const names = targets.map((s) => s.name);
   const table = chainTable(names, runs, settings.rounds);
-  const full = table[table.length - 1];
+  const full = table[table.length - 2];
+  const cheap = table[table.length - 1];
   const bare = table[0];
   const startServerRow = table[1];
   const ratioOf = (name: string, key: 'requestsPerSecond' | 'messagesPerSecond') => pairedRatio(byRound(runs, name, key), byRound(runs, 'bare', key));
   const fullRatio = ratioOf(full.server, 'requestsPerSecond');
   const rows: SummaryRow[] = [
-    { scenario: 'chain', metric: 'full chain req/s, trivial GetUser (h2load)', unit: 'req/s', value: round(full.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(fullRatio), target: ratioTarget(fullRatio, CHAIN_TARGET), note: `${names.length - 2} interceptor layers; per-layer cost in the chain table` },
+    { scenario: 'chain', metric: 'full chain req/s, trivial GetUser (h2load)', unit: 'req/s', value: round(full.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(fullRatio), target: ratioTarget(fullRatio, CHAIN_TARGET), note: `${names.length - 3} interceptor layers; per-layer cost in the chain table` },
+    { scenario: 'chain', metric: 'full chain req/s, 1% of traces sampled', unit: 'req/s', value: round(cheap.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(cheap.server, 'requestsPerSecond')), note: 'OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01' },
     { scenario: 'chain', metric: 'startServer() req/s, no interceptors', unit: 'req/s', value: round(startServerRow.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(startServerRow.server, 'requestsPerSecond')), note: 'health, reflection, stream tracking, decode-limit layer' },
     { scenario: 'chain', metric: 'full chain stream messages/s (StreamFlights)', unit: 'msg/s', value: round(full.messagesPerSecond, 0), baseline: round(bare.messagesPerSecond, 0), ratio: roundOrNull(ratioOf(full.server, 'messagesPerSecond')), note: `one stream of ${settings.streamMessages} one-flight messages per server and round` },
   ];
-  return { rows, data: { settings, loadAverageAtStart, loadAverageAtEnd: loadavg().map((l) => round(l, 2)), table, runs } };
+  return { rows, data: { settings, loadAverageAtStart, loadAverageAtEnd: loadavg().map((l) => round(l, 2)), table, runs, profile } };
+}
+
+/**
+ * Where the full chain's CPU time goes: a fresh chain process under `node --cpu-prof`, one
+ * h2load run against the full chain only (not one of the measured runs), the profile written
+ * when the process exits, its samples attributed to components as the unary profile does.
+ */
+async function profileFullChain(options: ChainOptions, server: string): Promise<{ requestsPerSecond: number; shares: ProfileShare[] }> {
+  const dir = join(options.stack.scratchDir, 'chain-cpu-prof');
+  const chain = await startChainServer(options.stack, options.pinning, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '250']);
+  let result;
+  try {
+    const file = join(options.stack.scratchDir, 'chain-get-user.grpc');
+    const port = chain.servers.find((s) => s.name === server)?.port;
+    result = await h2load(`http://127.0.0.1:${port}${GET_USER_PATH}`, file, [`authorization: Bearer ${chain.token}`], options.settings, options.pinning);
+  } finally {
+    await chain.stop();
+  }
+  const written = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  if (written.length !== 1) throw new Error(`chain profile: expected one .cpuprofile in ${dir}, found ${written.length}`);
+  return { requestsPerSecond: result.requestsPerSecond, shares: attribute(JSON.parse(readFileSync(join(dir, written[0]), 'utf8')) as Parameters<typeof attribute>[0]) };
 }
 
 function byRound(runs: ChainRun[], server: string, key: 'requestsPerSecond' | 'messagesPerSecond' | 'cpuUsPerCall' | 'cpuUsPerMessage'): number[] {

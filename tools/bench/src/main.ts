@@ -60,7 +60,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', BenchSizes> = {
     bidi: { idleStreams: 2_000, streamsPerChannel: 90, roomMembers: 100, messages: 50, messageIntervalMs: 20 },
     orders: { seconds: 3, concurrency: 16, replays: 50 },
     channels: { calls: 100 },
-    chain: { durationS: 2, warmUpS: 1, clients: 4, streams: 25, rounds: 2, streamMessages: 20_000 },
+    chain: { durationS: 2, warmUpS: 1, clients: 4, streams: 25, rounds: 3, streamMessages: 20_000 },
   },
   smoke: {
     users: 4,

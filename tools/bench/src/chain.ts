@@ -7,7 +7,8 @@
  * backwards on odd ones, then reads one StreamFlights stream from each.
  *
  * Per server and round: req/s (h2load) and the server process' CPU time per call (µs,
- * process.cpuUsage() before and after, over the calls that reached the handler); a layer's cost
+ * process.cpuUsage() from the end of h2load's warm-up to its end, over the calls that reached
+ * the handler in that time); a layer's cost
  * is its row's CPU per call minus the row before (successive differences, median over rounds).
  * The same for stream messages: CPU per message of one stream of `streamMessages` messages.
  * h2load counts any HTTP 200 as success (gRPC errors included), so every run is checked against
@@ -17,7 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createClient } from '@grpc-patterns/grpc-kit';
 import { analyticsV1, authV1 } from '@grpc-patterns/proto';
 import { fork } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { ChainCommand, ChainReply } from './chain-server.js';
@@ -164,19 +165,29 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
   try {
     const file = join(options.stack.scratchDir, 'chain-get-user.grpc');
     writeFileSync(file, grpcFrame(authV1.GetUserRequest.encode(authV1.GetUserRequest.fromPartial({ userId: chain.userId })).finish()));
+    // Not measured: every server once, so no round pays for compiling a layer's code (JIT) and
+    // the second process is as warm as the first.
+    for (const server of targets) {
+      await h2load(`http://127.0.0.1:${server.port}${GET_USER_PATH}`, file, [`authorization: Bearer ${server.process.token}`], { ...settings, durationS: 1, warmUpS: 0 }, options.pinning);
+      await readStream(server.port, server.process.token, Math.min(settings.streamMessages, 2_000));
+    }
     for (let r = 0; r < settings.rounds; r++) {
       const order = r % 2 === 0 ? targets : [...targets].reverse();
       for (const server of order) {
         const proc = server.process;
         const before = await proc.usage();
-        const result = await h2load(`http://127.0.0.1:${server.port}${GET_USER_PATH}`, file, [`authorization: Bearer ${proc.token}`], settings, options.pinning);
+        const running = h2load(`http://127.0.0.1:${server.port}${GET_USER_PATH}`, file, [`authorization: Bearer ${proc.token}`], settings, options.pinning);
+        // CPU is counted from the end of h2load's warm-up (a layer's first calls compile its code).
+        await sleep(settings.warmUpS * 1000);
+        const measuredFrom = await proc.usage();
+        const result = await running;
         await sleep(100); // the calls h2load left in flight finish (their log lines, spans)
         const after = await proc.usage();
         const handled = after.handled[server.counter] - before.handled[server.counter];
         if (result.failed > 0 || handled < result.succeeded) {
           throw new Error(`chain ${server.name}: h2load counted ${result.succeeded} successes and ${result.failed} failures, but only ${handled} calls reached the handler (rejected by an interceptor?)`);
         }
-        const cpuUsPerCall = (after.cpuUs - before.cpuUs) / handled;
+        const cpuUsPerCall = (after.cpuUs - measuredFrom.cpuUs) / Math.max(1, after.handled[server.counter] - measuredFrom.handled[server.counter]);
         const streamBefore = await proc.usage();
         const messagesPerSecond = await readStream(server.port, proc.token, settings.streamMessages);
         const streamAfter = await proc.usage();
@@ -190,7 +201,7 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
     await sampled.stop();
   }
   const profile = await profileFullChain(options, fullName);
-  log(`  chain profile (full chain, ${profile.requestsPerSecond.toFixed(0)} req/s with --cpu-prof): ${profile.shares.slice(0, 5).map((s) => `${s.component.split(' (')[0]} ${s.percent}%`).join(', ')}`);
+  log(`  chain profile (full chain, ${profile.requestsPerSecond.toFixed(0)} req/s with the profiler): ${profile.shares.slice(0, 5).map((s) => `${s.component.split(' (')[0]} ${s.percent}%`).join(', ')}`);
   const names = targets.map((s) => s.name);
   const table = chainTable(names, runs, settings.rounds);
   const full = table[table.length - 2];
@@ -201,7 +212,7 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
   const fullRatio = ratioOf(full.server, 'requestsPerSecond');
   const rows: SummaryRow[] = [
     { scenario: 'chain', metric: 'full chain req/s, trivial GetUser (h2load)', unit: 'req/s', value: round(full.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(fullRatio), target: ratioTarget(fullRatio, CHAIN_TARGET), note: `${names.length - 3} interceptor layers; per-layer cost in the chain table` },
-    { scenario: 'chain', metric: 'full chain req/s, 1% of traces sampled', unit: 'req/s', value: round(cheap.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(cheap.server, 'requestsPerSecond')), note: 'OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01' },
+    { scenario: 'chain', metric: 'full chain req/s, 1% of traces sampled', unit: 'req/s', value: round(cheap.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(cheap.server, 'requestsPerSecond')), note: 'OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01, in a second process (see the chain section before reading it)' },
     { scenario: 'chain', metric: 'startServer() req/s, no interceptors', unit: 'req/s', value: round(startServerRow.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(startServerRow.server, 'requestsPerSecond')), note: 'health, reflection, stream tracking, decode-limit layer' },
     { scenario: 'chain', metric: 'full chain stream messages/s (StreamFlights)', unit: 'msg/s', value: round(full.messagesPerSecond, 0), baseline: round(bare.messagesPerSecond, 0), ratio: roundOrNull(ratioOf(full.server, 'messagesPerSecond')), note: `one stream of ${settings.streamMessages} one-flight messages per server and round` },
   ];
@@ -209,24 +220,30 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
 }
 
 /**
- * Where the full chain's CPU time goes: a fresh chain process under `node --cpu-prof`, one
- * h2load run against the full chain only (not one of the measured runs), the profile written
- * when the process exits, its samples attributed to components as the unary profile does.
+ * Where the full chain's CPU time goes: a fresh chain process with V8's sampling profiler
+ * preloaded (profile-preload.ts: the data of `node --cpu-prof`, but started and stopped by
+ * SIGUSR2, so the start-up of the servers is left out), one h2load run against the full chain
+ * only (not one of the measured runs), profiled after its warm-up, its samples attributed to
+ * components as the unary profile does.
  */
 async function profileFullChain(options: ChainOptions, server: string): Promise<{ requestsPerSecond: number; shares: ProfileShare[] }> {
-  const dir = join(options.stack.scratchDir, 'chain-cpu-prof');
-  const chain = await startChainServer(options.stack, options.pinning, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '250']);
+  const profileFile = join(options.stack.scratchDir, 'chain.cpuprofile');
+  const chain = await startChainServer(options.stack, options.pinning, ['--require', join(__dirname, '..', 'dist', 'profile-preload.js')], { BENCH_PROFILE_FILE: profileFile });
   let result;
   try {
     const file = join(options.stack.scratchDir, 'chain-get-user.grpc');
     const port = chain.servers.find((s) => s.name === server)?.port;
-    result = await h2load(`http://127.0.0.1:${port}${GET_USER_PATH}`, file, [`authorization: Bearer ${chain.token}`], options.settings, options.pinning);
+    const running = h2load(`http://127.0.0.1:${port}${GET_USER_PATH}`, file, [`authorization: Bearer ${chain.token}`], { ...options.settings, warmUpS: Math.max(1, options.settings.warmUpS) }, options.pinning);
+    await sleep(Math.max(1, options.settings.warmUpS) * 1000);
+    process.kill(chain.pid, 'SIGUSR2');
+    result = await running;
+    process.kill(chain.pid, 'SIGUSR2');
+    for (let i = 0; i < 100 && !existsSync(profileFile); i++) await sleep(100);
   } finally {
     await chain.stop();
   }
-  const written = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
-  if (written.length !== 1) throw new Error(`chain profile: expected one .cpuprofile in ${dir}, found ${written.length}`);
-  return { requestsPerSecond: result.requestsPerSecond, shares: attribute(JSON.parse(readFileSync(join(dir, written[0]), 'utf8')) as Parameters<typeof attribute>[0]) };
+  if (!existsSync(profileFile)) throw new Error(`chain profile: no profile written to ${profileFile}`);
+  return { requestsPerSecond: result.requestsPerSecond, shares: attribute(JSON.parse(readFileSync(profileFile, 'utf8')) as Parameters<typeof attribute>[0]) };
 }
 
 function byRound(runs: ChainRun[], server: string, key: 'requestsPerSecond' | 'messagesPerSecond' | 'cpuUsPerCall' | 'cpuUsPerMessage'): number[] {

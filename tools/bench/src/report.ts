@@ -32,7 +32,7 @@ function gapSection(results: BenchResults): string {
       row.scenario === 'unary' && profile
         ? ` Largest shares of auth's CPU under this load: ${top(profile.shares)} (table below).`
         : row.scenario === 'chain' && chainProfile
-          ? ` Largest shares of the chain process' CPU (--cpu-prof): ${top(chainProfile.shares)}; per-layer costs in the chain section.`
+          ? ` Largest shares of the chain process' CPU (V8 profiler): ${top(chainProfile.shares)}; per-layer costs in the chain section.`
           : '';
     return `${what}: **not met**, ${row.target.gap}.${why}`;
   });
@@ -82,8 +82,8 @@ runs, in its order; "+ validation" is the full chain), all in one process on the
 a pipe, OpenTelemetry with the batching OTLP exporter, prom-client, an ES256 access token
 verified against a local key set, the token bucket (never rejecting), a validator on GetUser.
 h2load as in the unary scenario (${s.clients} connections × ${s.streams} streams, ${s.durationS} s after ${s.warmUpS} s warm-up, same token),
-${s.rounds} round(s), forwards then backwards; then one stream of ${s.streamMessages} messages per server and
-round. CPU is the server process' (process.cpuUsage) over the calls that reached the handler;
+one unmeasured pass over every server first (JIT warm-up), then ${s.rounds} round(s), forwards then backwards; then one stream of ${s.streamMessages} messages per server and
+round. CPU is the server process' (process.cpuUsage) after the warm-up, over the calls that reached the handler then;
 "adds" is a row's CPU per call minus the row before's, median over the rounds. Load average
 ${chain.loadAverageAtStart.join(', ')} when it started, ${chain.loadAverageAtEnd.join(', ')} when it ended (shared machine: other jobs
 run on both cores).
@@ -95,7 +95,10 @@ ${rows.join('\n')}
 Full chain: ${cell(full.ratio)} of bare req/s (target >= ${CHAIN_TARGET.toFixed(2)}${full.ratio !== null && full.ratio < CHAIN_TARGET ? `: missed by ${Math.round((CHAIN_TARGET - full.ratio) * 100)} percentage points` : ': met'}); the layers that add most per call: ${paying.join(', ') || 'none measurable'}.
 The last row, "${SAMPLED_ROW}", is the full chain in a second process started with
 ${Object.entries(SAMPLED_ENV).map(([k, v]) => `\`${k}=${v}\``).join(' ')} (tracing's cheap path; the default stays
-parentbased_always_on): its "adds" column is what it saves against the full chain.
+parentbased_always_on): its "adds" column is its difference to the full chain. Read it with its
+stream columns: sampling changes nothing per stream message, so where that row is also slower
+per message than the full chain, the second process itself was slower in this run (it served
+fewer calls, and shares the server core with the first), and the row says nothing about sampling.
 The "decode limit" row adds nothing by construction: startServer() appends that layer to every
 chain that lacks it (and since this change it is no layer at all for a method without a decode
 limit, such as GetUser).
@@ -103,8 +106,9 @@ ${
     chain.profile
       ? `
 Where the full chain's CPU time goes: one more h2load run against the full-chain server only, in
-a fresh chain process under \`node --cpu-prof\` (${cell(Math.round(chain.profile.requestsPerSecond))} req/s with the profiler); samples attributed
-as in the auth profile below (a frame's script, or its nearest caller's; idle left out).
+a fresh chain process with V8's sampling profiler (the data of \`node --cpu-prof\`, started after
+h2load's warm-up and stopped at its end, so start-up is left out; ${cell(Math.round(chain.profile.requestsPerSecond))} req/s with the profiler);
+samples attributed as in the auth profile below (a frame's script, or its nearest caller's; idle left out).
 
 | component | share of the chain process' busy CPU |
 |---|---|

@@ -148,11 +148,41 @@ def orders_and_channels(results, out_dir):
     save(fig, out_dir, "orders-channels.png")
 
 
+def chain(results, out_dir):
+    data = results["scenarios"].get("chain")
+    if not data or not data.get("table"):
+        return
+    table = data["table"]
+    names = [r["server"] for r in table]
+    fig, (left, mid, right) = plt.subplots(1, 3, figsize=(16, 0.38 * len(names) + 1.8))
+    ratios = [r["ratio"] or 0 for r in table]
+    left.barh(names, ratios, color=[BARE if r["server"] == "bare" else PATTERN for r in table])
+    left.axvline(0.70, color="#d62728", linestyle="--", linewidth=0.8)
+    left.text(0.70, len(names) - 0.4, " target 0.70", color="#d62728", va="bottom", fontsize=8)
+    for i, v in enumerate(ratios):
+        left.text(v, i, f" {v:.2f}", va="center", fontsize=8)
+    left.invert_yaxis()
+    left.set_xlim(0, 1.2)
+    left.set_xlabel("req/s / bare grpc-js, same run")
+    left.set_title("Trivial GetUser: each prefix of the chain", fontsize=10)
+    layers = [r for r in table if r["addedUsPerCall"] is not None]
+    for ax, key, title in ((mid, "addedUsPerCall", "CPU each layer adds per unary call, µs"), (right, "addedUsPerMessage", "CPU each layer adds per stream message, µs")):
+        values = [r[key] or 0 for r in layers]
+        ax.barh([r["server"] for r in layers], values, color=PATTERN)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:.1f}", va="center", fontsize=8)
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.invert_yaxis()
+        ax.set_xlabel("µs (row minus the row before, median over rounds)")
+        ax.set_title(title, fontsize=10)
+    save(fig, out_dir, "chain.png")
+
+
 def main():
     results_path, out_dir = sys.argv[1], sys.argv[2]
     with open(results_path, encoding="utf-8") as f:
         results = json.load(f)
-    for plot in (ratios, unary, slow_client, fan_out, orders_and_channels):
+    for plot in (ratios, chain, unary, slow_client, fan_out, orders_and_channels):
         plot(results, out_dir)
 
 

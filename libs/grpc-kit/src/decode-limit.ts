@@ -33,6 +33,9 @@ export class RefusedMessage {
   constructor(readonly error: GrpcError) {}
 }
 
+/** Marks the deserializers {@link withDecodeLimit} made: only their methods can see a {@link RefusedMessage}. */
+const DECODE_LIMITED = Symbol('grpc-patterns.decodeLimited');
+
 type RequestOf<M> = M extends { requestDeserialize: (bytes: Buffer) => infer Req } ? Req : never;
 
 /**
@@ -54,21 +57,20 @@ export function withDecodeLimit<D extends Record<string, { path: string; request
     if (!Number.isInteger(limit.maxBytes) || limit.maxBytes < 1) throw new Error(`withDecodeLimit: ${name}.maxBytes must be a positive integer`);
     const methodName = method.path.slice(method.path.lastIndexOf('/') + 1);
     const decode = limit.decode ?? method.requestDeserialize;
-    limited[name] = {
-      ...method,
-      requestDeserialize: (bytes: Buffer) => {
-        if (bytes.length > limit.maxBytes) {
-          return new RefusedMessage(
-            new GrpcError(grpc.status.RESOURCE_EXHAUSTED, `request message of ${bytes.length} bytes is over the limit of ${limit.maxBytes} bytes for ${methodName}`, new grpc.Metadata(), [], [
-              { type: 'ErrorInfo', reason: 'MESSAGE_TOO_LARGE', domain: 'grpc-patterns', metadata: { method: methodName, limitBytes: String(limit.maxBytes) } },
-            ]),
-          );
-        }
-        const violations = limit.precheck?.(bytes);
-        if (violations && violations.length > 0) return new RefusedMessage(invalidArgument(violations));
-        return decode(bytes);
-      },
+    const requestDeserialize = (bytes: Buffer) => {
+      if (bytes.length > limit.maxBytes) {
+        return new RefusedMessage(
+          new GrpcError(grpc.status.RESOURCE_EXHAUSTED, `request message of ${bytes.length} bytes is over the limit of ${limit.maxBytes} bytes for ${methodName}`, new grpc.Metadata(), [], [
+            { type: 'ErrorInfo', reason: 'MESSAGE_TOO_LARGE', domain: 'grpc-patterns', metadata: { method: methodName, limitBytes: String(limit.maxBytes) } },
+          ]),
+        );
+      }
+      const violations = limit.precheck?.(bytes);
+      if (violations && violations.length > 0) return new RefusedMessage(invalidArgument(violations));
+      return decode(bytes);
     };
+    (requestDeserialize as { [DECODE_LIMITED]?: boolean })[DECODE_LIMITED] = true;
+    limited[name] = { ...method, requestDeserialize };
   }
   return limited as unknown as D;
 }
@@ -82,11 +84,14 @@ export function isDecodeLimitInterceptor(interceptor: grpc.ServerInterceptor): b
 
 /**
  * Server interceptor: ends the call with the status of a {@link RefusedMessage} (the message is
- * never passed on); every other message goes through untouched. Place it before anything that
+ * never passed on); every other message goes through untouched. Methods whose deserializer
+ * {@link withDecodeLimit} did not make get no layer at all (the call is passed on as is). Place it before anything that
  * reads request messages (validation); startServer appends one to chains that lack it.
  */
 export function decodeLimitInterceptor(): grpc.ServerInterceptor {
-  const interceptor: grpc.ServerInterceptor = (_method, call) => {
+  const interceptor: grpc.ServerInterceptor = (method, call) => {
+    // A method without a decode limit never gets a RefusedMessage: no layer for it.
+    if ((method.requestDeserialize as { [DECODE_LIMITED]?: boolean } | undefined)?.[DECODE_LIMITED] !== true) return call as grpc.ServerInterceptingCall;
     let ended = false;
     return new grpc.ServerInterceptingCall(call, {
       start: (next) =>

@@ -353,3 +353,87 @@ describe('authInterceptor: streams whose token expires', () => {
     expect((await callBidi(server, bearer(await sign({ key, expInS: 60 })), ['x'])).length).toBe(1);
   });
 });
+
+describe('createTokenVerifier: the verified-token cache', () => {
+  let key: TestKey;
+  let other: TestKey;
+  beforeAll(async () => {
+    key = await makeKey('key-cache');
+    other = await makeKey('key-cache-2');
+  });
+  const keySet = (...keys: TestKey[]) => ({ keys: keys.map((k) => k.jwk), issuer: ISSUER, audience: AUDIENCE });
+  /** A key source whose set the test replaces (a rotation as GetPublicKeys would show it). */
+  const mutableSource = (initial: ReturnType<typeof keySet>) => {
+    let current = initial;
+    return { get: async () => current, refresh: async () => current, set: (keys: ReturnType<typeof keySet>) => (current = keys) };
+  };
+
+  it('checks a token once and answers the same token from the cache, with the same user', async () => {
+    const verifier = createTokenVerifier({ keySource: staticKeySource(keySet(key)) });
+    const token = await sign({ key, claims: { roles: ['admin'] } });
+    const first = await verifier.verify(token);
+    const second = await verifier.verify(token);
+    expect(second).toEqual(first);
+    expect(second.user).toEqual({ id: 'user-1', roles: ['admin'] });
+    // A caller changing its copy does not change what the next call gets.
+    second.user.roles.push('mutated');
+    expect((await verifier.verify(token)).user.roles).toEqual(['admin']);
+    expect(verifier.cacheStats()).toEqual({ entries: 1, hits: 2, misses: 1, clears: 0 });
+  });
+
+  it('never answers from the cache at or past exp: the token is checked again, inside the tolerance too, and refused past it', async () => {
+    let clock = Date.now();
+    const verifier = createTokenVerifier({ keySource: staticKeySource(keySet(key)), now: () => clock, clockToleranceS: 30 });
+    const token = await sign({ key, expInS: 60 });
+    const { expiresAtMs } = await verifier.verify(token);
+    await verifier.verify(token);
+    expect(verifier.cacheStats()).toMatchObject({ hits: 1, misses: 1 });
+    clock = expiresAtMs; // at exp: within the tolerance, so valid, but not from the cache
+    await expect(verifier.verify(token)).resolves.toMatchObject({ expiresAtMs });
+    await verifier.verify(token);
+    expect(verifier.cacheStats()).toMatchObject({ entries: 0, hits: 1, misses: 3 });
+    clock = expiresAtMs + 31_000;
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, message: 'token expired' });
+    expect(verifier.cacheStats()).toMatchObject({ hits: 1, misses: 4 });
+  });
+
+  it('drops every entry when the key set changes: a token of a removed key is refused at once', async () => {
+    const source = mutableSource(keySet(key, other));
+    const verifier = createTokenVerifier({ keySource: source });
+    const removed = await sign({ key });
+    const kept = await sign({ key: other, sub: 'user-2' });
+    await verifier.verify(removed);
+    await verifier.verify(kept);
+    expect(verifier.cacheStats()).toMatchObject({ entries: 2, clears: 0 });
+    // The same keys fetched again (a new object) keep the cache.
+    source.set(keySet(key, other));
+    await verifier.verify(removed);
+    expect(verifier.cacheStats()).toMatchObject({ entries: 2, hits: 1, clears: 0 });
+    // Rotated: key-cache is gone (revoked), so its token no longer verifies.
+    source.set(keySet(other));
+    await expect(verifier.verify(removed)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, message: 'invalid token' });
+    expect(verifier.cacheStats()).toMatchObject({ clears: 1 });
+    await expect(verifier.verify(kept)).resolves.toMatchObject({ user: { id: 'user-2' } });
+    expect(verifier.cacheStats()).toMatchObject({ entries: 1, hits: 1 });
+  });
+
+  it('never caches a failure, and a token that failed is checked again every time', async () => {
+    const verifier = createTokenVerifier({ keySource: staticKeySource(keySet(key)) });
+    const forged = await sign({ key: other, kid: 'key-cache' });
+    for (let i = 0; i < 2; i++) await expect(verifier.verify(forged)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, message: 'invalid token' });
+    expect(verifier.cacheStats()).toEqual({ entries: 0, hits: 0, misses: 2, clears: 0 });
+  });
+
+  it('holds at most cacheMaxEntries tokens (least recently used go first), and 0 turns it off', async () => {
+    const verifier = createTokenVerifier({ keySource: staticKeySource(keySet(key)), cacheMaxEntries: 2 });
+    const tokens = await Promise.all(['a', 'b', 'c'].map((sub) => sign({ key, sub })));
+    for (const token of tokens) await verifier.verify(token);
+    expect(verifier.cacheStats()).toMatchObject({ entries: 2, misses: 3 });
+    await verifier.verify(tokens[0]); // evicted: checked again
+    expect(verifier.cacheStats()).toMatchObject({ entries: 2, hits: 0, misses: 4 });
+    const off = createTokenVerifier({ keySource: staticKeySource(keySet(key)), cacheMaxEntries: 0 });
+    await off.verify(tokens[0]);
+    await off.verify(tokens[0]);
+    expect(off.cacheStats()).toEqual({ entries: 0, hits: 0, misses: 0, clears: 0 });
+  });
+});

@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createClient, GrpcError, toStatus, unaryCall, type CreateClientOptions } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
 import { createLocalJWKSet, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { callContext, recordStatus, runInCallContext, type CallUser } from './call-context.js';
 import type { PeerFailureBudget } from './auth-failure-budget.js';
 import { isPublicMethod, PUBLIC_METHODS } from './public-methods.js';
@@ -171,7 +172,19 @@ export interface TokenVerifierOptions {
   clockToleranceS?: number;
   /** Clock, ms since epoch (tests move it). */
   now?: () => number;
+  /**
+   * Verified tokens remembered, at most (an LRU keyed by the token string); default
+   * {@link DEFAULT_TOKEN_CACHE_ENTRIES}; 0 verifies every call.
+   */
+  cacheMaxEntries?: number;
 }
+
+/**
+ * Default of {@link TokenVerifierOptions.cacheMaxEntries}: 10 000 tokens, about 3 MB (an ES256
+ * access token is ~300 bytes, plus the user). A client that sends a new token per call only
+ * evicts other entries; it never grows the cache.
+ */
+export const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
 
 /** A verified access token. */
 export interface VerifiedToken {
@@ -192,15 +205,65 @@ export interface TokenVerifier {
   readonly clockToleranceMs: number;
 }
 
+/** What the verified-token cache of {@link createTokenVerifier} did so far. */
+export interface TokenCacheStats {
+  /** Tokens held now. */
+  entries: number;
+  /** Verifications answered from the cache. */
+  hits: number;
+  /** Verifications that checked the signature (not cached, expired entry, cache cleared). */
+  misses: number;
+  /** Times the cache was emptied because the key set changed. */
+  clears: number;
+}
+
+/** {@link TokenVerifier} with its cache's counters. */
+export interface CachingTokenVerifier extends TokenVerifier {
+  cacheStats(): TokenCacheStats;
+}
+
+interface CachedToken {
+  user: AuthUser;
+  expiresAtMs: number;
+}
+
+/** Identity of a key set for the cache: the keys, issuer and audience (a refetch of the same keys keeps the cache). */
+function keySetFingerprint(keys: VerificationKeys): string {
+  return JSON.stringify([keys.issuer, keys.audience, keys.keys.map((k) => [k.kid, k.kty, k.crv, k.x, k.y, k.alg, k.use])]);
+}
+
 /**
  * Verifies access tokens locally: jose `jwtVerify` with a key resolver over the key source
  * (unknown `kid` -> one `refresh()`), algorithms ['ES256'], typ "at+jwt", issuer, audience,
  * clock tolerance, required claims sub/exp/iat, then `token_use === "access"` and `roles` a
  * string array.
+ *
+ * Verified tokens are remembered (how Envoy's jwt_authn caches them): an LRU of at most
+ * `cacheMaxEntries` keyed by the token string; an entry answers until the token's `exp` and
+ * never past it (a token inside its clock tolerance is verified in full on every call, never
+ * cached); the whole cache is dropped when the key set the source returns changes (rotation, a
+ * removed key: its tokens are then checked against the new set). Failures are never cached.
  */
-export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+export function createTokenVerifier(options: TokenVerifierOptions): CachingTokenVerifier {
   const clockToleranceS = options.clockToleranceS ?? 30;
   const now = options.now ?? Date.now;
+  const maxEntries = options.cacheMaxEntries ?? DEFAULT_TOKEN_CACHE_ENTRIES;
+  const cache = maxEntries > 0 ? new LRUCache<string, CachedToken>({ max: maxEntries }) : undefined;
+  const stats = { hits: 0, misses: 0, clears: 0 };
+  // The key set the cached entries were verified with (identity first, fingerprint on change).
+  let cachedFor: VerificationKeys | undefined;
+  let cachedFingerprint: string | undefined;
+  const useKeys = (keys: VerificationKeys) => {
+    if (!cache || keys === cachedFor) return;
+    const fingerprint = keySetFingerprint(keys);
+    if (cachedFingerprint !== undefined && fingerprint !== cachedFingerprint) {
+      cache.clear();
+      stats.clears++;
+    }
+    cachedFor = keys;
+    cachedFingerprint = fingerprint;
+  };
+  const copy = (entry: CachedToken): VerifiedToken => ({ user: { ...entry.user, roles: [...entry.user.roles] }, expiresAtMs: entry.expiresAtMs });
   // One jose key set per fetched key list: createLocalJWKSet picks the key by kid, alg and kty.
   const localSets = new WeakMap<VerificationKeys, JWTVerifyGetKey>();
   const localSet = (keys: VerificationKeys) => {
@@ -214,8 +277,19 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   return {
     clockToleranceMs: clockToleranceS * 1000,
+    cacheStats: () => ({ entries: cache?.size ?? 0, ...stats }),
     async verify(token) {
       let keys = await options.keySource.get();
+      if (cache) {
+        useKeys(keys);
+        const hit = cache.get(token);
+        if (hit && now() < hit.expiresAtMs) {
+          stats.hits++;
+          return copy(hit);
+        }
+        if (hit) cache.delete(token);
+        stats.misses++;
+      }
       const getKey: JWTVerifyGetKey = async (header, jws) => {
         if (header.kid !== undefined && !keys.keys.some((k) => k.kid === header.kid)) keys = await options.keySource.refresh();
         return localSet(keys)(header, jws);
@@ -243,7 +317,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       }
       const user: AuthUser = { id: payload.sub, roles: roles as string[] };
       if (typeof payload.username === 'string') user.username = payload.username;
-      return { user, expiresAtMs: (payload.exp as number) * 1000 };
+      const verified = { user, expiresAtMs: (payload.exp as number) * 1000 };
+      if (cache && now() < verified.expiresAtMs) {
+        // The set that verified it (a refresh on an unknown kid may have replaced it).
+        useKeys(keys);
+        cache.set(token, copy(verified));
+      }
+      return verified;
     },
   };
 }
@@ -294,7 +374,7 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
   const publicMethods = options.publicMethods ?? PUBLIC_METHODS;
   const report = options.report ?? ((error: unknown) => console.error('auth interceptor: unexpected error', error));
   return (method, call) => {
-    if (isPublicMethod(method.path, publicMethods)) return new grpc.ServerInterceptingCall(call);
+    if (isPublicMethod(method.path, publicMethods)) return call as grpc.ServerInterceptingCall; // nothing to do for this method: no layer of its own
     const ctx = callContext(method, call);
     const streaming = method.requestStream || method.responseStream;
     let ended = false;

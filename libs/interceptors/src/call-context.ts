@@ -134,9 +134,13 @@ export function currentCallContext(): CallContext | undefined {
   return storage.getStore();
 }
 
-/** Runs `fn` with `ctx` as the current call context (interceptors wrap their `next(...)` calls). */
+/**
+ * Runs `fn` with `ctx` as the current call context (interceptors wrap their `next(...)` calls).
+ * When `ctx` is current already (an outer interceptor of the same call made it so) `fn` just
+ * runs: one AsyncLocalStorage scope per event of a call, however many interceptors ask.
+ */
 export function runInCallContext<T>(ctx: CallContext, fn: () => T): T {
-  return storage.run(ctx, fn);
+  return storage.getStore() === ctx ? fn() : storage.run(ctx, fn);
 }
 
 /**

@@ -107,11 +107,27 @@ export interface ServerChainOptions {
   authFailureBudget?: PeerFailureBudgetOptions;
 }
 
+/** One layer of {@link serverInterceptorLayers}: its name (as the bench's chain table reads) and interceptor. */
+export interface NamedServerInterceptor {
+  name: string;
+  interceptor: grpc.ServerInterceptor;
+}
+
 /** The server chain in the order documented above (first = outermost). */
 export function serverInterceptorChain(options: ServerChainOptions): grpc.ServerInterceptor[] {
+  return serverInterceptorLayers(options).map((layer) => layer.interceptor);
+}
+
+/**
+ * {@link serverInterceptorChain} with a name per layer, same order: recovery, tracing, metrics,
+ * logging, request id, deadline, auth, authz, rate limit, decode limit, validation. The bench
+ * serves each prefix of it to publish what each layer costs per call.
+ */
+export function serverInterceptorLayers(options: ServerChainOptions): NamedServerInterceptor[] {
   const { logger } = options;
   const report = (error: unknown) => logger.error({ err: error }, 'unexpected error in interceptor');
-  return [
+  const names = ['recovery', 'tracing', 'metrics', 'logging', 'request id', 'deadline', 'auth', 'authz', 'rate limit', 'decode limit', 'validation'];
+  const interceptors: grpc.ServerInterceptor[] = [
     recoveryInterceptor({ logger }),
     tracingInterceptor(),
     serverMetricsInterceptor({ registry: options.registry }),
@@ -132,6 +148,7 @@ export function serverInterceptorChain(options: ServerChainOptions): grpc.Server
     decodeLimitInterceptor(),
     validationInterceptor(options.validation ?? new ValidationRegistry(), { report }),
   ];
+  return interceptors.map((interceptor, i) => ({ name: names[i], interceptor }));
 }
 
 /** The client chain: propagation, then metrics (first = outermost). */

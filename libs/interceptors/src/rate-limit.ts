@@ -84,7 +84,7 @@ export function rateLimitInterceptor(options: RateLimitInterceptorOptions = {}):
   const failClosed = options.failMode === 'closed';
   const limiterFor = (path: string) => options.methodLimiters?.find((m) => m.paths.some((p) => matchesMethodPattern(path, p)))?.limiter ?? defaultLimiter;
   return (method, call) => {
-    if (exempt.some((p) => matchesMethodPattern(method.path, p))) return new grpc.ServerInterceptingCall(call);
+    if (exempt.some((p) => matchesMethodPattern(method.path, p))) return call as grpc.ServerInterceptingCall; // nothing to do for this method: no layer of its own
     const ctx = callContext(method, call);
     let ended = false;
     return new grpc.ServerInterceptingCall(call, {

@@ -68,7 +68,7 @@ export function validationInterceptor(registry: ValidationRegistry, options: Val
   const report = options.report ?? ((error: unknown, path: string) => console.error(`validator of ${path} threw`, error));
   return (method, call) => {
     const validate = registry.get(method.path);
-    if (!validate) return new grpc.ServerInterceptingCall(call);
+    if (!validate) return call as grpc.ServerInterceptingCall; // nothing to do for this method: no layer of its own
     const ctx = callContext(method, call);
     let ended = false;
     return new grpc.ServerInterceptingCall(call, {

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { transformSync } from '@swc/core';
-import { trace } from '@opentelemetry/api';
+import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { setupTracing } from './tracing.js';
+import { samplerFromEnv, setupTracing } from './tracing.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -87,5 +87,58 @@ describe('setupTracing', () => {
     } finally {
       await tracing.shutdown();
     }
+  });
+});
+
+describe('samplerFromEnv / setupTracing sampling (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG)', () => {
+  /** Starts 200 root spans and one child of a sampled and one of an unsampled remote parent; says which recorded. */
+  async function sampled(env: NodeJS.ProcessEnv) {
+    const exporter = new InMemorySpanExporter();
+    const tracing = setupTracing({ serviceName: 'sampling', exporter, env });
+    try {
+      const tracer = trace.getTracer('spec');
+      let roots = 0;
+      for (let i = 0; i < 200; i++) {
+        const span = tracer.startSpan('root');
+        if (span.isRecording()) roots++;
+        expect(span.spanContext().traceId).not.toBe('0'.repeat(32));
+        span.end();
+      }
+      const child = (flags: TraceFlags) => {
+        const parent = trace.setSpanContext(context.active(), { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: flags, isRemote: true });
+        const span = tracer.startSpan('child', {}, parent);
+        const recording = span.isRecording();
+        span.end();
+        return recording;
+      };
+      return { sampler: tracing.sampler, roots, sampledParent: child(TraceFlags.SAMPLED), unsampledParent: child(TraceFlags.NONE), exported: exporter.getFinishedSpans().length };
+    } finally {
+      await tracing.shutdown();
+    }
+  }
+
+  it('defaults to parentbased_always_on: every root call is traced, a caller\'s decision is followed', async () => {
+    expect(await sampled({})).toEqual({ sampler: 'parentbased_always_on', roots: 200, sampledParent: true, unsampledParent: false, exported: 201 });
+  });
+
+  it('always_off records nothing (trace ids still made), always_on ignores the parent', async () => {
+    expect(await sampled({ OTEL_TRACES_SAMPLER: 'always_off' })).toEqual({ sampler: 'always_off', roots: 0, sampledParent: false, unsampledParent: false, exported: 0 });
+    expect(await sampled({ OTEL_TRACES_SAMPLER: 'always_on' })).toEqual({ sampler: 'always_on', roots: 200, sampledParent: true, unsampledParent: true, exported: 202 });
+  });
+
+  it('parentbased_traceidratio samples that share of root calls and follows the parent', async () => {
+    const result = await sampled({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' });
+    expect(result).toMatchObject({ sampler: 'parentbased_traceidratio 0.25', sampledParent: true, unsampledParent: false });
+    // Random trace ids: 200 draws at p = 0.25 fall in 20..80 with overwhelming probability.
+    expect(result.roots).toBeGreaterThan(20);
+    expect(result.roots).toBeLessThan(80);
+    expect(await sampled({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' })).toMatchObject({ roots: 0, sampledParent: false });
+  });
+
+  it('falls back as the specification says: a ratio out of range is 1, an unknown sampler the default', () => {
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '7' }).name).toBe('traceidratio 1');
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio' }).name).toBe('traceidratio 1');
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'Always_Off' }).name).toBe('always_off');
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'sometimes' }).name).toBe('parentbased_always_on');
   });
 });

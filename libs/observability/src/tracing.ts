@@ -5,6 +5,9 @@
  *
  * - Provider: NodeTracerProvider (AsyncLocalStorage context manager), resource `service.name`
  *   from `OTEL_SERVICE_NAME` or the given name.
+ * - Sampler: `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` of the options' env
+ *   ({@link samplerFromEnv}); default parentbased_always_on (every root call traced, a caller's
+ *   decision followed).
  * - Propagator: W3C Trace Context (`traceparent`/`tracestate`), the format gRPC metadata
  *   carries between our services.
  * - Export: a BatchSpanProcessor with the OTLP/HTTP (JSON) exporter only when
@@ -13,11 +16,11 @@
  *   Tests pass an exporter (InMemorySpanExporter), exported synchronously with a
  *   SimpleSpanProcessor so assertions need no waiting.
  */
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, diag, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type Sampler, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 
@@ -39,6 +42,8 @@ export interface Tracing {
   provider: NodeTracerProvider;
   /** Where spans go: "otlp" (endpoint URL set), "custom" (options.exporter) or "none". */
   export: 'otlp' | 'custom' | 'none';
+  /** The sampler in use, as {@link samplerFromEnv} names it ("parentbased_traceidratio 0.01"). */
+  sampler: string;
   /** Exports every finished span still buffered (BatchSpanProcessor) now. */
   forceFlush(): Promise<void>;
   /**
@@ -71,14 +76,17 @@ export function setupTracing(options: TracingOptions): Tracing {
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
     exportTo = 'otlp';
   }
+  const sampling = samplerFromEnv(env);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME || options.serviceName }),
     spanProcessors: processors,
+    sampler: sampling.sampler,
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   return {
     provider,
     export: exportTo,
+    sampler: sampling.name,
     forceFlush: () => provider.forceFlush(),
     async shutdown() {
       await provider.shutdown();
@@ -87,4 +95,41 @@ export function setupTracing(options: TracingOptions): Tracing {
       propagation.disable();
     },
   };
+}
+
+/** The values of `OTEL_TRACES_SAMPLER` (OpenTelemetry SDK environment variable specification). */
+export const TRACES_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+/** What {@link samplerFromEnv} builds when `OTEL_TRACES_SAMPLER` is unset (the specification's default). */
+export const DEFAULT_TRACES_SAMPLER = 'parentbased_always_on';
+
+/**
+ * The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` of `env` name, as the SDK
+ * specification defines them (sdk-trace-base's `buildSamplerFromEnv`, which reads only
+ * process.env): unset, {@link DEFAULT_TRACES_SAMPLER}; `traceidratio` and
+ * `parentbased_traceidratio` take the ARG as probability (0..1; unset or out of range: 1).
+ * Unsampled calls still get a trace id (propagated downstream), but no span is recorded or
+ * exported: the cheap path of the tracing interceptor.
+ * An unknown name falls back to the default, reported with `diag.error` (as the SDK does).
+ */
+export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): { name: string; sampler: Sampler } {
+  const name = (env.OTEL_TRACES_SAMPLER || DEFAULT_TRACES_SAMPLER).trim().toLowerCase();
+  const arg = env.OTEL_TRACES_SAMPLER_ARG === undefined || env.OTEL_TRACES_SAMPLER_ARG.trim() === '' ? NaN : Number(env.OTEL_TRACES_SAMPLER_ARG);
+  const ratio = Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
+  switch (name) {
+    case 'always_on':
+      return { name, sampler: new AlwaysOnSampler() };
+    case 'always_off':
+      return { name, sampler: new AlwaysOffSampler() };
+    case 'traceidratio':
+      return { name: `${name} ${ratio}`, sampler: new TraceIdRatioBasedSampler(ratio) };
+    case 'parentbased_always_on':
+      return { name, sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) };
+    case 'parentbased_always_off':
+      return { name, sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) };
+    case 'parentbased_traceidratio':
+      return { name: `${name} ${ratio}`, sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }) };
+    default:
+      diag.error(`OTEL_TRACES_SAMPLER=${env.OTEL_TRACES_SAMPLER} is not one of ${TRACES_SAMPLERS.join(', ')}: using ${DEFAULT_TRACES_SAMPLER}`);
+      return { name: DEFAULT_TRACES_SAMPLER, sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) };
+  }
 }

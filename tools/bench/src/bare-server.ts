@@ -15,6 +15,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { analyticsV1, authV1, chatV1, metricsV1 } from '@grpc-patterns/proto';
+import { waitDrain } from './measure.js';
 
 /** Messages from the bench to this process. */
 export type BareCommand = { type: 'setUser'; response: string } | { type: 'setFlights'; chunks: string[] } | { type: 'stats' };
@@ -26,18 +27,6 @@ let flightChunks: analyticsV1.StreamFlightsResponse[] = [];
 let ok = 0;
 
 const send = (reply: BareReply) => process.send?.(reply);
-
-function waitDrain(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-  });
-}
 
 const auth: grpc.UntypedServiceImplementation = {
   getUser(_call: grpc.ServerUnaryCall<authV1.GetUserRequest, authV1.GetUserResponse>, callback: grpc.sendUnaryData<authV1.GetUserResponse>) {

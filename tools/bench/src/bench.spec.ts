@@ -50,9 +50,9 @@ describe('npm run bench -- --smoke', () => {
     const written = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as BenchResults;
     expect(written.mode).toBe('smoke');
     expect(written.machine.cores).toBeGreaterThan(0);
-    expect(Object.keys(written.scenarios)).toEqual(expect.arrayContaining(['unary', 'server streaming', 'client streaming', 'bidi', 'orders (PGlite)', 'channel reuse']));
+    expect(Object.keys(written.scenarios)).toEqual(expect.arrayContaining(['chain', 'unary', 'server streaming', 'client streaming', 'bidi', 'orders (PGlite)', 'channel reuse']));
     const scenarios = new Set(written.summary.map((row) => row.scenario));
-    expect([...scenarios].sort()).toEqual(['bidi', 'channel reuse', 'client streaming', 'orders', 'server streaming', 'unary']);
+    expect([...scenarios].sort()).toEqual(['bidi', 'chain', 'channel reuse', 'client streaming', 'orders', 'server streaming', 'unary']);
     const skipped = ['orders: PlaceOrder/s on PostgreSQL'];
     for (const row of written.summary) {
       const name = `${row.scenario}: ${row.metric}`;
@@ -70,6 +70,15 @@ describe('npm run bench -- --smoke', () => {
     // The unary chain ran without Redis (auth's limit raised by its variables, every call OK),
     // and so did the profile of auth under that load.
     expect((written.scenarios.unary as { rateLimit: unknown }).rateLimit).toEqual({ store: 'memory', RATE_LIMIT_RPS: '1000000', RATE_LIMIT_BURST: '0' });
+    // The chain table: bare, startServer() and one row per layer of the chain, each measured.
+    const chain = written.scenarios.chain as { table: Array<{ server: string; requestsPerSecond: number; cpuUsPerCall: number; addedUsPerCall: number | null; cpuUsPerMessage: number }> };
+    expect(chain.table.map((r) => r.server)).toEqual(['bare', 'startServer()', '+ recovery', '+ tracing', '+ metrics', '+ logging', '+ request id', '+ deadline', '+ auth', '+ authz', '+ rate limit', '+ decode limit', '+ validation', 'full, 1% sampled']);
+    for (const row of chain.table) {
+      expect(row.requestsPerSecond).toBeGreaterThan(0);
+      expect(row.cpuUsPerCall).toBeGreaterThan(0);
+      expect(row.cpuUsPerMessage).toBeGreaterThan(0);
+      expect(row.addedUsPerCall === null).toBe(row.server === 'bare');
+    }
     const profile = written.scenarios['unary profile'] as { shares: Array<{ component: string; percent: number }> };
     expect(profile.shares.length).toBeGreaterThan(0);
     const total = profile.shares.reduce((sum, s) => sum + s.percent, 0);
@@ -81,8 +90,9 @@ describe('npm run bench -- --smoke', () => {
     const report = readFileSync(join(dir, 'benchmarks.md'), 'utf8');
     expect(report).toContain('| scenario | metric | pattern | bare grpc-js | ratio | target | note |');
     expect(report).toContain('## Machine');
+    expect(report).toContain('| server | req/s | vs bare | CPU µs/call | adds µs/call | stream msg/s | CPU µs/msg | adds µs/msg |');
     expect(report).toContain('npm run bench -- --smoke');
     expect(report).toContain('not measured (DATABASE_URL not set)');
-    if (hasMatplotlib) for (const png of ['ratios.png', 'slow-client-rss.png', 'chat.png']) expect(existsSync(join(dir, png))).toBe(true);
+    if (hasMatplotlib) for (const png of ['ratios.png', 'chain.png', 'slow-client-rss.png', 'chat.png']) expect(existsSync(join(dir, png))).toBe(true);
   });
 });

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { closeAllChannels } from '@grpc-patterns/grpc-kit';
 import { repoRoot } from '@grpc-patterns/testing';
 import { bidiScenario } from './bidi.js';
+import { chainScenario, type ChainSettings } from './chain.js';
 import { channelScenario } from './channels.js';
 import { clientStreamingScenario } from './client-streaming.js';
 import { canPin, pin } from './measure.js';
@@ -36,6 +37,7 @@ export interface BenchSizes {
   bidi: { idleStreams: number; streamsPerChannel: number; roomMembers: number; messages: number; messageIntervalMs: number };
   orders: { seconds: number; concurrency: number; replays: number };
   channels: { calls: number };
+  chain: ChainSettings;
 }
 
 /** The three sizes: the full run (about 5-10 min on 2 cores), a quick one, and the smoke test's. */
@@ -48,6 +50,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', BenchSizes> = {
     bidi: { idleStreams: 10_000, streamsPerChannel: 90, roomMembers: 100, messages: 200, messageIntervalMs: 20 },
     orders: { seconds: 10, concurrency: 16, replays: 200 },
     channels: { calls: 500 },
+    chain: { durationS: 5, warmUpS: 1, clients: 4, streams: 25, rounds: 3, streamMessages: 50_000 },
   },
   quick: {
     users: 10,
@@ -57,6 +60,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', BenchSizes> = {
     bidi: { idleStreams: 2_000, streamsPerChannel: 90, roomMembers: 100, messages: 50, messageIntervalMs: 20 },
     orders: { seconds: 3, concurrency: 16, replays: 50 },
     channels: { calls: 100 },
+    chain: { durationS: 2, warmUpS: 1, clients: 4, streams: 25, rounds: 3, streamMessages: 20_000 },
   },
   smoke: {
     users: 4,
@@ -66,6 +70,7 @@ export const SIZES: Record<'full' | 'quick' | 'smoke', BenchSizes> = {
     bidi: { idleStreams: 100, streamsPerChannel: 50, roomMembers: 10, messages: 5, messageIntervalMs: 20 },
     orders: { seconds: 1, concurrency: 4, replays: 5 },
     channels: { calls: 20 },
+    chain: { durationS: 1, warmUpS: 0, clients: 1, streams: 4, rounds: 1, streamMessages: 200 },
   },
 };
 
@@ -128,6 +133,8 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   try {
     log(`registering ${sizes.users} bench users`);
     const users = await stack.users('bench', sizes.users);
+    // First, before any service but auth (idle) runs: only the chain process takes load.
+    await step('chain', () => chainScenario({ stack, settings: sizes.chain, pinning, log }));
     await step('unary', () => unaryScenario({ stack, user: users[0], settings: sizes.unary, rounds: sizes.unary.rounds, pinning, log }));
     const analytics = await stack.service('analytics');
     await step('server streaming', () => serverStreamingScenario({ stack, analytics, user: users[0], ...sizes.stream, slowRowsPerSecond: 100, log }));

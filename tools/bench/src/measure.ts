@@ -99,3 +99,16 @@ export function round(value: number, decimals = 3): number {
   const factor = 10 ** decimals;
   return Number.isFinite(value) ? Math.round(value * factor) / factor : value;
 }
+
+/** Resolves when a server stream may be written again ('drain') or its call was cancelled (grpc-kit's backpressure). */
+export function waitDrain(call: { on(event: 'drain' | 'cancelled', listener: () => void): unknown; off(event: 'drain' | 'cancelled', listener: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+  });
+}

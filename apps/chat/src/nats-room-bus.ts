@@ -1,59 +1,7 @@
 /**
- * NatsRoomBus: the {@link RoomBus} across replicas, on NATS JetStream (chosen by `NATS_URL`).
- *
- * One JetStream stream (default `CHAT_ROOMS`, file storage) over the subjects
- * `chat.room.<room>`, one subject per room. Every stored message is an envelope
- * `{ seq, time, members, leases, body }`: the room's sequence, its time, the room's member set
- * after the event with each member's lease id, and the event. So the last message of a room's
- * subject is the room's whole state.
- *
- * **Order point.** `publish()` reads the room's last message (or its cached copy), computes the
- * next state (sequence + 1, members with the JOINED / LEFT applied) and publishes it with
- * `Nats-Expected-Last-Subject-Sequence` set to that message's stream sequence. JetStream accepts
- * exactly one of several racing publishes (from any replica); the others get "wrong last
- * sequence" (err_code 10071), re-read and retry. Hence the room's `sequence` is the same on
- * every replica and increases by exactly 1 per event: no gaps, no duplicates, per room. The
- * member lists are right on every replica because they are computed at the order point.
- * Membership rules are checked there too: a JOINED of a user already in the room fails with
- * ALREADY_EXISTS, one beyond `maxRoomMembers` with RESOURCE_EXHAUSTED, whichever replica the
- * other member is on.
- *
- * **Presence leases.** Every member holds a lease: a key `<room token>.<lease id>` in a
- * JetStream KV bucket (default `CHAT_PRESENCE`) whose stream has `max_age` = the lease TTL, so
- * NATS itself deletes a key nobody renews. The replica creates the key before it publishes the
- * member's JOINED (the envelope records the lease id), renews every lease it holds every
- * `heartbeatMs` (a KV update on the key's last revision, so an expired lease is never brought
- * back), and deletes it after the member's LEFT. A replica that dies (SIGKILL, power loss) stops
- * renewing; its members' keys vanish after at most one TTL. Every replica that follows a room
- * sweeps it every `heartbeatMs` (and once when it starts following it): it reads the room's
- * state, then lists the room's live keys, and publishes a LEFT for each member whose lease is
- * gone. Who announces: whoever wins the order point. A lease LEFT is conditional: it applies
- * only while the member is still in the room under that lease id, and is re-checked on every
- * retry, so of several sweeping replicas (and the member's own replica leaving at the same time)
- * exactly one publishes it and the others find nothing to do. A JOINED whose name is held by an
- * expired lease announces that LEFT first instead of failing with ALREADY_EXISTS.
- *
- * A replica that finds one of its own leases gone (a renewal rejected because the key expired,
- * e.g. after its event loop stalled for a TTL, or the member's LEFT announced by another
- * replica) ends that member's stream with UNAVAILABLE "presence lease expired": the room no
- * longer counts it, so it must not go on receiving the room's events.
- *
- * **Delivery.** Each replica consumes a room's subject with one ordered (ephemeral) consumer,
- * deliver policy "new", while it has subscribers in that room, and fans out in process. A gap
- * in the room sequence (messages removed by the per-subject limit before this replica read
- * them) ends the room's subscribers with DATA_LOSS instead of skipping silently.
- *
- * **Connection loss.** When the NATS connection drops, every subscribed stream is ended with
- * UNAVAILABLE (its events can no longer be guaranteed gapless) and publishes fail with
- * UNAVAILABLE; the client reconnects by itself (no restart) and new streams work again. The LEFT
- * of members whose streams the outage ended is announced through their leases: not renewed any
- * more, they expire and a replica following the room (this one, once reconnected, or another)
- * publishes it.
- *
- * Not covered: empty rooms are never forgotten in the stream (a re-opened room continues its
- * numbering); the stream keeps `maxEventsPerRoom` messages per room. A room whose only members
- * were on a dead replica keeps them in its stored state until some replica follows the room
- * again (a join sweeps it first).
+ * NatsRoomBus: the {@link RoomBus} across replicas, on NATS JetStream (chosen by `NATS_URL`): one
+ * subject per room, an expected-last-subject-sequence order point, presence leases in a KV bucket,
+ * one ordered consumer per followed room. apps/chat/README.md "Explanation" says how and why.
  */
 import { ConfigError } from '@grpc-patterns/config';
 import { GrpcError } from '@grpc-patterns/grpc-kit';
@@ -228,7 +176,7 @@ export function roomToken(room: string): string {
   return room.replace(/_/g, '__').replace(/\./g, '_d');
 }
 
-/** The {@link RoomBus} on NATS JetStream; see the file comment. Build it with {@link connectNatsRoomBus}. */
+/** The {@link RoomBus} on NATS JetStream; apps/chat/README.md "Explanation". Build it with {@link connectNatsRoomBus}. */
 export class NatsRoomBus implements RoomBus {
   /** Members are decided by the bus (across replicas), not by one process. */
   readonly sharedMembership = true;
@@ -375,7 +323,7 @@ export class NatsRoomBus implements RoomBus {
   }
 
   /**
-   * Publishes a LEFT for every member of `room` whose lease is gone (see the file comment).
+   * Publishes a LEFT for every member of `room` whose lease is gone (README "Presence leases").
    * Runs every heartbeat for each followed room; public for tests and tools.
    *
    * @returns the users this call announced (others may have won the race for some).
@@ -427,7 +375,7 @@ export class NatsRoomBus implements RoomBus {
   }
 
   /**
-   * The order point (see the file comment). Resolves `undefined` for a conditional LEFT whose
+   * The order point (README "Across replicas"). Resolves `undefined` for a conditional LEFT whose
    * member is no longer in the room under that lease.
    */
   private async publishNow(room: string, body: RoomEventBody, change: Change): Promise<RoomEvent | undefined> {

@@ -3,12 +3,9 @@
  * subject per room, an expected-last-subject-sequence order point, presence leases in a KV bucket,
  * one ordered consumer per followed room. apps/chat/README.md "Explanation" says how and why.
  */
-import { ConfigError } from '@grpc-patterns/config';
 import { GrpcError } from '@grpc-patterns/grpc-kit';
 import { chatV1 } from '@grpc-patterns/proto';
 import { status } from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import {
   connect,
   DeliverPolicy,
@@ -23,6 +20,9 @@ import {
   type NatsConnection,
 } from 'nats';
 import { assertLeaseTiming } from './config.js';
+import { openLeaseBucket, PresenceLeases, type Lease } from './nats-presence-leases.js';
+import { leftBody, NO_MESSAGE_FOUND, nextState, roomToken, toGrpcError, WRONG_LAST_SEQUENCE, type Change, type Envelope, type RoomSnapshot } from './nats-room-state.js';
+export { roomToken };
 import type { RoomBus, RoomEvent, RoomEventBody, RoomEventHandler, RoomErrorHandler } from './room-bus.js';
 
 /** Options of {@link connectNatsRoomBus}. */
@@ -61,36 +61,6 @@ export const DEFAULT_HEARTBEAT_MS = 5_000;
 /** Status message of a stream ended because its member's lease expired. */
 export const LEASE_EXPIRED_MESSAGE = 'presence lease expired: the room no longer counts this member; join again';
 
-/** What the stream stores per event (JSON). */
-interface Envelope {
-  seq: number;
-  time: string;
-  members: string[];
-  /** Lease id of every member. Absent in envelopes written before leases: those members count as expired. */
-  leases?: Record<string, string>;
-  /** JOINED / LEFT: the lease id of the member that joined or left. */
-  lease?: string;
-  /** LEFT announced because the member's lease expired (by a sweeping replica), not by its own stream ending. */
-  expired?: boolean;
-  body: RoomEventBody;
-}
-
-/** The room's state at one stream message. */
-interface RoomSnapshot {
-  /** Stream sequence of the room's last message; 0 when the room has none. */
-  streamSeq: number;
-  seq: number;
-  members: string[];
-  leases: Record<string, string>;
-}
-
-/** What one publish asks of the order point. */
-type Change =
-  | { kind: 'event' }
-  | { kind: 'joined'; lease: string }
-  /** Applied only while `user` is in the room under `lease` (undefined: a member without lease). */
-  | { kind: 'left'; lease: string | undefined; expired: boolean };
-
 interface Subscriber {
   handler: RoomEventHandler;
   onError?: RoomErrorHandler;
@@ -108,24 +78,6 @@ interface RoomConsumer {
   stopped: boolean;
 }
 
-/** A lease this replica holds for one of its members. */
-interface Lease {
-  id: string;
-  room: string;
-  user: string;
-  member: string;
-  /** KV key: `<room token>.<id>`. */
-  key: string;
-  /** KV revision of the last renewal (the next renewal expects it). */
-  revision: number;
-  /** live: renewed; ended: the member left (no longer renewed); lost: expired under us. */
-  state: 'live' | 'ended' | 'lost';
-}
-
-/** err_code of JetStream's "wrong last sequence" (an expected-last-subject-sequence miss). */
-const WRONG_LAST_SEQUENCE = 10071;
-/** err_code of "no message found". */
-const NO_MESSAGE_FOUND = 10037;
 /** Re-reads one publish may do when other publishers keep winning. */
 const MAX_ATTEMPTS = 50;
 /** How long close() lets queued publishes (the LEFTs of a shutdown) finish, ms. */
@@ -143,7 +95,7 @@ export async function connectNatsRoomBus(options: NatsRoomBusOptions): Promise<N
   const nc = await connect({ servers: options.servers.split(','), name: 'chat', maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   try {
     const jsm = await nc.jetstreamManager();
-    const kv = await openLeaseBucket(nc, options);
+    const kv = await openLeaseBucket(nc, options.leaseBucket ?? 'CHAT_PRESENCE', options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS);
     const bus = new NatsRoomBus(nc, jsm, kv, options);
     await bus.ensureStream();
     return bus;
@@ -151,29 +103,6 @@ export async function connectNatsRoomBus(options: NatsRoomBusOptions): Promise<N
     await nc.close();
     throw error;
   }
-}
-
-/** Opens (or creates) the lease bucket and checks that its TTL is ours. */
-async function openLeaseBucket(nc: NatsConnection, options: NatsRoomBusOptions): Promise<KV> {
-  const bucket = options.leaseBucket ?? 'CHAT_PRESENCE';
-  const ttl = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
-  const kv = await nc.jetstream().views.kv(bucket, { ttl, history: 1, storage: StorageType.File });
-  const actual = (await kv.status()).ttl;
-  if (actual !== ttl) {
-    throw new ConfigError(
-      'PRESENCE_LEASE_TTL_MS',
-      `the NATS KV bucket ${bucket} keeps leases ${actual} ms; every replica must use the same TTL (got "${ttl}"; to change it, stop all replicas and delete the bucket)`,
-    );
-  }
-  return kv;
-}
-
-/**
- * Encodes a room name (`[a-zA-Z0-9_.-]{1,64}`) as one subject token: `_` -> `__`, `.` -> `_d`.
- * Injective, so rooms `a.b` and `a_db` get different subjects.
- */
-export function roomToken(room: string): string {
-  return room.replace(/_/g, '__').replace(/\./g, '_d');
 }
 
 /** The {@link RoomBus} on NATS JetStream; apps/chat/README.md "Explanation". Build it with {@link connectNatsRoomBus}. */
@@ -189,23 +118,22 @@ export class NatsRoomBus implements RoomBus {
   private readonly rooms = new Map<string, RoomConsumer>();
   private readonly cache = new Map<string, RoomSnapshot>();
   private readonly chains = new Map<string, Promise<unknown>>();
-  /** This replica's leases by membership id, and by lease id. */
-  private readonly leases = new Map<string, Lease>();
-  private readonly leasesById = new Map<string, Lease>();
+  /** This replica's leases (nats-presence-leases.ts). */
+  private readonly leases: PresenceLeases;
   /** Subscribers by membership id (the lease's stream, ended when the lease is lost). */
   private readonly members = new Map<string, { consumer: RoomConsumer; subscriber: Subscriber }>();
   private readonly heartbeat: NodeJS.Timeout;
-  private renewing = false;
   private sweeping = false;
   private closed = false;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
-    private readonly kv: KV,
+    kv: KV,
     private readonly options: NatsRoomBusOptions,
   ) {
     this.js = nc.jetstream();
+    this.leases = new PresenceLeases(kv, (lease) => this.leaseLost(lease));
     this.stream = options.stream ?? 'CHAT_ROOMS';
     this.prefix = options.subjectPrefix ?? 'chat.room';
     this.clock = options.clock ?? (() => new Date());
@@ -246,14 +174,14 @@ export class NatsRoomBus implements RoomBus {
         if (member === undefined) return Promise.reject(new GrpcError(status.INTERNAL, 'NatsRoomBus: a JOINED needs its membership id'));
         return this.enqueue(room, async () => {
           if (this.closed) throw new GrpcError(status.UNAVAILABLE, 'chat bus closed');
-          const lease = await this.createLease(room, user, member);
+          const lease = await this.leases.create(room, user, member);
           try {
             const event = await this.publishNow(room, body, { kind: 'joined', lease: lease.id });
             if (!event) throw new GrpcError(status.INTERNAL, 'JOINED not published');
             return event;
           } catch (error) {
-            this.dropLease(lease);
-            void this.kv.delete(lease.key).catch(() => undefined);
+            this.leases.drop(lease);
+            this.leases.deleteKey(lease);
             throw error;
           }
         });
@@ -267,9 +195,9 @@ export class NatsRoomBus implements RoomBus {
   }
 
   async leave(room: string, user: string, member: string): Promise<void> {
-    const lease = this.leases.get(member);
+    const lease = this.leases.ofMember(member);
     if (!lease) return; // its JOINED never went through this bus (rejected, or the bus was closed)
-    this.dropLease(lease);
+    this.leases.drop(lease);
     const lost = lease.state === 'lost';
     lease.state = 'ended';
     try {
@@ -277,7 +205,7 @@ export class NatsRoomBus implements RoomBus {
       await this.enqueue(room, () => this.publishNow(room, leftBody(user), { kind: 'left', lease: lease.id, expired: lost }));
     } finally {
       // After a failed LEFT too: a deleted lease is announced by the next sweep of any replica.
-      void this.kv.delete(lease.key).catch(() => undefined);
+      this.leases.deleteKey(lease);
     }
   }
 
@@ -313,7 +241,7 @@ export class NatsRoomBus implements RoomBus {
 
   /** Leases this replica renews now (for tests: left members must not keep one). */
   leaseCount(): number {
-    return this.leases.size;
+    return this.leases.count();
   }
 
   /** The room's state as the stream has it now (members after its last event). */
@@ -333,16 +261,13 @@ export class NatsRoomBus implements RoomBus {
     // so a key missing now expired (or was deleted after a LEFT, which the re-check skips).
     const state = await this.readLast(room);
     if (state.members.length === 0) return [];
-    // Nothing awaited in the loop body: nats.js' keys() iterator drops keys that arrive while it
-    // waits (queued_iterator.ts); and a key missing from the listing is confirmed below anyway.
-    const live = new Set<string>();
-    for await (const key of await this.kv.keys(`${roomToken(room)}.*`)) live.add(key);
+    const live = await this.leases.liveKeys(room);
     const announced: string[] = [];
     for (const user of state.members) {
       const lease = state.leases[user];
-      if (lease !== undefined && live.has(this.leaseKey(room, lease))) continue;
+      if (lease !== undefined && live.has(this.leases.key(room, lease))) continue;
       // The listing said gone: confirm with a direct read before announcing.
-      if (lease !== undefined && (await this.leaseAlive(room, lease))) continue;
+      if (lease !== undefined && (await this.leases.alive(room, lease))) continue;
       const event = await this.enqueue(room, () => this.publishNow(room, leftBody(user), { kind: 'left', lease, expired: true }));
       if (event) {
         announced.push(user);
@@ -356,9 +281,6 @@ export class NatsRoomBus implements RoomBus {
     return `${this.prefix}.${roomToken(room)}`;
   }
 
-  private leaseKey(room: string, id: string): string {
-    return `${roomToken(room)}.${id}`;
-  }
 
   /** Runs `task` after the room's earlier publishes from this replica (a client's sends keep their order). */
   private enqueue<T>(room: string, task: () => Promise<T>): Promise<T> {
@@ -390,7 +312,7 @@ export class NatsRoomBus implements RoomBus {
         // The name is taken: by a live member (ALREADY_EXISTS below), or by an expired lease,
         // whose LEFT is announced first.
         const holder = last.leases[user];
-        if (holder === undefined || !(await this.leaseAlive(room, holder))) {
+        if (holder === undefined || !(await this.leases.alive(room, holder))) {
           const left = await this.publishNow(room, leftBody(user), { kind: 'left', lease: holder, expired: true });
           if (left) this.onEvent('lease-expired', { room, user, sequence: left.sequence });
           this.cache.delete(room);
@@ -432,54 +354,19 @@ export class NatsRoomBus implements RoomBus {
     if (!known || snapshot.streamSeq > known.streamSeq) this.cache.set(room, snapshot);
   }
 
-  private async createLease(room: string, user: string, member: string): Promise<Lease> {
-    const id = randomBytes(8).toString('hex');
-    const key = this.leaseKey(room, id);
-    const revision = await this.kv.create(key, leaseValue(room, user));
-    const lease: Lease = { id, room, user, member, key, revision, state: 'live' };
-    this.leases.set(member, lease);
-    this.leasesById.set(id, lease);
-    return lease;
-  }
 
-  private dropLease(lease: Lease): void {
-    if (this.leases.get(lease.member) === lease) this.leases.delete(lease.member);
-    this.leasesById.delete(lease.id);
-  }
 
-  /** Whether the lease's key exists (a KV PUT, not expired, not deleted). */
-  private async leaseAlive(room: string, id: string): Promise<boolean> {
-    const entry = await this.kv.get(this.leaseKey(room, id));
-    return entry !== null && entry.operation === 'PUT';
-  }
 
   /** Every heartbeat: renew this replica's leases; sweep the rooms it follows (each at most once at a time). */
   private tick(): void {
     if (this.closed) return;
-    if (!this.renewing) {
-      this.renewing = true;
-      void Promise.allSettled([...this.leases.values()].map((lease) => this.renew(lease))).finally(() => (this.renewing = false));
-    }
+    this.leases.renewAll();
     if (!this.sweeping) {
       this.sweeping = true;
       void Promise.allSettled([...this.rooms.keys()].map((room) => this.sweepQuietly(room))).finally(() => (this.sweeping = false));
     }
   }
 
-  private async renew(lease: Lease): Promise<void> {
-    try {
-      const revision = await this.kv.update(lease.key, leaseValue(lease.room, lease.user), lease.revision);
-      if (lease.state === 'live') lease.revision = revision;
-    } catch (error) {
-      // Transport errors: the next heartbeat tries again (a lost connection ends the streams anyway).
-      if (lease.state !== 'live' || !(error instanceof NatsError && error.api_error?.err_code === WRONG_LAST_SEQUENCE)) return;
-      // The key moved on from our revision: a renewal whose reply was lost, or the key expired.
-      const entry = await this.kv.get(lease.key).catch(() => undefined);
-      if (entry === undefined || lease.state !== 'live') return;
-      if (entry?.operation === 'PUT') lease.revision = entry.revision;
-      else this.leaseLost(lease);
-    }
-  }
 
   /** Our member's lease expired under us: end its stream (its session then leaves, conditionally). */
   private leaseLost(lease: Lease): void {
@@ -534,7 +421,7 @@ export class NatsRoomBus implements RoomBus {
         }
         consumer.lastSeq = envelope.seq;
         // A LEFT of one of our live leases was announced elsewhere: that member is out of the room.
-        const ours = envelope.body.$case === 'presence' && envelope.lease !== undefined ? this.leasesById.get(envelope.lease) : undefined;
+        const ours = envelope.body.$case === 'presence' && envelope.lease !== undefined ? this.leases.withId(envelope.lease) : undefined;
         if (ours && envelope.body.$case === 'presence' && envelope.body.presence.kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT) this.leaseLost(ours);
         const event: RoomEvent = { room, sequence: String(envelope.seq), time: new Date(envelope.time), event: envelope.body };
         for (const subscriber of consumer.subscribers) {
@@ -580,43 +467,3 @@ export class NatsRoomBus implements RoomBus {
   }
 }
 
-/** The room's next state after `body`, with the membership rules applied (the order point). */
-function nextState(
-  last: RoomSnapshot,
-  body: RoomEventBody,
-  maxRoomMembers: number,
-  room: string,
-  change: Change,
-): { seq: number; members: string[]; leases: Record<string, string>; body: RoomEventBody } {
-  let { members, leases } = last;
-  if (body.$case === 'presence') {
-    const { user, kind } = body.presence;
-    if (kind === chatV1.PresenceKind.PRESENCE_KIND_JOINED && change.kind === 'joined') {
-      if (members.includes(user)) throw new GrpcError(status.ALREADY_EXISTS, `user ${JSON.stringify(user)} is already in room ${JSON.stringify(room)}`);
-      if (members.length >= maxRoomMembers) throw new GrpcError(status.RESOURCE_EXHAUSTED, `room ${JSON.stringify(room)} is full (${maxRoomMembers} members)`);
-      members = [...members, user].sort();
-      leases = { ...leases, [user]: change.lease };
-    } else if (kind === chatV1.PresenceKind.PRESENCE_KIND_LEFT) {
-      members = members.filter((m) => m !== user);
-      leases = Object.fromEntries(Object.entries(leases).filter(([m]) => m !== user));
-    }
-    body = { $case: 'presence', presence: { ...body.presence, members } };
-  }
-  return { seq: last.seq + 1, members, leases, body };
-}
-
-function leftBody(user: string): RoomEventBody {
-  return { $case: 'presence', presence: { user, kind: chatV1.PresenceKind.PRESENCE_KIND_LEFT, members: [] } };
-}
-
-/** What a lease key holds: who, and which replica renews it (for operators: `nats kv get`). */
-function leaseValue(room: string, user: string): string {
-  return JSON.stringify({ room, user, replica: `${hostname()}:${process.pid}` });
-}
-
-/** GrpcErrors pass through; anything else from NATS is UNAVAILABLE (retryable). */
-function toGrpcError(error: unknown): GrpcError {
-  if (error instanceof GrpcError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new GrpcError(status.UNAVAILABLE, `chat bus (NATS) unavailable: ${message}`);
-}

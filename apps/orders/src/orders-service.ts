@@ -79,7 +79,7 @@ export interface OrdersServiceOptions {
    * Client interceptors of the auth client (service.ts: the runtime's clientInterceptors(), which carry
    * the caller's deadline, request id and trace to auth), first = outermost.
    */
-  clientInterceptors?: grpc.Interceptor[];
+  clientInterceptors: grpc.Interceptor[];
 }
 
 /** A built service: register it with startServer() and close it after the server stopped. */

@@ -1,7 +1,8 @@
 /**
  * The downstream call: does the user exist? auth.v1.AuthService/GetUser, made on behalf of
- * the incoming call (`parent`), so grpc-js gives it the caller's deadline and cancels it when
- * the caller cancels (`grpc.propagate.DEFAULTS`).
+ * the incoming call. Its deadline, cancellation, request id and trace come from the incoming
+ * call through the client interceptors (libs/interceptors client-propagation.ts: the call
+ * context), the one propagation mechanism of this repo.
  *
  * Token relay: GetUser is not a public method, so the call carries the caller's own
  * `authorization` metadata (its access token), and auth decides what that caller may see.
@@ -15,8 +16,8 @@ import { createClient, GrpcError, isServiceError, methodServiceConfig, type Serv
 import { authV1 } from '@grpc-patterns/proto';
 import * as grpc from '@grpc/grpc-js';
 
-/** Checks that a user exists; the call it runs for is passed as `parent`. */
-export type UserCheck = (userId: string, parent: grpc.ServerUnaryCall<unknown, unknown>) => Promise<void>;
+/** Checks that a user exists; `incoming` is the call it runs for (its token is relayed). */
+export type UserCheck = (userId: string, incoming: grpc.ServerUnaryCall<unknown, unknown>) => Promise<void>;
 
 /**
  * Service config of the auth channel: round_robin over auth replicas, and GetUser (a read, safe
@@ -32,8 +33,8 @@ export const AUTHORIZATION_KEY = 'authorization';
 
 /** Options of {@link authUserCheck}. */
 export interface AuthUserCheckOptions {
-  /** Client interceptors of the auth client (main.ts: clientInterceptorChain()), first = outermost. */
-  interceptors?: grpc.Interceptor[];
+  /** Client interceptors of the auth client (clientInterceptorChain(): they carry the deadline and cancellation), first = outermost. */
+  interceptors: grpc.Interceptor[];
 }
 
 /**
@@ -50,14 +51,14 @@ export interface AuthUserCheckOptions {
  * - CANCELLED `call cancelled` (the caller went away).
  * Any other auth status is an unexpected error: it becomes INTERNAL and is logged.
  */
-export function authUserCheck(authTarget: string, options: AuthUserCheckOptions = {}): UserCheck {
+export function authUserCheck(authTarget: string, options: AuthUserCheckOptions): UserCheck {
   const client = createClient(authV1.AuthServiceClient, authTarget, { serviceConfig: AUTH_SERVICE_CONFIG, interceptors: options.interceptors });
   const getUser = client.getUser.bind(client);
-  return async (userId, parent) => {
+  return async (userId, incoming) => {
     const metadata = new grpc.Metadata();
-    for (const value of parent.metadata.get(AUTHORIZATION_KEY)) metadata.add(AUTHORIZATION_KEY, value);
+    for (const value of incoming.metadata.get(AUTHORIZATION_KEY)) metadata.add(AUTHORIZATION_KEY, value);
     try {
-      await unaryCall(getUser, authV1.GetUserRequest.fromPartial({ userId }), { parent, metadata });
+      await unaryCall(getUser, authV1.GetUserRequest.fromPartial({ userId }), { metadata });
     } catch (error) {
       if (!isServiceError(error)) throw error;
       switch (error.code) {

@@ -219,12 +219,6 @@ export interface UnaryCallOptions {
   metadata?: grpc.Metadata;
   /** Absolute deadline (Date or ms since epoch); default: the client's default deadline. */
   deadline?: grpc.Deadline;
-  /**
-   * The server call being handled, when this call is made on its behalf: grpc-js then gives
-   * the outgoing call the incoming call's deadline and cancels it when the incoming call is
-   * cancelled (`grpc.propagate.DEFAULTS`).
-   */
-  parent?: grpc.CallOptions['parent'];
 }
 
 /** What {@link unaryCallDetailed} resolves to. */
@@ -265,10 +259,6 @@ export function unaryCallDetailed<Req, Res>(method: UnaryMethod<Req, Res>, reque
     };
     const callOptions: Partial<grpc.CallOptions> = {};
     if (options.deadline !== undefined) callOptions.deadline = options.deadline;
-    if (options.parent) {
-      callOptions.parent = options.parent;
-      callOptions.propagate_flags = grpc.propagate.DEFAULTS;
-    }
     const call = method(request, options.metadata ?? new grpc.Metadata(), callOptions, (error, response) => {
       result = { error, response };
       trailers ??= error?.metadata ?? new grpc.Metadata();

@@ -29,7 +29,8 @@ describe('a long UploadMetrics stream', () => {
   it('summarises 1,000,000 points with bounded state', async () => {
     metrics = await startMetrics();
     await upload(metrics.client, points(4_000));
-    const response = await upload(metrics.client, points(1_000_000));
+    // ~70 s on a quiet 2-core machine; over 300 s (the client's default deadline) at load 15.
+    const response = await upload(metrics.client, points(1_000_000), { deadline: new Date(Date.now() + 570_000) });
 
     expect([response.receivedCount, response.acceptedCount, response.rejectedCount]).toEqual(['1000000', '990000', '10000']);
     expect(response.rejectedByReason).toEqual({ 'value not finite': '10000' });

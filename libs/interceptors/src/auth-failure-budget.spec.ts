@@ -6,7 +6,7 @@ import { authV1 } from '@grpc-patterns/proto';
 import { expectStatus, grpc, startTestServer, type TestServer } from '@grpc-patterns/testing';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { AUTH_FAILURES_EXCEEDED_MESSAGE, peerAddress, peerFailureBudget } from './auth-failure-budget.js';
-import { authInterceptor, createTokenVerifier, staticKeySource, type TokenVerifier } from './auth.js';
+import { authInterceptor, createTokenVerifier, staticKeySource, type CachingTokenVerifier, type TokenVerifier } from './auth.js';
 import { decodeStatusDetails } from './error-details.js';
 import { RETRY_PUSHBACK_KEY } from './rate-limit.js';
 
@@ -29,6 +29,7 @@ describe('auth interceptor with a per-peer failure budget', () => {
   let good: string;
   let forged: string;
   let verifications = 0;
+  let inner: CachingTokenVerifier;
 
   beforeAll(async () => {
     const real = await generateKeyPair('ES256', { extractable: true });
@@ -46,13 +47,15 @@ describe('auth interceptor with a per-peer failure budget', () => {
     good = await sign(real.privateKey);
     // Our kid, a valid shape, the attacker's key: only the signature check can tell.
     forged = await sign(attacker.privateKey);
-    const inner = createTokenVerifier({ keySource: staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE }) });
+    inner = createTokenVerifier({ keySource: staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE }) });
     const verifier: TokenVerifier = {
       clockToleranceMs: inner.clockToleranceMs,
       verify: (token) => {
         verifications++;
         return inner.verify(token);
       },
+      // The interceptor's synchronous path for a cached token.
+      verifyCached: (token) => inner.verifyCached(token),
     };
     const implementation = {
       getUser: unary(async () => authV1.GetUserResponse.fromPartial({ user: { id: 'user-1' } })),
@@ -77,6 +80,9 @@ describe('auth interceptor with a per-peer failure budget', () => {
   it('good tokens never consume; forged ones cost at most the budget in checks, then RESOURCE_EXHAUSTED with RetryInfo', async () => {
     const target = server.target;
     for (let i = 0; i < 20; i++) await getUser(target, good);
+    // Checked once; the other 19 answered from the cache without awaiting (verifyCached).
+    expect(verifications).toBe(1);
+    expect(inner.cacheStats()).toMatchObject({ hits: 19, misses: 1 });
     verifications = 0;
     const codes: Record<string, number> = {};
     let lastError: grpc.ServiceError | undefined;
@@ -95,11 +101,17 @@ describe('auth interceptor with a per-peer failure budget', () => {
     expect(Number(lastError?.metadata.get(RETRY_PUSHBACK_KEY)[0])).toBe(retry);
     // The address is refused whatever token it sends until the window ends.
     expect((await expectStatus(getUser(target, good))).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    // ... a cached good token included: the budget is asked before the cache.
+    expect(inner.cacheStats().hits).toBe(19);
   });
 
   it('another address keeps its own budget; 0 turns the budget off', async () => {
     const budget = peerFailureBudget({ failures: 2, windowS: 60 });
-    for (let i = 0; i < 3; i++) await budget.failed('203.0.113.7:4000');
+    await budget.failed('203.0.113.7:4000');
+    expect(budget.spent?.('203.0.113.7:4000')).toBe(false);
+    for (let i = 0; i < 2; i++) await budget.failed('203.0.113.7:4000');
+    expect(budget.spent?.('203.0.113.7:4001')).toBe(true);
+    expect(budget.spent?.('203.0.113.8:4000')).toBe(false);
     expect((await budget.blocked('203.0.113.7:4001'))?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     // The same client through a dual-stack listener (IPv4-mapped) is the same address.
     expect((await budget.blocked('::ffff:203.0.113.7:4002'))?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
@@ -107,5 +119,6 @@ describe('auth interceptor with a per-peer failure budget', () => {
     const off = peerFailureBudget({ failures: 0 });
     for (let i = 0; i < 10; i++) await off.failed('203.0.113.7:4000');
     expect(await off.blocked('203.0.113.7:4000')).toBeUndefined();
+    expect(off.spent?.('203.0.113.7:4000')).toBe(false);
   });
 });

@@ -13,7 +13,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { GrpcError } from '@grpc-patterns/grpc-kit';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { RETRY_PUSHBACK_KEY } from './rate-limit.js';
 
 /** Status message of a call refused because its peer spent its failure budget. */
@@ -42,6 +42,11 @@ export interface PeerFailureBudget {
   blocked(peer: string): Promise<GrpcError | undefined>;
   /** Counts one failed check for `peer`. Never rejects. */
   failed(peer: string): Promise<void>;
+  /**
+   * Synchronously: true when `peer` may have spent its budget (ask {@link blocked}), false when
+   * it has not (no refusal is due). Optional; without it callers always ask `blocked`.
+   */
+  spent?(peer: string): boolean;
 }
 
 /**
@@ -58,9 +63,28 @@ export function peerAddress(peer: string): string {
 export function peerFailureBudget(options: PeerFailureBudgetOptions = {}): PeerFailureBudget {
   const failures = options.failures ?? DEFAULT_AUTH_FAILURE_BUDGET.failures;
   const windowS = options.windowS ?? DEFAULT_AUTH_FAILURE_BUDGET.windowS;
-  if (failures === 0) return { blocked: async () => undefined, failed: async () => undefined };
+  if (failures === 0) return { blocked: async () => undefined, failed: async () => undefined, spent: () => false };
   const limiter = new RateLimiterMemory({ keyPrefix: options.keyPrefix ?? 'auth-fail', points: failures, duration: windowS });
+  // Addresses that spent the budget -> when their window ends (ms since epoch): what spent() reads.
+  const spentUntil = new Map<string, number>();
+  let sweepAt = 1024;
+  const markSpent = (address: string, res: RateLimiterRes) => {
+    if (res.remainingPoints > 0) return;
+    const now = Date.now();
+    spentUntil.set(address, now + res.msBeforeNext);
+    if (spentUntil.size < sweepAt) return;
+    for (const [key, until] of spentUntil) if (until <= now) spentUntil.delete(key);
+    sweepAt = Math.max(1024, spentUntil.size * 2);
+  };
   return {
+    spent(peer) {
+      const address = peerAddress(peer);
+      const until = spentUntil.get(address);
+      if (until === undefined) return false;
+      if (until > Date.now()) return true;
+      spentUntil.delete(address);
+      return false;
+    },
     async blocked(peer) {
       const res = await limiter.get(peerAddress(peer));
       if (!res || res.consumedPoints < failures) return undefined;
@@ -71,7 +95,11 @@ export function peerFailureBudget(options: PeerFailureBudgetOptions = {}): PeerF
     },
     async failed(peer) {
       // Rejects once the budget is spent: that is the answer blocked() reads, not an error.
-      await limiter.consume(peerAddress(peer), 1).catch(() => undefined);
+      const address = peerAddress(peer);
+      await limiter.consume(address, 1).then(
+        (res) => markSpent(address, res),
+        (res: unknown) => res instanceof RateLimiterRes && markSpent(address, res),
+      );
     },
   };
 }

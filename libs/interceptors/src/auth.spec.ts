@@ -417,6 +417,23 @@ describe('createTokenVerifier: the verified-token cache', () => {
     expect(verifier.cacheStats()).toMatchObject({ entries: 1, hits: 1 });
   });
 
+  it('verifyCached answers a cached, unexpired token synchronously, and nothing else', async () => {
+    let clock = Date.now();
+    const verifier = createTokenVerifier({ keySource: staticKeySource(keySet(key)), now: () => clock });
+    const token = await sign({ key, expInS: 60 });
+    expect(verifier.verifyCached(token)).toBeUndefined(); // not verified yet
+    const first = await verifier.verify(token);
+    expect(verifier.verifyCached(token)).toEqual(first);
+    expect(verifier.cacheStats()).toMatchObject({ hits: 1, misses: 1 });
+    clock = first.expiresAtMs;
+    expect(verifier.verifyCached(token)).toBeUndefined(); // at exp: verify checks it again
+    // A key source that cannot say its set without awaiting: always undefined.
+    const source = mutableSource(keySet(key));
+    const awaiting = createTokenVerifier({ keySource: source });
+    await awaiting.verify(token);
+    expect(awaiting.verifyCached(token)).toBeUndefined();
+  });
+
   it('never caches a failure, and a token that failed is checked again every time', async () => {
     const verifier = createTokenVerifier({ keySource: staticKeySource(keySet(key)) });
     const forged = await sign({ key: other, kid: 'key-cache' });

@@ -44,6 +44,12 @@ export interface VerificationKeys {
 export interface KeySource {
   get(): Promise<VerificationKeys>;
   refresh(): Promise<VerificationKeys>;
+  /**
+   * The set `get()` would resolve with right now without fetching, or undefined when it would
+   * fetch (first use, a stale set, a fetch in flight). Optional: lets the verifier answer a
+   * cached token without awaiting (see {@link TokenVerifier.verifyCached}).
+   */
+  current?(): VerificationKeys | undefined;
 }
 
 /**
@@ -52,7 +58,7 @@ export interface KeySource {
  */
 export function staticKeySource(keys: VerificationKeys): KeySource {
   const promise = Promise.resolve(keys);
-  return { get: () => promise, refresh: () => promise };
+  return { get: () => promise, refresh: () => promise, current: () => keys };
 }
 
 /** Options of {@link grpcKeySource}. */
@@ -145,9 +151,17 @@ export function grpcKeySource(options: GrpcKeySourceOptions): GrpcKeySource {
     return fetchKeys();
   }
 
+  // What get() returns without fetching, decided as get() decides it.
+  function current(): VerificationKeys | undefined {
+    if (inflight || !cached) return undefined;
+    if (now() - cached.fetchedAt >= maxAgeMs && !failedRecently()) return undefined;
+    return cached.keys;
+  }
+
   return {
     get,
     refresh,
+    current,
     fetchCount: () => fetches,
   };
 }
@@ -201,6 +215,13 @@ export interface TokenVerifier {
    *   `iss`, `aud`, unknown `kid`, not an access token); UNAVAILABLE when no keys can be had.
    */
   verify(token: string): Promise<VerifiedToken>;
+  /**
+   * What `verify(token)` would answer from its cache, synchronously: the verified token when it
+   * is cached, unexpired and the key source's current set is known without fetching (and did
+   * not change); else undefined, and the caller awaits `verify`. Optional (a verifier without a
+   * cache has none). Counts as a cache hit.
+   */
+  verifyCached?(token: string): VerifiedToken | undefined;
   /** The clock tolerance in ms (streams end at `exp` + this). */
   readonly clockToleranceMs: number;
 }
@@ -220,6 +241,7 @@ export interface TokenCacheStats {
 /** {@link TokenVerifier} with its cache's counters. */
 export interface CachingTokenVerifier extends TokenVerifier {
   cacheStats(): TokenCacheStats;
+  verifyCached(token: string): VerifiedToken | undefined;
 }
 
 interface CachedToken {
@@ -275,19 +297,32 @@ export function createTokenVerifier(options: TokenVerifierOptions): CachingToken
     return set;
   };
 
+  // The cached answer for `token` under `keys`, counted as a hit; undefined (nothing counted) if none.
+  const cachedAnswer = (token: string, keys: VerificationKeys): VerifiedToken | undefined => {
+    if (!cache) return undefined;
+    useKeys(keys);
+    const hit = cache.get(token);
+    if (!hit) return undefined;
+    if (now() >= hit.expiresAtMs) {
+      cache.delete(token);
+      return undefined;
+    }
+    stats.hits++;
+    return copy(hit);
+  };
+
   return {
     clockToleranceMs: clockToleranceS * 1000,
     cacheStats: () => ({ entries: cache?.size ?? 0, ...stats }),
+    verifyCached(token) {
+      const keys = options.keySource.current?.();
+      return keys && cachedAnswer(token, keys);
+    },
     async verify(token) {
       let keys = await options.keySource.get();
       if (cache) {
-        useKeys(keys);
-        const hit = cache.get(token);
-        if (hit && now() < hit.expiresAtMs) {
-          stats.hits++;
-          return copy(hit);
-        }
-        if (hit) cache.delete(token);
+        const hit = cachedAnswer(token, keys);
+        if (hit) return hit;
         stats.misses++;
       }
       const getKey: JWTVerifyGetKey = async (header, jws) => {
@@ -398,6 +433,22 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
             if (token === undefined) return reject(new GrpcError(grpc.status.UNAUTHENTICATED, 'missing bearer token'));
             const budget = options.failureBudget;
             const peer = call.getPeer();
+            const proceed = ({ user, expiresAtMs }: { user: AuthUser; expiresAtMs: number }) => {
+              if (ended) return;
+              ctx.user = user;
+              if (streaming) {
+                const delay = Math.min(Math.max(0, expiresAtMs + options.verifier.clockToleranceMs - Date.now()), MAX_TIMER_MS);
+                expiry = setTimeout(() => reject(new GrpcError(grpc.status.UNAUTHENTICATED, 'token expired')), delay);
+                expiry.unref();
+              }
+              runInCallContext(ctx, () => nextMetadata(metadata));
+            };
+            // Fast path: the answer is known now (a cached, unexpired token and a peer that has
+            // not spent its budget), so the call goes on without awaiting anything.
+            if (!budget || (budget.spent !== undefined && !budget.spent(peer))) {
+              const known = options.verifier.verifyCached?.(token);
+              if (known) return proceed(known);
+            }
             // A peer that spent its failure budget is refused before the signature check.
             const verified = budget
               ? budget.blocked(peer).then((refusal) => {
@@ -408,16 +459,7 @@ export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInt
                   });
                 })
               : options.verifier.verify(token);
-            verified.then(({ user, expiresAtMs }) => {
-              if (ended) return;
-              ctx.user = user;
-              if (streaming) {
-                const delay = Math.min(Math.max(0, expiresAtMs + options.verifier.clockToleranceMs - Date.now()), MAX_TIMER_MS);
-                expiry = setTimeout(() => reject(new GrpcError(grpc.status.UNAUTHENTICATED, 'token expired')), delay);
-                expiry.unref();
-              }
-              runInCallContext(ctx, () => nextMetadata(metadata));
-            }, reject);
+            verified.then(proceed, reject);
           },
           // The user is in the context from here on: keep it active for the handler too.
           onReceiveMessage: (message, nextMessage) => runInCallContext(ctx, () => nextMessage(message)),

@@ -198,6 +198,27 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   return results;
 }
 
+/**
+ * `--only chain`: the chain scenario alone (a stack with auth only), its lines logged and
+ * nothing written (a partial run must not replace results.json or the report).
+ */
+export async function runChainOnly(mode: RunBenchOptions['mode'], log: (line: string) => void): Promise<void> {
+  const pinning = canPin(cpus().length);
+  pin(process.pid, LOAD_CORE, pinning);
+  log(`bench (${mode}, chain only): load average ${loadavg().map((l) => Math.round(l * 100) / 100).join(' ')}`);
+  const stack = await Stack.start({ pinning, log });
+  try {
+    const { data } = await chainScenario({ stack, settings: SIZES[mode].chain, pinning, log });
+    for (const row of data.table as Array<{ server: string; ratio: number | null; cpuUsPerCall: number; addedUsPerCall: number | null }>) {
+      log(`  ${row.server.padEnd(18)} ratio ${row.ratio ?? '-'}  CPU ${row.cpuUsPerCall} µs/call  added ${row.addedUsPerCall ?? '-'}`);
+    }
+    log(`  load average at end ${loadavg().map((l) => Math.round(l * 100) / 100).join(' ')}`);
+  } finally {
+    await stack.close();
+    closeAllChannels();
+  }
+}
+
 /** Draws the plots (matplotlib, tools/bench/plot.py) next to results.json and writes the Markdown report. */
 function writeOutputs(results: BenchResults, options: Pick<RunBenchOptions, 'outDir' | 'reportPath' | 'plots' | 'log'>): void {
   const plots: string[] = [];
@@ -218,16 +239,22 @@ async function main(): Promise<void> {
     .option('--out <dir>', 'directory for results.json and the PNGs', join(repoRoot, 'docs', 'bench'))
     .option('--report <file>', 'the Markdown report', join(repoRoot, 'docs', 'benchmarks.md'))
     .option('--no-plots', 'skip the matplotlib plots')
+    .option('--only <scenario>', 'run one scenario alone and write nothing (chain)')
     .option('--render-only', 'measure nothing: redraw the plots and the report from <out>/results.json')
     .parse();
-  const opts = program.opts<{ quick?: boolean; smoke?: boolean; out: string; report: string; plots: boolean; renderOnly?: boolean }>();
+  const opts = program.opts<{ quick?: boolean; smoke?: boolean; out: string; report: string; plots: boolean; renderOnly?: boolean; only?: string }>();
   const log = (line: string) => console.log(line);
+  const mode = opts.smoke ? 'smoke' : opts.quick ? 'quick' : 'full';
+  if (opts.only !== undefined) {
+    if (opts.only !== 'chain') throw new Error(`--only: unknown scenario ${opts.only} (known: chain)`);
+    return runChainOnly(mode, log);
+  }
   if (opts.renderOnly) {
     const results = JSON.parse(readFileSync(join(opts.out, 'results.json'), 'utf8')) as BenchResults;
     return writeOutputs(results, { outDir: opts.out, reportPath: opts.report, plots: opts.plots, log });
   }
   await runBench({
-    mode: opts.smoke ? 'smoke' : opts.quick ? 'quick' : 'full',
+    mode,
     outDir: opts.out,
     reportPath: opts.report,
     plots: opts.plots,

@@ -210,6 +210,7 @@ ${chainSection(results)}${profileSection(results)}## What runs
 
 ## Commands
 
+<!-- doctest: skip a sketch with placeholders of what npm run bench runs -->
 \`\`\`sh
 ${results.commands.join('\n')}
 \`\`\`

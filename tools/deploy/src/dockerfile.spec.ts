@@ -94,7 +94,7 @@ describe('Dockerfile', () => {
     // libs/testing is linked by the apps' devDependencies only: its link is removed.
     expect(runtimeWorkspaces()).not.toContain('libs/testing');
     expect(install).toContain('rm node_modules/@grpc-patterns/testing');
-    expect(runtimeWorkspaces()).toEqual([...IMAGE_APPS.map((a) => `apps/${a}`), 'libs/config', 'libs/discovery', 'libs/grpc-kit', 'libs/interceptors', 'libs/manifest', 'libs/observability', 'libs/proto'].sort());
+    expect(runtimeWorkspaces()).toEqual([...IMAGE_APPS.map((a) => `apps/${a}`), 'libs/config', 'libs/discovery', 'libs/grpc-kit', 'libs/interceptors', 'libs/manifest', 'libs/observability', 'libs/proto', 'libs/runtime'].sort());
     const copies = finalOf('COPY').map((i) => copyParts(i.args));
     expect(copies).toEqual([
       { flags: { from: 'prod-deps' }, sources: ['/prod/'], destination: './' },

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { repoRoot, sourceFiles } from '../test/source-files';
 import { publicMethodPaths, SERVICE_NAMES, serviceManifest, SERVICES, servicePathPatterns, targetVariable } from './index';
 
-const repoRoot = join(__dirname, '..', '..', '..');
 const protoOf = (name: string) => join(repoRoot, 'proto', name, 'v1', `${name}.proto`);
 
 describe('the service manifest', () => {
@@ -71,11 +70,7 @@ function listsServices(lines: string[], min: number): number[] {
 
 describe('no second list of the services', () => {
   it('no source file outside the manifest, the generated code and the tests lists four or more services', () => {
-    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8' })
-      .split('\n')
-      .filter((f) => /\.(ts|mjs|cjs|js|json|ya?ml|go|py)$|Dockerfile$/.test(f))
-      .filter((f) => !f.startsWith('libs/manifest/') && !f.includes('/gen/') && !/\.spec\.ts$|\/test\/|package-lock\.json$/.test(f))
-      .filter((f) => !(f in PER_SERVICE_CODE) && existsSync(join(repoRoot, f)));
+    const files = sourceFiles(/\.(ts|mjs|cjs|js|json|ya?ml|go|py)$|Dockerfile$/).filter((f) => !f.startsWith('libs/manifest/') && !f.endsWith('package-lock.json') && !(f in PER_SERVICE_CODE));
     const found = files.flatMap((f) => listsServices(readFileSync(join(repoRoot, f), 'utf8').split('\n'), 4).map((line) => `${f}:${line}`));
     expect(found).toEqual([]);
   });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROMETHEUS } from './binaries.js';
 import { loadPrometheusConfig, localPrometheusConfig, SERVICES_JOB } from './prometheus.js';
+import { targetVariable } from '@grpc-patterns/manifest';
 import { DEPLOY_SERVICES } from './services.js';
 
 /** A child process with its output kept. */
@@ -84,7 +85,7 @@ export interface LiveStack {
 export async function startStack(dataDir: string, readyTimeoutMs = 240_000): Promise<LiveStack> {
   const ports = new Map<string, { grpc: number; metrics: number }>();
   for (const s of DEPLOY_SERVICES) ports.set(s.name, { grpc: await freePort(), metrics: await freePort() });
-  const targetEnv = Object.fromEntries(DEPLOY_SERVICES.map((s) => [`${s.name.toUpperCase()}_TARGET`, `ipv4:127.0.0.1:${ports.get(s.name)?.grpc}`]));
+  const targetEnv = Object.fromEntries(DEPLOY_SERVICES.map((s) => [targetVariable(s.name), `ipv4:127.0.0.1:${ports.get(s.name)?.grpc}`]));
   const results = await Promise.allSettled(
     DEPLOY_SERVICES.map((s) =>
       spawnService({

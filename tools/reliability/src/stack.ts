@@ -4,7 +4,7 @@
  * an exit), auth first (every other service verifies access tokens against its JWKS).
  */
 import { checkHealth, unaryCall } from '@grpc-patterns/grpc-kit';
-import { SERVICE_NAMES, SERVICES, type ServiceName } from '@grpc-patterns/manifest';
+import { SERVICE_NAMES, type ServiceName } from '@grpc-patterns/manifest';
 import { authV1 } from '@grpc-patterns/proto';
 import { appMain, grpc, spawnService, type ServiceProcess } from '@grpc-patterns/testing';
 import { execFileSync } from 'node:child_process';
@@ -14,8 +14,6 @@ import { join } from 'node:path';
 
 export { SERVICE_NAMES, type ServiceName } from '@grpc-patterns/manifest';
 
-/** Full gRPC service name of each app (its health status is kept under it). */
-export const FULL_NAMES = Object.fromEntries(SERVICES.map((s) => [s.name, s.fullName])) as Record<ServiceName, string>;
 
 /** A registered user and an access token for `authorization: Bearer ...`. */
 export interface StackUser {

@@ -9,7 +9,7 @@
  */
 import { ConfigError, target } from '@grpc-patterns/config';
 import { checkHealth, defaultChannelCredentials } from '@grpc-patterns/grpc-kit';
-import { SERVICES as MANIFEST } from '@grpc-patterns/manifest';
+import { serviceManifest } from '@grpc-patterns/manifest';
 import { Command, Option } from 'commander';
 import { milliseconds } from '../args.js';
 import type { CliContext, GlobalOptions } from '../context.js';
@@ -51,8 +51,6 @@ export async function runHealth(options: HealthOptions, ctx: Pick<CliContext, 'o
   return status;
 }
 
-/** Full gRPC service name of each service of the manifest: what `health <service>` asks about. */
-export const FULL_SERVICE_NAMES = Object.fromEntries(MANIFEST.map((s) => [s.name, s.fullName])) as Record<ServiceName, string>;
 
 /** The `health` subcommand. */
 export function healthCommand(ctx: CliContext): Command {
@@ -75,7 +73,7 @@ export function healthCommand(ctx: CliContext): Command {
       }
       const targets = resolveTargets(command.optsWithGlobals<GlobalOptions>(), ctx.env);
       const chosen = (names.length > 0 ? names : SERVICES) as ServiceName[];
-      await runHealthAll(chosen.map((s) => ({ service: options.service || FULL_SERVICE_NAMES[s], target: targets[s] })), options, ctx);
+      await runHealthAll(chosen.map((s) => ({ service: options.service || serviceManifest(s).fullName, target: targets[s] })), options, ctx);
     });
 }
 

@@ -67,8 +67,8 @@ export interface CallContext {
 }
 
 interface ContextState {
-  ctx: CallContext;
-  controller: AbortController;
+  /** Created when someone first reads `signal` (aborting a controller costs ~15 µs, most calls never need one). */
+  controller?: AbortController;
   status?: FinalStatus;
   final?: FinalStatus;
 }
@@ -76,8 +76,22 @@ interface ContextState {
 /** Timers may fire a few ms before Date.now() reaches the deadline they were set for. */
 const DEADLINE_SLACK_MS = 5;
 const storage = new AsyncLocalStorage<CallContext>();
-const byBaseCall = new WeakMap<object, ContextState>();
-const byContext = new WeakMap<CallContext, ContextState>();
+/** Where a call's context hangs: on grpc-js' base call object, and its state on the context (plain properties: no WeakMap entry per call). */
+const CONTEXT = Symbol('grpc-patterns.callContext');
+const STATE = Symbol('grpc-patterns.callState');
+/** @internal A slot per context for the recovery interceptor's hook (Symbol.for: shared by every copy of this module). */
+export const RECOVER_SLOT: unique symbol = Symbol.for('grpc-patterns.interceptors.recover') as never;
+
+type ContextRecord = CallContext & { [STATE]: ContextState; [RECOVER_SLOT]?: (error: unknown, how: string) => void };
+type BaseCall = { [CONTEXT]?: ContextRecord };
+
+function signalOf(state: ContextState): AbortSignal {
+  if (!state.controller) {
+    state.controller = new AbortController();
+    if (state.final) state.controller.abort(state.final);
+  }
+  return state.controller.signal;
+}
 
 /** Maps grpc-js' method definition flags to the go-grpc-prometheus `grpc_type`. */
 export function grpcType(method: { requestStream: boolean; responseStream: boolean }): GrpcType {
@@ -107,25 +121,26 @@ function baseCall(call: grpc.ServerInterceptingCallInterface): object {
  * asks. Every server interceptor of this lib calls it with its `(methodDescriptor, call)`.
  */
 export function callContext(method: grpc.ServerMethodDefinition<unknown, unknown>, call: grpc.ServerInterceptingCallInterface): CallContext {
-  const base = baseCall(call);
-  const existing = byBaseCall.get(base);
-  if (existing) return existing.ctx;
+  const base = baseCall(call) as BaseCall;
+  const existing = base[CONTEXT];
+  if (existing) return existing;
   const { service, method: name } = splitMethodPath(method.path);
-  const controller = new AbortController();
-  const clientDeadline = deadlineMs(call.getDeadline());
-  const ctx: CallContext = {
+  const state: ContextState = {};
+  const ctx: ContextRecord = {
     path: method.path,
     service,
     method: name,
     type: grpcType(method),
     peer: call.getPeer(),
     startedAt: performance.now(),
-    deadline: clientDeadline,
-    signal: controller.signal,
+    deadline: deadlineMs(call.getDeadline()),
+    get signal() {
+      return signalOf(state);
+    },
+    [STATE]: state,
+    [RECOVER_SLOT]: undefined,
   };
-  const state: ContextState = { ctx, controller };
-  byBaseCall.set(base, state);
-  byContext.set(ctx, state);
+  base[CONTEXT] = ctx;
   return ctx;
 }
 
@@ -149,7 +164,7 @@ export function runInCallContext<T>(ctx: CallContext, fn: () => T): T {
  * them sent: e.g. recovery's INTERNAL that replaced a handler's UNKNOWN.
  */
 export function recordStatus(ctx: CallContext, status: { code: grpc.status; details?: string }): void {
-  const state = byContext.get(ctx);
+  const state = (ctx as ContextRecord)[STATE];
   if (state && !state.final) state.status = { code: status.code, details: status.details ?? '' };
 }
 
@@ -161,7 +176,7 @@ export function recordStatus(ctx: CallContext, status: { code: grpc.status; deta
  * Aborts {@link CallContext.signal}. Idempotent: every caller gets the same answer.
  */
 export function endCall(ctx: CallContext): FinalStatus {
-  const state = byContext.get(ctx);
+  const state = (ctx as ContextRecord)[STATE];
   if (!state) return { code: grpc.status.UNKNOWN, details: 'no call context' };
   if (!state.final) {
     state.final =
@@ -169,14 +184,14 @@ export function endCall(ctx: CallContext): FinalStatus {
       (ctx.deadline !== undefined && Date.now() + DEADLINE_SLACK_MS >= ctx.deadline
         ? { code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' }
         : { code: grpc.status.CANCELLED, details: 'Cancelled' });
-    state.controller.abort(state.final);
+    state.controller?.abort(state.final);
   }
   return state.final;
 }
 
 /** The status the call ended with, once {@link endCall} ran; undefined before. */
 export function finalStatus(ctx: CallContext): FinalStatus | undefined {
-  return byContext.get(ctx)?.final;
+  return (ctx as ContextRecord)[STATE]?.final;
 }
 
 /** A grpc-js deadline (Date, ms since epoch, or Infinity for none) as ms since epoch or undefined. */

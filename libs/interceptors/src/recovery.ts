@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { INTERNAL_MESSAGE, statusName } from '@grpc-patterns/grpc-kit';
 import type { Logger } from '@grpc-patterns/observability';
-import { callContext, currentCallContext, recordStatus, runInCallContext, type CallContext } from './call-context.js';
+import { callContext, currentCallContext, recordStatus, RECOVER_SLOT, runInCallContext } from './call-context.js';
 
 /** Options of {@link recoveryInterceptor}. */
 export interface RecoveryOptions {
@@ -16,38 +16,30 @@ export interface RecoveryOptions {
 }
 
 type Recover = (error: unknown, how: string) => void;
+type WithRecover = { [RECOVER_SLOT]?: Recover };
 
 /**
- * Process-wide: which calls have a recovery interceptor, so an unhandled rejection raised while
- * one of them was being handled can be routed back to it. Kept on globalThis so that several
- * copies of this module (jest module registries) share one listener.
+ * One process-wide 'unhandledRejection' listener routes a rejection raised while a call was
+ * being handled back to that call's recovery (its context's RECOVER_SLOT). Kept on globalThis so
+ * that several copies of this module (jest module registries) share one listener.
  */
-interface RecoveryGlobal {
-  calls: WeakMap<CallContext, Recover>;
-}
 const GLOBAL_KEY = Symbol.for('grpc-patterns.interceptors.recovery');
 
-function recoveryGlobal(): RecoveryGlobal {
-  const holder = globalThis as unknown as { [GLOBAL_KEY]?: RecoveryGlobal };
-  let g = holder[GLOBAL_KEY];
-  if (!g) {
-    const created: RecoveryGlobal = { calls: new WeakMap() };
-    g = created;
-    holder[GLOBAL_KEY] = created;
-    // Node runs 'unhandledRejection' listeners in the async context of the rejected promise,
-    // so the current call context says which call's handler the rejection came from.
-    process.on('unhandledRejection', (reason) => {
-      const ctx = currentCallContext();
-      const recover = ctx && created.calls.get(ctx);
-      if (recover) {
-        recover(reason, 'handler promise rejected (unhandled)');
-        return;
-      }
-      // Not ours: keep Node's default (--unhandled-rejections=throw) when no one else listens.
-      if (process.listenerCount('unhandledRejection') === 1) throw reason;
-    });
-  }
-  return g;
+function listenForRejections(): void {
+  const holder = globalThis as unknown as { [GLOBAL_KEY]?: true };
+  if (holder[GLOBAL_KEY]) return;
+  holder[GLOBAL_KEY] = true;
+  // Node runs 'unhandledRejection' listeners in the async context of the rejected promise,
+  // so the current call context says which call's handler the rejection came from.
+  process.on('unhandledRejection', (reason) => {
+    const recover = (currentCallContext() as WithRecover | undefined)?.[RECOVER_SLOT];
+    if (recover) {
+      recover(reason, 'handler promise rejected (unhandled)');
+      return;
+    }
+    // Not ours: keep Node's default (--unhandled-rejections=throw) when no one else listens.
+    if (process.listenerCount('unhandledRejection') === 1) throw reason;
+  });
 }
 
 /**
@@ -72,7 +64,7 @@ function recoveryGlobal(): RecoveryGlobal {
  */
 export function recoveryInterceptor(options: RecoveryOptions): grpc.ServerInterceptor {
   const { logger } = options;
-  const registry = recoveryGlobal();
+  listenForRejections();
   return (method, call) => {
     const ctx = callContext(method, call);
     let statusSent = false;
@@ -86,7 +78,7 @@ export function recoveryInterceptor(options: RecoveryOptions): grpc.ServerInterc
       recordStatus(ctx, status);
       call.sendStatus(status);
     };
-    registry.calls.set(ctx, recover);
+    (ctx as WithRecover)[RECOVER_SLOT] = recover;
 
     const guarded = (fn: () => void) =>
       runInCallContext(ctx, () => {
@@ -103,7 +95,7 @@ export function recoveryInterceptor(options: RecoveryOptions): grpc.ServerInterc
           onReceiveMetadata: (metadata, nextMd) => guarded(() => nextMd(metadata)),
           onReceiveMessage: (message, nextMsg) => guarded(() => nextMsg(message)),
           onReceiveHalfClose: (nextHc) => guarded(() => nextHc()),
-          // The entry stays (weakly held): a rejection after the call ended is still logged.
+          // The hook stays on the context: a rejection after the call ended is still logged.
           onCancel: () => {
             statusSent = true;
           },

@@ -4,11 +4,12 @@ import type { ServiceModule } from '@grpc-patterns/runtime';
 import { createAuthService } from './auth-service.js';
 import { parseAuthConfig, type AuthConfig } from './config.js';
 import { openPgliteStore } from './pglite-store.js';
+import { withUserCache } from './user-cache.js';
 
 export const loadConfig: ServiceModule<AuthConfig>['loadConfig'] = parseAuthConfig;
 
 export const start: ServiceModule<AuthConfig>['start'] = async ({ config, logger }) => {
-  const store = await openPgliteStore(config.DATA_DIR);
+  const store = withUserCache(await openPgliteStore(config.DATA_DIR));
   // Close PGlite cleanly when start-up fails (e.g. the port is taken). It may be closed already
   // (a failed registration shuts the started server down, afterStop included).
   const closeStore = () => store.close().catch(() => undefined);

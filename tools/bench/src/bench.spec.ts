@@ -70,9 +70,13 @@ describe('npm run bench -- --smoke', () => {
     // The unary chain ran without Redis (auth's limit raised by its variables, every call OK),
     // and so did the profile of auth under that load.
     expect((written.scenarios.unary as { rateLimit: unknown }).rateLimit).toEqual({ store: 'memory', RATE_LIMIT_RPS: '1000000', RATE_LIMIT_BURST: '0' });
-    // The chain table: bare, startServer() and one row per layer of the chain, each measured.
-    const chain = written.scenarios.chain as { table: Array<{ server: string; requestsPerSecond: number; cpuUsPerCall: number; addedUsPerCall: number | null; cpuUsPerMessage: number }> };
-    expect(chain.table.map((r) => r.server)).toEqual(['bare', 'startServer()', '+ recovery', '+ tracing', '+ metrics', '+ logging', '+ request id', '+ deadline', '+ auth', '+ authz', '+ rate limit', '+ decode limit', '+ validation', 'full, 1% sampled']);
+    // The chain table: bare, startServer(), one row per layer of the chain, the pass-through
+    // layers and the sampled chain, each measured; and a floor per layer.
+    const chain = written.scenarios.chain as { table: Array<{ server: string; requestsPerSecond: number; cpuUsPerCall: number; addedUsPerCall: number | null; cpuUsPerMessage: number }>; floors: Array<{ layer: string; usPerCall: number }> };
+    expect(chain.table.map((r) => r.server)).toEqual(['bare', 'startServer()', '+ recovery', '+ tracing', '+ metrics', '+ logging', '+ request id', '+ deadline', '+ auth', '+ authz', '+ rate limit', '+ decode limit', '+ validation', 'pass-through layers', 'full, 1% sampled']);
+    expect([...new Set(chain.floors.map((f) => f.layer))]).toEqual(['recovery', 'tracing', 'metrics', 'logging', 'request id', 'deadline', 'auth', 'authz', 'rate limit', 'validation']);
+    for (const floor of chain.floors) expect(floor.usPerCall).toBeGreaterThanOrEqual(0);
+    for (const layer of ['tracing', 'logging']) expect(chain.floors.find((f) => f.layer === layer)?.usPerCall).toBeGreaterThan(0);
     for (const row of chain.table) {
       expect(row.requestsPerSecond).toBeGreaterThan(0);
       expect(row.cpuUsPerCall).toBeGreaterThan(0);
@@ -91,6 +95,7 @@ describe('npm run bench -- --smoke', () => {
     expect(report).toContain('| scenario | metric | pattern | bare grpc-js | ratio | target | note |');
     expect(report).toContain('## Machine');
     expect(report).toContain('| server | req/s | vs bare | CPU µs/call | adds µs/call | stream msg/s | CPU µs/msg | adds µs/msg |');
+    expect(report).toContain('| layer | adds µs/call | floor (work: µs/call) | layer µs | rest µs | tried, and what is left |');
     expect(report).toContain('npm run bench -- --smoke');
     expect(report).toContain('not measured (DATABASE_URL not set)');
     if (hasMatplotlib) for (const png of ['ratios.png', 'chain.png', 'slow-client-rss.png', 'chat.png']) expect(existsSync(join(dir, png))).toBe(true);

@@ -7,7 +7,8 @@
  * - `startServer()`: grpc-kit's startServer (health, reflection, stream tracking, and the
  *   decode-limit layer it appends to every chain), no interceptors of ours;
  * - `+ recovery` ... `+ validation`: startServer with the first k layers of
- *   `serverInterceptorLayers()` (@grpc-patterns/interceptors), the last one the full chain.
+ *   `serverInterceptorLayers()` (@grpc-patterns/interceptors), the last one the full chain;
+ * - {@link PASS_THROUGH_ROW}: startServer with as many layers that do nothing but pass events on.
  *
  * Every server serves the same two methods from memory:
  * - auth.v1.AuthService/GetUser: a fixed GetUserResponse (the unary rows);
@@ -22,7 +23,7 @@
  *
  * IPC: on start `{ type: 'ready', servers: [{ name, port }], token, userId }`; `{ type:
  * 'usage' }` answers `{ type: 'usage', cpuUs, handled }` (process CPU time, µs; calls that
- * reached a handler, per server name).
+ * reached a handler, per server name); `{ type: 'floors' }` answers the floors (floors.ts).
  */
 import { setupTracing, createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import * as grpc from '@grpc/grpc-js';
@@ -30,14 +31,24 @@ import { startServer, type RunningServer } from '@grpc-patterns/grpc-kit';
 import { defaultRateLimiter, serverInterceptorLayers, staticKeySource, ValidationRegistry, ACCESS_TOKEN_TYP } from '@grpc-patterns/interceptors';
 import { analyticsV1, authV1 } from '@grpc-patterns/proto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { PASS_THROUGH_ROW } from './chain-rows.js';
+import { measureFloors, type Floor } from './floors.js';
 import { waitDrain } from './measure.js';
 
 /** Messages from the bench to this process. */
-export type ChainCommand = { type: 'usage' };
+export type ChainCommand = { type: 'usage' } | { type: 'floors' };
 /** Messages from this process to the bench. */
 export type ChainReply =
   | { type: 'ready'; servers: Array<{ name: string; port: number }>; token: string; userId: string }
-  | { type: 'usage'; cpuUs: number; handled: Record<string, number> };
+  | { type: 'usage'; cpuUs: number; handled: Record<string, number> }
+  | { type: 'floors'; floors: Floor[] };
+
+/** A layer that passes every event on and does nothing else (the shape of ours, no work). */
+const passThrough: grpc.ServerInterceptor = (_method, call) =>
+  new grpc.ServerInterceptingCall(call, {
+    start: (next) => next({ onReceiveMetadata: (md, n) => n(md), onReceiveMessage: (msg, n) => n(msg), onReceiveHalfClose: (n) => n() }),
+    sendStatus: (status, next) => next(status),
+  });
 
 const ISSUER = 'bench-chain';
 const AUDIENCE = 'grpc-patterns';
@@ -89,13 +100,9 @@ async function main(): Promise<void> {
     .setExpirationTime('2h')
     .sign(privateKey);
   const validation = new ValidationRegistry().add(authV1.AuthServiceService.getUser, (request) => (request.userId ? [] : [{ field: 'user_id', description: 'must not be empty' }]));
-  const layers = serverInterceptorLayers({
-    logger,
-    registry: createMetricsRegistry(),
-    keySource: staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE }),
-    rateLimiter: defaultRateLimiter({ RATE_LIMIT_RPS: 1_000_000, RATE_LIMIT_BURST: 0 }),
-    validation,
-  });
+  const keySource = staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE });
+  const limits = { RATE_LIMIT_RPS: 1_000_000, RATE_LIMIT_BURST: 0 };
+  const layers = serverInterceptorLayers({ logger, registry: createMetricsRegistry(), keySource, rateLimiter: defaultRateLimiter(limits), validation });
 
   const handled: Record<string, number> = {};
   const servers: Array<{ name: string; port: number }> = [];
@@ -106,8 +113,10 @@ async function main(): Promise<void> {
   const barePort = await new Promise<number>((resolve, reject) => bare.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   servers.push({ name: 'bare', port: barePort });
 
-  for (let k = 0; k <= layers.length; k++) {
-    const name = k === 0 ? 'startServer()' : `+ ${layers[k - 1].name}`;
+  const rows = [...layers, undefined].map((_, k) => ({ name: k === 0 ? 'startServer()' : `+ ${layers[k - 1].name}`, interceptors: layers.slice(0, k).map((l) => l.interceptor) }));
+  // As many as are layers for GetUser (the decode-limit layer is none for a method without a limit).
+  rows.push({ name: PASS_THROUGH_ROW, interceptors: layers.filter((l) => l.name !== 'decode limit').map(() => passThrough) });
+  for (const { name, interceptors } of rows) {
     const server = await startServer({
       services: services(name, handled),
       host: '127.0.0.1',
@@ -115,7 +124,7 @@ async function main(): Promise<void> {
       logger,
       shutdownGraceMs: 1_000,
       handleSignals: false,
-      interceptors: layers.slice(0, k).map((l) => l.interceptor),
+      interceptors,
     });
     running.push(server);
     servers.push({ name, port: server.port });
@@ -125,6 +134,15 @@ async function main(): Promise<void> {
     if (command.type === 'usage') {
       const usage = process.cpuUsage();
       send({ type: 'usage', cpuUs: usage.user + usage.system, handled: { ...handled } });
+    } else if (command.type === 'floors') {
+      const deps = { logger, tracing, keySource, token, limiter: defaultRateLimiter(limits), validation, getUserPath: authV1.AuthServiceService.getUser.path, userId: USER_ID, jwk, issuer: ISSUER, audience: AUDIENCE };
+      measureFloors(deps).then(
+        (floors) => send({ type: 'floors', floors }),
+        (error: unknown) => {
+          console.error(`chain server: floors: ${error instanceof Error ? error.stack : String(error)}`);
+          process.exit(1);
+        },
+      );
     }
   });
   const stop = () => {

@@ -21,7 +21,9 @@ import { fork } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { PASS_THROUGH_ROW } from './chain-rows.js';
 import type { ChainCommand, ChainReply } from './chain-server.js';
+import type { Floor } from './floors.js';
 import { median, nowMs, pin, round, roundOrNull, sleep } from './measure.js';
 import { attribute, type ProfileShare } from './profile.js';
 import { pairedRatio, ratioTarget, type SummaryRow } from './results.js';
@@ -80,6 +82,8 @@ interface ChainProcess {
   userId: string;
   pid: number;
   usage(): Promise<{ cpuUs: number; handled: Record<string, number> }>;
+  /** The floors (floors.ts), measured in this process while no load runs. */
+  floors(): Promise<Floor[]>;
   stop(): Promise<void>;
 }
 
@@ -99,24 +103,31 @@ function startChainServer(stack: Stack, pinning: boolean, execArgv: string[] = [
       child.off('exit', failed);
       pin(child.pid ?? 0, SERVER_CORE, pinning);
       let queue: Promise<unknown> = Promise.resolve();
-      const usage = () => {
+      const ask = <T extends ChainReply['type']>(command: ChainCommand, type: T) => {
         const result = queue.then(
           () =>
-            new Promise<{ cpuUs: number; handled: Record<string, number> }>((done) => {
-              child.once('message', (r: ChainReply) => r.type === 'usage' && done(r));
-              child.send({ type: 'usage' } satisfies ChainCommand);
+            new Promise<Extract<ChainReply, { type: T }>>((done) => {
+              const onReply = (r: ChainReply) => {
+                if (r.type !== type) return;
+                child.off('message', onReply);
+                done(r as Extract<ChainReply, { type: T }>);
+              };
+              child.on('message', onReply);
+              child.send(command);
             }),
         );
         queue = result.catch(() => undefined);
         return result;
       };
+      const usage = () => ask({ type: 'usage' }, 'usage');
+      const floors = () => ask({ type: 'floors' }, 'floors').then((r) => r.floors);
       const stop = async () => {
         if (child.exitCode !== null) return;
         const exited = new Promise((done) => child.once('exit', done));
         child.kill('SIGTERM');
         await exited;
       };
-      resolve({ servers: reply.servers, token: reply.token, userId: reply.userId, pid: child.pid ?? 0, usage, stop });
+      resolve({ servers: reply.servers, token: reply.token, userId: reply.userId, pid: child.pid ?? 0, usage, floors, stop });
     });
   });
 }
@@ -156,12 +167,13 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
     await chain.stop();
     throw error;
   });
-  const fullName = chain.servers[chain.servers.length - 1].name;
+  const fullName = lastLayerRow(chain.servers.map((s) => s.name));
   const targets = [
     ...chain.servers.map((s) => ({ ...s, process: chain, counter: s.name })),
-    { name: SAMPLED_ROW, port: sampled.servers[sampled.servers.length - 1].port, process: sampled, counter: fullName },
+    { name: SAMPLED_ROW, port: sampled.servers.find((s) => s.name === fullName)?.port ?? 0, process: sampled, counter: fullName },
   ];
   const runs: ChainRun[] = [];
+  let floors: Floor[] = [];
   try {
     const file = join(options.stack.scratchDir, 'chain-get-user.grpc');
     writeFileSync(file, grpcFrame(authV1.GetUserRequest.encode(authV1.GetUserRequest.fromPartial({ userId: chain.userId })).finish()));
@@ -196,6 +208,8 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
         log(`  chain ${server.name.padEnd(15)} round ${r + 1}: ${result.requestsPerSecond.toFixed(0)} req/s, ${cpuUsPerCall.toFixed(1)} µs CPU/call; stream ${messagesPerSecond.toFixed(0)} msg/s, ${cpuUsPerMessage.toFixed(2)} µs CPU/msg`);
       }
     }
+    floors = await chain.floors();
+    log(`  chain floors: ${floors.map((f) => `${f.layer} ${f.usPerCall} µs`).join(', ')}`);
   } finally {
     await chain.stop();
     await sampled.stop();
@@ -204,19 +218,21 @@ export async function chainScenario(options: ChainOptions): Promise<{ rows: Summ
   log(`  chain profile (full chain, ${profile.requestsPerSecond.toFixed(0)} req/s with the profiler): ${profile.shares.slice(0, 5).map((s) => `${s.component.split(' (')[0]} ${s.percent}%`).join(', ')}`);
   const names = targets.map((s) => s.name);
   const table = chainTable(names, runs, settings.rounds);
-  const full = table[table.length - 2];
-  const cheap = table[table.length - 1];
-  const bare = table[0];
-  const startServerRow = table[1];
+  const rowOf = (name: string) => table.find((row) => row.server === name) as ChainRow;
+  const full = rowOf(fullName);
+  const cheap = rowOf(SAMPLED_ROW);
+  const bare = rowOf('bare');
+  const startServerRow = rowOf('startServer()');
   const ratioOf = (name: string, key: 'requestsPerSecond' | 'messagesPerSecond') => pairedRatio(byRound(runs, name, key), byRound(runs, 'bare', key));
   const fullRatio = ratioOf(full.server, 'requestsPerSecond');
   const rows: SummaryRow[] = [
-    { scenario: 'chain', metric: 'full chain req/s, trivial GetUser (h2load)', unit: 'req/s', value: round(full.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(fullRatio), target: ratioTarget(fullRatio, CHAIN_TARGET), note: `${names.length - 3} interceptor layers; per-layer cost in the chain table` },
+    { scenario: 'chain', metric: 'full chain req/s, trivial GetUser (h2load)', unit: 'req/s', value: round(full.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(fullRatio), target: ratioTarget(fullRatio, CHAIN_TARGET), note: `${names.filter((n) => n.startsWith('+ ')).length} interceptor layers; per-layer cost in the chain table` },
     { scenario: 'chain', metric: 'full chain req/s, 1% of traces sampled', unit: 'req/s', value: round(cheap.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(cheap.server, 'requestsPerSecond')), note: 'OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01, in a second process (see the chain section before reading it)' },
     { scenario: 'chain', metric: 'startServer() req/s, no interceptors', unit: 'req/s', value: round(startServerRow.requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(startServerRow.server, 'requestsPerSecond')), note: 'health, reflection, stream tracking, decode-limit layer' },
+    { scenario: 'chain', metric: 'startServer() + pass-through layers req/s', unit: 'req/s', value: round(rowOf(PASS_THROUGH_ROW).requestsPerSecond, 0), baseline: round(bare.requestsPerSecond, 0), ratio: roundOrNull(ratioOf(PASS_THROUGH_ROW, 'requestsPerSecond')), note: 'as many grpc-js interceptor layers as the chain has for GetUser, each passing events on: what layering alone costs' },
     { scenario: 'chain', metric: 'full chain stream messages/s (StreamFlights)', unit: 'msg/s', value: round(full.messagesPerSecond, 0), baseline: round(bare.messagesPerSecond, 0), ratio: roundOrNull(ratioOf(full.server, 'messagesPerSecond')), note: `one stream of ${settings.streamMessages} one-flight messages per server and round` },
   ];
-  return { rows, data: { settings, loadAverageAtStart, loadAverageAtEnd: loadavg().map((l) => round(l, 2)), table, runs, profile } };
+  return { rows, data: { settings, loadAverageAtStart, loadAverageAtEnd: loadavg().map((l) => round(l, 2)), table, runs, profile, floors } };
 }
 
 /**
@@ -250,7 +266,22 @@ function byRound(runs: ChainRun[], server: string, key: 'requestsPerSecond' | 'm
   return runs.filter((r) => r.server === server).sort((a, b) => a.round - b.round).map((r) => r[key]);
 }
 
-/** Medians per server in chain order, with successive differences of CPU per call and per message. */
+/** The full chain's row: the last "+ layer" row. */
+export function lastLayerRow(names: string[]): string {
+  return names.filter((n) => n.startsWith('+ ')).pop() ?? names[names.length - 1];
+}
+
+/**
+ * The row a row's "adds" is measured against: the row before it in chain order; for
+ * {@link PASS_THROUGH_ROW} startServer(), for {@link SAMPLED_ROW} the full chain.
+ */
+function previousRow(names: string[], i: number): string | undefined {
+  if (names[i] === PASS_THROUGH_ROW) return 'startServer()';
+  if (names[i] === SAMPLED_ROW) return lastLayerRow(names);
+  return names[i - 1];
+}
+
+/** Medians per server in chain order, with the differences of CPU per call and per message to {@link previousRow}. */
 export function chainTable(names: string[], runs: ChainRun[], rounds: number): ChainRow[] {
   const added = (name: string, previous: string | undefined, key: 'cpuUsPerCall' | 'cpuUsPerMessage') => {
     if (!previous) return null;
@@ -264,9 +295,9 @@ export function chainTable(names: string[], runs: ChainRun[], rounds: number): C
     requestsPerSecond: round(median(byRound(runs, name, 'requestsPerSecond')), 0),
     ratio: roundOrNull(pairedRatio(byRound(runs, name, 'requestsPerSecond'), byRound(runs, 'bare', 'requestsPerSecond'))),
     cpuUsPerCall: round(median(byRound(runs, name, 'cpuUsPerCall')), 2),
-    addedUsPerCall: added(name, names[i - 1], 'cpuUsPerCall'),
+    addedUsPerCall: added(name, previousRow(names, i), 'cpuUsPerCall'),
     messagesPerSecond: round(median(byRound(runs, name, 'messagesPerSecond')), 0),
     cpuUsPerMessage: round(median(byRound(runs, name, 'cpuUsPerMessage')), 2),
-    addedUsPerMessage: added(name, names[i - 1], 'cpuUsPerMessage'),
+    addedUsPerMessage: added(name, previousRow(names, i), 'cpuUsPerMessage'),
   }));
 }

@@ -13,7 +13,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
-import { closeAllChannels } from '@grpc-patterns/grpc-kit';
+import { closeAllChannels, createClient } from '@grpc-patterns/grpc-kit';
+import { analyticsV1 } from '@grpc-patterns/proto';
 import { repoRoot } from '@grpc-patterns/testing';
 import { bidiScenario } from './bidi.js';
 import { chainScenario, type ChainSettings } from './chain.js';
@@ -22,10 +23,11 @@ import { clientStreamingScenario } from './client-streaming.js';
 import { canPin, pin } from './measure.js';
 import { ordersNotMeasured, ordersScenario } from './orders.js';
 import { profileScenario } from './profile.js';
+import { profileWhile } from './profile-service.js';
 import { renderReport } from './report.js';
 import type { BenchResults, SummaryRow } from './results.js';
-import { serverStreamingScenario } from './server-streaming.js';
-import { BENCH_AUTH_RATE_LIMIT, LOAD_CORE, Stack } from './stack.js';
+import { fastStream, serverStreamingScenario } from './server-streaming.js';
+import { BENCH_AUTH_RATE_LIMIT, bearer, LOAD_CORE, Stack } from './stack.js';
 import { unaryScenario } from './unary.js';
 
 /** Sizes of one run. */
@@ -112,6 +114,12 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   const loadAverageAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
   const summary: SummaryRow[] = [];
   const scenarios: Record<string, unknown> = {};
+  // A scenario's service profiled over one more run of its load (profile-service.ts): no summary rows.
+  const profiled = (name: string, env: Record<string, string>, load: Parameters<typeof profileWhile>[3]) => async () => {
+    const profile = await profileWhile(stack, name, env, load);
+    log(`  ${name}: ${profile.busyPercent}% of a core busy (auth ${profile.authBusyPercent}%); ${profile.shares.slice(0, 4).map((s) => `${s.component.split(' (')[0]} ${s.percent}%`).join(', ')}`);
+    return { rows: [] as SummaryRow[], data: { ...profile } };
+  };
   const step = async (name: string, body: () => Promise<{ rows: SummaryRow[]; data: Record<string, unknown> }>) => {
     const started = Date.now();
     log(`[${new Date().toISOString().slice(11, 19)}] ${name}`);
@@ -139,6 +147,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     const analytics = await stack.service('analytics');
     await step('server streaming', () => serverStreamingScenario({ stack, analytics, user: users[0], ...sizes.stream, slowRowsPerSecond: 100, log }));
     await stack.stopService(analytics);
+    await step('server streaming profile', profiled('analytics', {}, ({ process: p }) => fastStream(createClient(analyticsV1.AnalyticsServiceClient, p.target), bearer(users[0]), sizes.stream.rows, sizes.stream.chunkSize)));
     const metrics = await stack.service('metrics');
     await step('client streaming', () => clientStreamingScenario({ stack, metrics, user: users[0], ...sizes.upload, log }));
     await stack.stopService(metrics);
@@ -154,6 +163,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       const postgres = await stack.service('orders', { DATABASE_URL: options.databaseUrl });
       await step('orders (PostgreSQL)', () => ordersScenario({ orders: postgres, store: 'PostgreSQL', users, ...sizes.orders, log }));
       await stack.stopService(postgres);
+      await step('orders profile', profiled('orders', { DATABASE_URL: options.databaseUrl ?? '' }, (orders) => ordersScenario({ orders, store: 'PostgreSQL', users, ...sizes.orders, replays: 1, log: () => undefined })));
     } else {
       summary.push(...ordersNotMeasured('PostgreSQL', 'DATABASE_URL not set'));
     }

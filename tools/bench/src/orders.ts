@@ -8,7 +8,7 @@ import { createClient, unaryCall } from '@grpc-patterns/grpc-kit';
 import { ordersV1 } from '@grpc-patterns/proto';
 import { randomUUID } from 'node:crypto';
 import { nowMs, quantile, round } from './measure.js';
-import type { SummaryRow } from './results.js';
+import { minTarget, type SummaryRow } from './results.js';
 import { bearer, type BenchUser, type RunningService } from './stack.js';
 
 /** Options of {@link ordersScenario}. */
@@ -72,8 +72,9 @@ export async function ordersScenario(options: OrdersOptions): Promise<{ rows: Su
   options.log(`  orders on ${store}: ${perSecond.toFixed(0)} PlaceOrder/s (p50 ${quantile(latencies, 0.5).toFixed(2)} ms), replay p50 ${quantile(replayLatencies, 0.5).toFixed(2)} ms, p99 ${quantile(replayLatencies, 0.99).toFixed(2)} ms`);
   return {
     rows: [
-      { scenario: 'orders', metric: `PlaceOrder/s on ${store}`, unit: 'calls/s', value: round(perSecond, 1), note: `${options.concurrency} in flight, ${options.users.length} users; each calls auth.GetUser` },
+      { scenario: 'orders', metric: `PlaceOrder/s on ${store}`, unit: 'calls/s', value: round(perSecond, 1), target: store === 'PostgreSQL' ? minTarget(perSecond, 400, 'calls/s') : undefined, note: `${options.concurrency} in flight, ${options.users.length} users; each calls auth.GetUser` },
       { scenario: 'orders', metric: `PlaceOrder latency p50 on ${store}`, unit: 'ms', value: round(quantile(latencies, 0.5), 2) },
+      { scenario: 'orders', metric: `PlaceOrder latency p99 on ${store}`, unit: 'ms', value: round(quantile(latencies, 0.99), 2) },
       { scenario: 'orders', metric: `replay latency p50 on ${store}`, unit: 'ms', value: round(quantile(replayLatencies, 0.5), 2), note: `${options.replays} replays, one at a time` },
       { scenario: 'orders', metric: `replay latency p99 on ${store}`, unit: 'ms', value: round(quantile(replayLatencies, 0.99), 2) },
     ],

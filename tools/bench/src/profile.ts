@@ -24,6 +24,11 @@ const COMPONENTS: Array<[string, string[]]> = [
   ['grpc-js and HTTP/2', ['@grpc/grpc-js', 'node:internal/http2']],
   ['protobuf encoding', ['protobufjs', 'libs/proto/', '@bufbuild']],
   ['auth handler', ['apps/auth/']],
+  ['parquet decoding (hyparquet)', ['hyparquet']],
+  ['analytics handler (rows to messages, backpressure)', ['apps/analytics/']],
+  ['PostgreSQL client (pg)', ['/pg/', 'pg-protocol', 'pg-pool']],
+  ['orders handler and store', ['apps/orders/']],
+  ['outgoing calls (grpc-kit client, propagation)', ['grpc-kit/dist/client', 'interceptors/dist/client-']],
 ];
 
 /** CPU share per component, of the non-idle samples. */
@@ -32,7 +37,7 @@ export interface ProfileShare {
   percent: number;
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string }; children?: number[] }>;
   samples: number[];
 }

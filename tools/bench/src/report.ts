@@ -3,15 +3,10 @@
  * hand: the numbers, the machine and the commands always come from the same run).
  */
 import { basename, dirname, relative } from 'node:path';
-import { CHAIN_TARGET, SAMPLED_ENV, SAMPLED_ROW, type ChainRow } from './chain.js';
+import { cell } from './cell.js';
+import type { Floor } from './floors.js';
+import { chainCeiling, chainSection } from './report-chain.js';
 import type { BenchResults, SummaryRow } from './results.js';
-
-function cell(value: number | null | undefined): string {
-  if (value === null || value === undefined || Number.isNaN(value)) return '–';
-  const size = Math.abs(value);
-  if (size >= 100) return Math.round(value).toLocaleString('en-US');
-  return value.toFixed(size >= 10 ? 1 : 2);
-}
 
 function targetCell(row: SummaryRow): string {
   if (!row.target) return '';
@@ -24,15 +19,21 @@ function gapSection(results: BenchResults): string {
   const profile = results.scenarios['unary profile'] as { shares: Array<{ component: string; percent: number }> } | undefined;
   const lines = targeted.map((row) => {
     if (!row.target) return `- ${row.scenario}, ${row.metric}: ${row.note}.`;
-    const what = `- ${row.scenario}, ${row.metric}: target ${row.target.text}, measured ${row.unit === 'MiB' ? `${cell(row.value)} MiB` : `ratio ${cell(row.ratio)}`}`;
+    const what = `- ${row.scenario}, ${row.metric}: target ${row.target.text}, measured ${row.unit === 'MiB' || row.baseline === undefined ? `${cell(row.value)} ${row.unit}` : `ratio ${cell(row.ratio)}`}`;
     if (row.target.met) return `${what}: **met**.`;
-    const chainProfile = (results.scenarios.chain as { profile?: { shares: Array<{ component: string; percent: number }> } } | undefined)?.profile;
+    const chainData = results.scenarios.chain as { profile?: { shares: Array<{ component: string; percent: number }> }; floors?: Floor[]; table?: Array<{ server: string; cpuUsPerCall: number }> } | undefined;
+    const chainProfile = chainData?.profile;
+    const bareCpu = chainData?.table?.find((r) => r.server === 'bare')?.cpuUsPerCall;
+    const ceiling = chainData?.floors?.length && bareCpu ? `; the concerns' own library calls (floors) alone bound it at ${cell(chainCeiling(bareCpu, chainData.floors))}` : '';
     const top = (shares: Array<{ component: string; percent: number }>) => shares.slice(0, 3).map((s) => `${s.component} ${s.percent}%`).join(', ');
+    const serviceProfile = results.scenarios[row.scenario === 'orders' ? 'orders profile' : `${row.scenario} profile`] as { service: string; busyPercent: number; authBusyPercent: number; shares: Array<{ component: string; percent: number }> } | undefined;
     const why =
-      row.scenario === 'unary' && profile
+      row.scenario !== 'unary' && serviceProfile
+        ? ` One more run with V8's profiler in ${serviceProfile.service}: ${serviceProfile.busyPercent}% of a core busy (auth ${serviceProfile.authBusyPercent}%); largest shares of its busy CPU: ${top(serviceProfile.shares)}.`
+        : row.scenario === 'unary' && profile
         ? ` Largest shares of auth's CPU under this load: ${top(profile.shares)} (table below).`
         : row.scenario === 'chain' && chainProfile
-          ? ` Largest shares of the chain process' CPU (V8 profiler): ${top(chainProfile.shares)}; per-layer costs in the chain section.`
+          ? ` Largest shares of the chain process' CPU (V8 profiler): ${top(chainProfile.shares)}; per-layer costs in the chain section${ceiling}.`
           : '';
     return `${what}: **not met**, ${row.target.gap}.${why}`;
   });
@@ -54,68 +55,6 @@ count for their caller); idle time left out.
 |---|---|
 ${profile.shares.map((s) => `| ${s.component} | ${s.percent}% |`).join('\n')}
 
-`;
-}
-
-/** The chain table: each prefix of the server chain against bare, and what each layer adds per call. */
-function chainSection(results: BenchResults): string {
-  const chain = results.scenarios.chain as { settings: Record<string, number>; loadAverageAtStart: number[]; loadAverageAtEnd: number[]; table: ChainRow[]; profile?: { requestsPerSecond: number; shares: Array<{ component: string; percent: number }> } } | undefined;
-  if (!chain) return '';
-  const s = chain.settings;
-  const us = (v: number | null) => (v === null ? '–' : v.toFixed(v !== 0 && Math.abs(v) < 10 ? 2 : 1));
-  const rows = chain.table.map((r) => `| ${r.server} | ${cell(r.requestsPerSecond)} | ${cell(r.ratio)} | ${us(r.cpuUsPerCall)} | ${us(r.addedUsPerCall)} | ${cell(r.messagesPerSecond)} | ${us(r.cpuUsPerMessage)} | ${us(r.addedUsPerMessage)} |`);
-  const layers = chain.table.filter((r) => r.server !== SAMPLED_ROW);
-  const full = layers[layers.length - 1];
-  const paying = layers
-    .slice(2)
-    .filter((r) => (r.addedUsPerCall ?? 0) > 0)
-    .sort((a, b) => (b.addedUsPerCall ?? 0) - (a.addedUsPerCall ?? 0))
-    .slice(0, 3)
-    .map((r) => `${r.server.replace(/^\+ /, '')} ${us(r.addedUsPerCall)} µs`);
-  return `## The server interceptor chain, layer by layer
-
-A trivial service (GetUser answers a fixed message from memory; StreamFlights writes
-one-flight messages) behind a bare \`grpc.Server\`, behind grpc-kit's \`startServer()\` with no
-interceptors, and behind each prefix of \`serverInterceptorLayers()\` (the chain every service
-runs, in its order; "+ validation" is the full chain), all in one process on the server core
-(tools/bench/src/chain-server.ts). The chain gets what serve() gives a service: pino at info to
-a pipe, OpenTelemetry with the batching OTLP exporter, prom-client, an ES256 access token
-verified against a local key set, the token bucket (never rejecting), a validator on GetUser.
-h2load as in the unary scenario (${s.clients} connections × ${s.streams} streams, ${s.durationS} s after ${s.warmUpS} s warm-up, same token),
-one unmeasured pass over every server first (JIT warm-up), then ${s.rounds} round(s), forwards then backwards; then one stream of ${s.streamMessages} messages per server and
-round. CPU is the server process' (process.cpuUsage) after the warm-up, over the calls that reached the handler then;
-"adds" is a row's CPU per call minus the row before's, median over the rounds. Load average
-${chain.loadAverageAtStart.join(', ')} when it started, ${chain.loadAverageAtEnd.join(', ')} when it ended (shared machine: other jobs
-run on both cores).
-
-| server | req/s | vs bare | CPU µs/call | adds µs/call | stream msg/s | CPU µs/msg | adds µs/msg |
-|---|---|---|---|---|---|---|---|
-${rows.join('\n')}
-
-Full chain: ${cell(full.ratio)} of bare req/s (target >= ${CHAIN_TARGET.toFixed(2)}${full.ratio !== null && full.ratio < CHAIN_TARGET ? `: missed by ${Math.round((CHAIN_TARGET - full.ratio) * 100)} percentage points` : ': met'}); the layers that add most per call: ${paying.join(', ') || 'none measurable'}.
-The last row, "${SAMPLED_ROW}", is the full chain in a second process started with
-${Object.entries(SAMPLED_ENV).map(([k, v]) => `\`${k}=${v}\``).join(' ')} (tracing's cheap path; the default stays
-parentbased_always_on): its "adds" column is its difference to the full chain. Read it with its
-stream columns: sampling changes nothing per stream message, so where that row is also slower
-per message than the full chain, the second process itself was slower in this run (it served
-fewer calls, and shares the server core with the first), and the row says nothing about sampling.
-The "decode limit" row adds nothing by construction: startServer() appends that layer to every
-chain that lacks it (and since this change it is no layer at all for a method without a decode
-limit, such as GetUser).
-${
-    chain.profile
-      ? `
-Where the full chain's CPU time goes: one more h2load run against the full-chain server only, in
-a fresh chain process with V8's sampling profiler (the data of \`node --cpu-prof\`, started after
-h2load's warm-up and stopped at its end, so start-up is left out; ${cell(Math.round(chain.profile.requestsPerSecond))} req/s with the profiler);
-samples attributed as in the auth profile below (a frame's script, or its nearest caller's; idle left out).
-
-| component | share of the chain process' busy CPU |
-|---|---|
-${chain.profile.shares.map((p) => `| ${p.component} | ${p.percent}% |`).join('\n')}
-`
-      : ''
-  }
 `;
 }
 

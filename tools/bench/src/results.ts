@@ -1,3 +1,17 @@
+/** A "ratio <= max" target (lower is better: memory per stream against bare). */
+export function maxRatioTarget(ratio: number | null, max: number): Target | undefined {
+  if (ratio === null || !Number.isFinite(ratio)) return undefined;
+  const met = ratio <= max;
+  return { text: `<= ${max}x bare`, met, gap: met ? '' : `${(ratio / max).toFixed(1)}x over` };
+}
+
+/** A "value >= min" target (a rate with no baseline). */
+export function minTarget(value: number | null, min: number, unit: string): Target | undefined {
+  if (value === null || !Number.isFinite(value)) return undefined;
+  const met = value >= min;
+  return { text: `>= ${min} ${unit}`, met, gap: met ? '' : `${Math.round((1 - value / min) * 100)}% below` };
+}
+
 /**
  * The shape of `docs/bench/results.json`: one section per scenario (raw numbers per round, for
  * the plots) and one summary row per headline number (for the table in docs/benchmarks.md).

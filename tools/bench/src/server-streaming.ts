@@ -31,7 +31,7 @@ export interface ServerStreamingOptions {
 }
 
 /** Reads one StreamFlights stream to its end; returns rows per second. */
-async function fastStream(client: analyticsV1.AnalyticsServiceClient, metadata: grpc.Metadata, rows: number, chunkSize: number): Promise<number> {
+export async function fastStream(client: analyticsV1.AnalyticsServiceClient, metadata: grpc.Metadata, rows: number, chunkSize: number): Promise<number> {
   const started = nowMs();
   const chunks = await collect(client.streamFlights(analyticsV1.StreamFlightsRequest.fromPartial({ chunkSize, limit: rows }), metadata));
   const received = chunks.reduce((sum, c) => sum + c.flights.length, 0);

@@ -3,7 +3,7 @@
  * one request message and either parses it (the values the handler works with) or returns every
  * violation, so the rules and the parsing cannot drift apart:
  * - {@link ordersValidation} registers them with the validation interceptor of
- *   @grpc-patterns/interceptors (main.ts passes it to serve()): a bad request ends with
+ *   @grpc-patterns/interceptors (service.ts returns it, the runtime's serve() installs it): a bad request ends with
  *   INVALID_ARGUMENT and a google.rpc.BadRequest before the handler runs;
  * - the handlers call the same functions for the parsed values ({@link valueOrThrow}); on a
  *   server without the interceptor that is also where a bad request is rejected, with the same

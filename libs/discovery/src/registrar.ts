@@ -1,7 +1,7 @@
 /**
  * A registrar puts this instance into a registry while it serves and takes it out before it
  * drains (the order in docs/architecture.md: NOT_SERVING -> deregister -> propagation wait ->
- * drain). `serve()` in @grpc-patterns/interceptors drives it.
+ * drain). `serve()` in @grpc-patterns/runtime drives it.
  */
 
 /** Where this instance serves gRPC, as clients should dial it. */

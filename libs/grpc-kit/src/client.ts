@@ -135,7 +135,7 @@ let processCredentials: grpc.ChannelCredentials | undefined;
 /**
  * Sets the credentials every later {@link createClient} without its own `credentials` uses, so
  * a service configures TLS for all its outgoing channels in one place (serve() and
- * `useTlsFromConfig()` of @grpc-patterns/interceptors call this; docs/tls.md). `undefined`
+ * `useTlsFromConfig()` of @grpc-patterns/runtime call this; docs/tls.md). `undefined`
  * goes back to plaintext. Channels made before keep the credentials they were made with.
  */
 export function setDefaultChannelCredentials(credentials: grpc.ChannelCredentials | undefined): void {

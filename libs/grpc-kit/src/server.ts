@@ -8,8 +8,8 @@
  * - server reflection (v1 and v1alpha) over the descriptor set generated from proto/, so
  *   `buf curl`, grpcurl and grpcui work without .proto files;
  * - interceptors, first = outermost;
- * - graceful shutdown on SIGTERM/SIGINT: NOT_SERVING -> hooks (deregistration) -> propagation
- *   wait -> open streams ended with UNAVAILABLE -> tryShutdown -> forceShutdown when
+ * - graceful shutdown on SIGTERM/SIGINT (shutdown.ts): NOT_SERVING -> hooks (deregistration) ->
+ *   propagation wait -> open streams ended with UNAVAILABLE -> tryShutdown -> forceShutdown when
  *   `shutdownGraceMs` runs out. Unary calls in flight are allowed to finish.
  */
 import * as grpc from '@grpc/grpc-js';
@@ -19,10 +19,12 @@ import { ReflectionService } from '@grpc/reflection';
 import { descriptorSetBase64 } from '@grpc-patterns/proto';
 import { HealthImplementation } from 'grpc-health-check';
 import { isIPv6 } from 'node:net';
-import { flushLogs, type Logger } from '@grpc-patterns/observability';
-import { GrpcError } from './errors.js';
+import type { Logger } from '@grpc-patterns/observability';
 import { decodeLimitInterceptor, isDecodeLimitInterceptor } from './decode-limit.js';
-import { endStream, setUnexpectedErrorReporter } from './handlers.js';
+import { setUnexpectedErrorReporter } from './handlers.js';
+import { drain, shutdownOnSignals, trackStreams, type OpenStream } from './shutdown.js';
+
+export { SHUTDOWN_BACKSTOP_MS } from './shutdown.js';
 
 /** One gRPC service to serve: its generated definition, implementation and full name. */
 export interface ServiceRegistration {
@@ -165,7 +167,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     interceptors: withDecodeLimitInterceptor(options.interceptors ?? []),
   });
 
-  const streams = new Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>();
+  const streams = new Set<OpenStream>();
   for (const service of options.services) {
     server.addService(service.definition, trackStreams(service, streams));
   }
@@ -175,7 +177,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // shutdown ends them too instead of waiting for clients to hang up.
   const trackingServer = {
     addService: (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) =>
-      server.addService(definition, trackStreams({ name: '', definition, implementation }, streams)),
+      server.addService(definition, trackStreams({ definition, implementation }, streams)),
   };
   health.addToServer(trackingServer as unknown as grpc.Server);
   new ReflectionService(reflectionPackage(), {
@@ -198,73 +200,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason = 'shutdown requested'): Promise<void> => {
-    stopping ??= gracefulShutdown(reason);
+    stopping ??= drain(reason, server, health, streams, options);
     return stopping;
   };
-
-  async function gracefulShutdown(reason: string): Promise<void> {
-    const started = Date.now();
-    logger.info({ reason, openStreams: streams.size }, 'shutting down: health NOT_SERVING');
-    health.setStatus('', 'NOT_SERVING');
-    for (const s of options.services) health.setStatus(s.name, 'NOT_SERVING');
-    for (const hook of options.beforeDrain ?? []) await runHook(hook, logger);
-    if (options.propagationDelayMs) await sleep(options.propagationDelayMs);
-
-    const ending = new GrpcError(grpc.status.UNAVAILABLE, 'server shutting down');
-    for (const call of streams) endStream(call, ending);
-
-    const remaining = Math.max(0, options.shutdownGraceMs - (Date.now() - started));
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        logger.warn({ graceMs: options.shutdownGraceMs }, 'grace period over: forcing shutdown');
-        server.forceShutdown();
-        resolve();
-      }, remaining);
-      server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    for (const hook of options.afterStop ?? []) await runHook(hook, logger);
-    logger.info({ durationMs: Date.now() - started }, 'stopped');
-  }
-
-  if (options.handleSignals ?? true) {
-    const onSignal = (signal: NodeJS.Signals) => {
-      // Backstop: a shutdown hook that never settles (a store's close, an exporter's flush)
-      // must not leave a process that no longer serves but never exits.
-      // Every exit first flushes the log for at most LOG_FLUSH_BUDGET_MS and then exits without
-      // waiting on stdout (a reader that stopped reading cannot hold the process, see
-      // libs/observability log-destination.ts).
-      const exit = (code: number) => void flushLogs(logger).finally(() => process.exit(code));
-      setTimeout(() => {
-        logger.error({ graceMs: options.shutdownGraceMs, backstopMs: SHUTDOWN_BACKSTOP_MS }, 'shutdown did not finish: exiting');
-        exit(1);
-      }, options.shutdownGraceMs + SHUTDOWN_BACKSTOP_MS).unref();
-      shutdown(signal).then(
-        () => exit(0),
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          exit(1);
-        },
-      );
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  }
+  if (options.handleSignals ?? true) shutdownOnSignals(shutdown, logger, options.shutdownGraceMs);
 
   logger.info({ address: `${host}:${port}`, services: options.services.map((s) => s.name) }, 'serving');
   return { server, port, address: `${dialHost}:${port}`, health, openStreams: () => streams.size, shutdown };
 }
-
-/**
- * After a signal, how long past `shutdownGraceMs` the process may take for its afterStop hooks
- * before it exits with code 1 anyway, ms (plus at most LOG_FLUSH_BUDGET_MS, 250, to flush the
- * log; a stdout nobody reads does not extend it). Keep `shutdownGraceMs` + this (+ any preStop delay)
- * under the orchestrator's kill timeout (Kubernetes `terminationGracePeriodSeconds`, compose
- * `stop_grace_period`) so the process, not SIGKILL, decides how it ends.
- */
-export const SHUTDOWN_BACKSTOP_MS = 2_000;
 
 /**
  * The chain with a {@link decodeLimitInterceptor} innermost when it has none, so a message
@@ -272,39 +215,4 @@ export const SHUTDOWN_BACKSTOP_MS = 2_000;
  */
 function withDecodeLimitInterceptor(interceptors: grpc.ServerInterceptor[]): grpc.ServerInterceptor[] {
   return interceptors.some(isDecodeLimitInterceptor) ? interceptors : [...interceptors, decodeLimitInterceptor()];
-}
-
-/** Wraps streaming handlers so shutdown can find and end the open streams. */
-function trackStreams(service: ServiceRegistration, streams: Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>): grpc.UntypedServiceImplementation {
-  const wrapped: grpc.UntypedServiceImplementation = {};
-  for (const [method, handler] of Object.entries(service.implementation)) {
-    // Generated definitions key methods by name; proto-loader ones (health) by the proto name,
-    // with the camelCase name as originalName: accept both, as grpc-js addService does.
-    const definition = service.definition[method] ?? Object.values(service.definition).find((d) => d.originalName === method);
-    if (!definition?.responseStream) {
-      wrapped[method] = handler;
-      continue;
-    }
-    wrapped[method] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
-      streams.add(call);
-      const forget = () => streams.delete(call);
-      // Not on 'finish': a stream whose status is still queued behind flow control is open.
-      call.once('close', forget);
-      call.once('cancelled', forget);
-      return (handler as (call: unknown) => void)(call);
-    }) as grpc.UntypedHandleCall;
-  }
-  return wrapped;
-}
-
-async function runHook(hook: () => Promise<void>, logger: Logger): Promise<void> {
-  try {
-    await hook();
-  } catch (error) {
-    logger.error({ err: error }, 'shutdown hook failed');
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,4 +1,5 @@
-// The server interceptor chain, client propagation, rich errors and serve() (docs/interceptors.md).
+// The server interceptor chain, client propagation and rich errors (docs/interceptors.md); the
+// start-up that runs the chain is @grpc-patterns/runtime.
 export * from './call-context.js';
 export * from './error-details.js';
 export * from './public-methods.js';
@@ -15,6 +16,5 @@ export * from './deadline.js';
 export * from './client-propagation.js';
 export * from './client-metrics.js';
 export * from './chain.js';
-export * from './serve.js';
 export * from './rate-limit-store.js';
 export * from './auth-failure-budget.js';

@@ -3,10 +3,10 @@
  * runService (apps/<name>/src/service.ts).
  */
 import type { Env } from '@grpc-patterns/config';
-import type { ServeOptions } from '@grpc-patterns/interceptors';
 import type { Logger } from '@grpc-patterns/observability';
 import type * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
+import type { ServeOptions } from './serve.js';
 
 /** What the runtime made before it calls {@link ServiceModule.start}: resolvers and TLS are set. */
 export interface ServiceContext<Config> {

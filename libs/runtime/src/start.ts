@@ -4,9 +4,10 @@
  * serve(). Loaded by runService after tracing is set up.
  */
 import { discoveryForServe } from '@grpc-patterns/discovery';
-import { clientInterceptorChain, serve, useTlsFromConfig, type ServeConfig } from '@grpc-patterns/interceptors';
+import { clientInterceptorChain } from '@grpc-patterns/interceptors';
 import { serviceManifest } from '@grpc-patterns/manifest';
 import { createLogger, createMetricsRegistry, type Tracing } from '@grpc-patterns/observability';
+import { serve, useTlsFromConfig, type ServeConfig } from './serve.js';
 import type { ServiceModule } from './service-module.js';
 
 type RuntimeConfig = ServeConfig & Parameters<typeof discoveryForServe>[0] & { LOG_LEVEL: Parameters<typeof createLogger>[0]['level'] };

@@ -1,7 +1,7 @@
 // The generated certificates in real grpc-js handshakes, in process: grpc-kit's credentials
 // from files, serve()'s process-wide default for outgoing channels, and the name check.
 import { channelCredentialsFromFiles, checkHealth, closeAllChannels, defaultChannelCredentials, serverCredentialsFromFiles, setDefaultChannelCredentials, startServer, type RunningServer, type TlsFiles } from '@grpc-patterns/grpc-kit';
-import { useTlsFromConfig } from '@grpc-patterns/interceptors';
+import { useTlsFromConfig } from '@grpc-patterns/runtime/serve';
 import { createLogger } from '@grpc-patterns/observability';
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * serve(): what runService (@grpc-patterns/runtime) does last, after tracing, config, resolvers
+ * serve(): the last step of runService's start-up (start.ts), after tracing, config, resolvers
  * and the service's handlers: the /metrics endpoint, the server interceptor chain,
  * startServer(), shutdown hooks that flush spans and close channels, and (optionally)
  * registration in discovery: register once SERVING, deregister first on shutdown.
@@ -17,9 +17,9 @@ import {
 } from '@grpc-patterns/grpc-kit';
 import { registerLogMetrics, startMetricsServer, type Logger, type Tracing } from '@grpc-patterns/observability';
 import type { Registry } from 'prom-client';
-import { grpcKeySource, type KeySource } from './auth.js';
-import { serverInterceptorChain, type ServerChainOptions } from './chain.js';
-import { rateLimiterFromConfig, type RateLimitFailMode } from './rate-limit-store.js';
+import { grpcKeySource, type KeySource } from '@grpc-patterns/interceptors';
+import { serverInterceptorChain, type ServerChainOptions } from '@grpc-patterns/interceptors';
+import { rateLimiterFromConfig, type RateLimitFailMode } from '@grpc-patterns/interceptors';
 
 /** The common variables of every service (`serviceEnv()` from @grpc-patterns/config). */
 export interface ServeConfig {
@@ -57,8 +57,8 @@ let processTls: { key: string; credentials: TlsCredentials } | undefined;
  * The process' TLS credentials from its config, built once (the files are read once), and made
  * the default of every later `createClient()` without credentials of its own: the service's
  * outgoing channels (orders -> auth, token keys from auth) then use TLS, and in mtls present
- * the service's certificate, without each call site knowing about TLS. serve() calls it; a
- * main.ts that creates clients before serve() calls it first (orders does).
+ * the service's certificate, without each call site knowing about TLS. startService calls it
+ * before the service's start() creates any client; serve() again (the same config: a no-op).
  *
  * @throws Error naming a file that cannot be read (config validation checks them first).
  */
@@ -77,8 +77,7 @@ export const RATE_LIMIT_STORE_READY_TIMEOUT_MS = 2_000;
 
 /**
  * Registers this instance in a discovery registry (structurally the `Registrar` of
- * @grpc-patterns/discovery: `EtcdRegistrar`, `ConsulRegistrar`), so this lib needs no
- * dependency on it. Both methods idempotent.
+ * @grpc-patterns/discovery: `EtcdRegistrar`, `ConsulRegistrar`). Both methods idempotent.
  */
 export interface ServeRegistrar {
   /** Adds `host:port` to the registry; resolves once it is there. */

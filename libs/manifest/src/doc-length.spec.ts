@@ -10,10 +10,6 @@ const MAX_DOC_LINES = 3;
 
 /** Files whose exports still have TSDoc over the limit; how many such exports each may keep. */
 const LONG_DOCS: Record<string, number> = {
-  'apps/analytics/src/analytics-service.ts': 1,
-  'apps/analytics/src/delay-stats.ts': 1,
-  'apps/analytics/src/flow-control.ts': 1,
-  'apps/analytics/src/query.ts': 1,
   'apps/auth/src/auth-service.ts': 1,
   'apps/auth/src/config.ts': 1,
   'apps/auth/src/pglite-store.ts': 1,

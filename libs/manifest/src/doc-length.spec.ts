@@ -62,7 +62,6 @@ const LONG_DOCS: Record<string, number> = {
   'libs/interceptors/src/token-verifier.ts': 1,
   'libs/interceptors/src/tracing.ts': 3,
   'libs/interceptors/src/validation.ts': 1,
-  'libs/testing/src/process.ts': 2,
   'tools/bench/src/stack.ts': 1,
   'tools/certs/src/generate.ts': 1,
   'tools/certs/src/write.ts': 1,

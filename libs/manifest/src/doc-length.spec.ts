@@ -63,8 +63,6 @@ const LONG_DOCS: Record<string, number> = {
   'libs/interceptors/src/tracing.ts': 3,
   'libs/interceptors/src/validation.ts': 1,
   'tools/bench/src/stack.ts': 1,
-  'tools/certs/src/generate.ts': 1,
-  'tools/certs/src/write.ts': 1,
   'tools/deploy/src/compose.ts': 2,
   'tools/deploy/src/docker.ts': 1,
   'tools/deploy/src/dockerfile.ts': 1,

@@ -72,8 +72,6 @@ const LONG_DOCS: Record<string, number> = {
   'tools/deploy/src/prometheus.ts': 1,
   'tools/deploy/src/queries.ts': 2,
   'tools/deploy/src/render.ts': 1,
-  'tools/stack/src/serve-support.ts': 1,
-  'tools/stack/src/services.ts': 5,
 };
 
 /** Non-blank text lines of a `/** ... *\/` block, without its delimiters and leading `*`. */

@@ -75,7 +75,7 @@ export interface ServiceProcess {
 
 /**
  * Variables that switch a service to a shared backend or registry; {@link spawnService} passes only those
- * in `options.env`, not the parent's (README "Tests" says why).
+ * in `options.env`, not the parent's (the root README "Tests" says why).
  */
 export const BACKEND_ENV_VARIABLES = ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'ETCD_ENDPOINTS', 'DISCOVERY'] as const;
 

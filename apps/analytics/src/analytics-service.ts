@@ -67,14 +67,8 @@ function scanLimitError(scope: 'user' | 'server', limit: number): GrpcError {
 }
 
 /**
- * Opens the data files and builds the service.
- *
- * Status codes: INVALID_ARGUMENT for a malformed request (naming the field);
- * RESOURCE_EXHAUSTED with RetryInfo when the caller already holds `maxScansPerUser` scans
- * ("... for this user ...") or `maxConcurrentScans` scans are running, and "client not reading
- * for N s; stream ended" after a stall of `streamStallTimeoutMs`; CANCELLED /
- * DEADLINE_EXCEEDED as the call ends; INTERNAL for anything unexpected (logged).
- *
+ * Opens the data files and builds the service. Call errors: INVALID_ARGUMENT, RESOURCE_EXHAUSTED (scan
+ * slots, stalled client), CANCELLED / DEADLINE_EXCEEDED, INTERNAL; when: README "Explanation: Status codes".
  * @throws Error naming the file when the parquet file or airports.csv cannot be read.
  */
 export async function createAnalyticsService(options: AnalyticsServiceOptions): Promise<AnalyticsService> {

@@ -85,15 +85,9 @@ function monthOf(timeMs: number): { label: string; endMs: number } {
 }
 
 /**
- * Scans for a validated query ({@link parseDelayStatsRequest}) and writes each window's
- * aggregates when it is complete (month windows during the scan, the ALL window at the end),
- * with backpressure; `summary` is kept up to date for the call's log line.
- *
- * rows_scanned of a month's messages is the position of the first row of a later month (the
- * row that proved the month complete); at the end of the scan it is rows_total.
- *
- * @throws GrpcError CANCELLED when the call ends mid-scan. An unsorted file ends the call with
- *   INTERNAL (and is logged).
+ * Scans for a validated query ({@link parseDelayStatsRequest}), writing each window's aggregates once it
+ * is complete (README "Explanation: Month windows while scanning"); keeps `summary` current for the log.
+ * @throws GrpcError CANCELLED when the call ends mid-scan; INTERNAL (logged) for an unsorted file.
  */
 export async function streamDelayStats(call: Call, query: DelayStatsQuery, signal: AbortSignal, context: ScanContext, summary: ScanSummary): Promise<void> {
   const { filter, groupBy, window, minFlights } = query;

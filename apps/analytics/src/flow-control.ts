@@ -24,11 +24,9 @@ export interface WriteCounters {
 }
 
 /**
- * Writes `message` and resolves when the caller may write the next one.
- *
- * @param stallTimeoutMs longest wait for 'drain', ms (grpc-kit writeMessage's stall timeout).
- * @throws GrpcError CANCELLED when the call ends while waiting for 'drain'; RESOURCE_EXHAUSTED
- *   "client not reading for N s; stream ended" when the client did not read for `stallTimeoutMs`.
+ * Writes `message`, resolving when the caller may write the next; `stallTimeoutMs`: longest wait for 'drain', ms.
+ * @throws GrpcError CANCELLED when the call ends while waiting; RESOURCE_EXHAUSTED "client not reading
+ * for N s; stream ended" after `stallTimeoutMs` (grpc-kit writeMessage's stall timeout).
  */
 export async function send<T>(call: ServerWritableStream<unknown, T>, message: T, counters: WriteCounters, stallTimeoutMs?: number): Promise<void> {
   const written = writeMessage(call, message, { stallTimeoutMs }).catch((error: unknown) => {

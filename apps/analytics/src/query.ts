@@ -97,13 +97,9 @@ function parseCommonFilter(request: CommonFilterFields, violations: FieldViolati
 }
 
 /**
- * Validates a StreamFlights request.
- *
- * min_delay_minutes is a proto3 `optional` field: unset means "no delay filter", so a default
- * request keeps early departures, while 0 means "on time or late".
- *
- * @throws GrpcError INVALID_ARGUMENT naming each bad field (origin, destination, from_date,
- *   to_date, chunk_size, progress_interval_ms).
+ * Validates a StreamFlights request; an unset min_delay_minutes means no delay filter, 0 on time or late.
+ * @throws GrpcError INVALID_ARGUMENT naming each bad field (origin, destination, from_date, to_date,
+ * chunk_size, progress_interval_ms).
  */
 export function parseFlightsRequest(request: analyticsV1.StreamFlightsRequest): FlightsQuery {
   const violations: FieldViolation[] = [];
@@ -131,9 +127,8 @@ const GROUP_BY: Partial<Record<number, GroupBy>> = {
 
 /**
  * Validates a StreamDelayStats request.
- *
- * @throws GrpcError INVALID_ARGUMENT naming each bad field (group_by when UNSPECIFIED or
- *   unknown, window when unknown, and the filter fields as in {@link parseFlightsRequest}).
+ * @throws GrpcError INVALID_ARGUMENT naming each bad field (group_by when UNSPECIFIED or unknown, window
+ * when unknown, the filter fields as in {@link parseFlightsRequest}).
  */
 export function parseDelayStatsRequest(request: analyticsV1.StreamDelayStatsRequest): DelayStatsQuery {
   const violations: FieldViolation[] = [];

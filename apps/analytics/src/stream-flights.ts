@@ -17,9 +17,8 @@ import type { ScanContext, ScanSummary } from './scan-context.js';
 type Call = ServerWritableStream<analyticsV1.StreamFlightsRequest, analyticsV1.StreamFlightsResponse>;
 
 /**
- * Scans for a validated query ({@link parseFlightsRequest}) and writes chunks with
- * backpressure; `summary` is kept up to date so a stopped scan can still be logged.
- *
+ * Scans for a validated query ({@link parseFlightsRequest}) and writes chunks with backpressure;
+ * `summary` is kept up to date so a stopped scan can still be logged.
  * @throws GrpcError CANCELLED when the call ends (client cancel, deadline, shutdown) mid-scan.
  */
 export async function streamFlights(call: Call, query: FlightsQuery, signal: AbortSignal, context: ScanContext, summary: ScanSummary): Promise<void> {

@@ -74,15 +74,8 @@ export interface AuthService {
 }
 
 /**
- * Loads (or on first start creates and stores) the signing key and builds the service.
- *
- * Status codes: INVALID_ARGUMENT (a field empty or malformed, named in the message),
- * ALREADY_EXISTS (Register: username taken), UNAUTHENTICATED (Login: "invalid username or
- * password"; Refresh: "invalid refresh token" / "refresh token expired" / a reused token),
- * RESOURCE_EXHAUSTED with RetryInfo (Login/Register limits, a full scrypt queue, a peer's
- * invalid refresh tokens), PERMISSION_DENIED (GetUser of another user by a non-admin),
- * NOT_FOUND (GetUser), INTERNAL for anything unexpected (store down, corrupt row), detail
- * logged only.
+ * Loads (on first start creates and stores) the signing key and builds the service.
+ * Errors: each RPC's status codes are in README's table; INTERNAL (detail logged only) for anything unexpected.
  */
 export async function createAuthService(deps: AuthServiceDeps): Promise<AuthService> {
   const { config, store, logger } = deps;

@@ -62,10 +62,8 @@ export type AuthConfig = z.infer<z.ZodObject<typeof authConfigShape>>;
 export const DEFAULT_UV_THREADPOOL_SIZE = 4;
 
 /**
- * {@link authConfigShape} parsed, plus the check one variable cannot make alone:
- * SCRYPT_MAX_CONCURRENT below UV_THREADPOOL_SIZE, so a libuv thread is always left for token
- * signatures and checks.
- *
+ * {@link authConfigShape} parsed, plus SCRYPT_MAX_CONCURRENT below UV_THREADPOOL_SIZE, so a libuv thread
+ * is left for token signatures (README "Explanation: scrypt is bounded").
  * @throws ConfigError naming the variable.
  */
 export function parseAuthConfig(env: Env = process.env): AuthConfig {

@@ -10,12 +10,9 @@ import { createSqlStore, migrate } from './sql-store.js';
 import type { AuthStore } from './store.js';
 
 /**
- * Opens (creating on first use: about 4 s for initdb, then about 0.5 s per open) the PGlite
- * database in `dataDir`, runs the schema and returns the store. One process per directory:
- * PGlite is single-user, like PostgreSQL's single-user mode.
- *
- * @param dataDir directory path; relative paths are from the working directory. Created with
- *   mode 0700, since it holds the private signing key.
+ * Opens (creating on first use: ~4 s for initdb, then ~0.5 s per open) the PGlite database in `dataDir`,
+ * relative to the working directory, mode 0700; runs the schema. One process per directory (PGlite is
+ * single-user; README "Explanation: Storage").
  */
 export async function openPgliteStore(dataDir: string): Promise<AuthStore> {
   const dir = resolve(dataDir);

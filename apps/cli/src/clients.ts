@@ -13,11 +13,9 @@ import type { Targets } from './config.js';
 export const AUTHORIZATION_KEY = 'authorization';
 
 /**
- * Client interceptor: adds `authorization: Bearer <token>` to every call (unary and the three
- * streaming shapes: metadata goes out once, at the start of the call) while `token()` returns
- * one. Read per call, so a token obtained by Login mid-way (the tour) is used from the next call
- * on. A call whose metadata already has an `authorization` entry keeps it (the tour sends a
- * malformed token on purpose that way).
+ * Client interceptor adding `authorization: Bearer <token>` to every call while `token()`, read per call,
+ * returns one; a call that already has an `authorization` entry keeps it.
+ * See README "Explanation: The token in one place".
  */
 export function bearerTokenInterceptor(token: () => string | undefined): grpc.Interceptor {
   return (options, nextCall) =>
@@ -59,16 +57,8 @@ export interface Deadlines {
 export const DEFAULT_DEADLINES: Deadlines = { unaryMs: 10_000, streamMs: 300_000 };
 
 /**
- * The clients of every service, made on first use. There is deliberately no close(): a
- * generated client's close() closes its channel, which grpc-kit shares per target, and would
- * leave a closed channel for every later client of that target. The channels are closed once,
- * with closeAllChannels(), when the CLI is done (program.ts).
- */
-/**
- * Service configs (gRFC A6 retries, wait-for-ready) per service, as a production client would
- * set them: UNAVAILABLE means "not processed", so it is retried everywhere; PlaceOrder also
- * retries ABORTED (an in-flight duplicate of its idempotency key) and waits for a ready
- * subchannel, which is safe because the request id makes it idempotent.
+ * Service configs (gRFC A6 retries, wait-for-ready) of auth and orders, as a production client sets them.
+ * Why these codes: README "Explanation: Retries".
  */
 export const SERVICE_CONFIGS = {
   auth: methodServiceConfig([{ service: 'auth.v1.AuthService', retryableStatusCodes: ['UNAVAILABLE'] }]),
@@ -79,6 +69,10 @@ export const SERVICE_CONFIGS = {
   ]),
 };
 
+/**
+ * The clients of every service, made on first use; deliberately no close(): closeAllChannels() at
+ * exit (README "Explanation: Shared channels").
+ */
 export class Clients {
   private made = new Map<string, unknown>();
   private accessToken: string | undefined;

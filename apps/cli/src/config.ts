@@ -27,9 +27,8 @@ export function targetVariable(service: ServiceName): keyof typeof configShape {
 
 /**
  * Resolves every target: option, else env variable, else the local default port.
- *
- * @throws ConfigError naming the variable (and the option, when the bad value came from one),
- *   in one line: `AUTH_TARGET (--auth-target): must be a gRPC target URI ... (got "x y")`.
+ * @throws ConfigError naming the variable (and the option, when the bad value came from one), in one line:
+ * `AUTH_TARGET (--auth-target): must be a gRPC target URI ... (got "x y")`.
  */
 export function resolveTargets(options: TargetOptions = {}, env: Env = process.env): Targets {
   const merged: Env = {};
@@ -62,14 +61,9 @@ export const TLS_OPTIONS = [
 ] as const;
 
 /**
- * The CLI's TLS settings: the files from the options, else from TLS_CA_FILE, TLS_CERT_FILE and
- * TLS_KEY_FILE (the variables the services read, docs/tls.md). The mode is TLS_MODE when it is
- * set and no `--tls-*` option is given; otherwise it follows from the files: a certificate or
- * key given means mtls (the CLI presents it), a CA alone means tls, nothing means plaintext.
- *
- * @throws ConfigError naming the variable (and the option, when the bad value came from one):
- *   `TLS_CA_FILE (--tls-ca): must be a readable file (ENOENT) (got "x.crt")`, or a file the
- *   mode needs that is missing (`TLS_KEY_FILE: is required when TLS_MODE=mtls`).
+ * The CLI's TLS files: options, else TLS_CA_FILE / TLS_CERT_FILE / TLS_KEY_FILE; the mode: TLS_MODE if set and
+ * no `--tls-*` option is, else a certificate or key means mtls, a CA alone tls, nothing plaintext (docs/tls.md).
+ * @throws ConfigError naming the variable (and option): an unreadable file, or one the mode needs missing.
  */
 export function resolveTls(options: TlsOptions = {}, env: Env = process.env): TlsFiles {
   const merged: Env = {};

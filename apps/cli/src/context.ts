@@ -54,9 +54,7 @@ export function processContext(): CliContext {
 }
 
 /**
- * The password of `options`, else {@link PASSWORD_VARIABLE}, else asked for on the terminal
- * (never echoed).
- *
+ * The password of `options`, else {@link PASSWORD_VARIABLE}, else asked for on the terminal (never echoed).
  * @throws CliError when there is none and stdin is not a terminal (a script must pass one).
  */
 export async function passwordFor(options: { password?: string }, ctx: Pick<CliContext, 'env' | 'readSecret'>): Promise<string> {
@@ -107,16 +105,9 @@ export function clientsFor(command: Command, ctx: CliContext): Clients {
 }
 
 /**
- * Clients whose calls carry an access token, for the commands whose RPCs need one (all but
- * Register and Login). In order:
- * - `--username` (with `--password` or GRPC_PATTERNS_PASSWORD): log in first and use the
- *   access token Login returns (it wins over GRPC_PATTERNS_TOKEN; with `--token` too it is an
- *   error: which one was meant?);
- * - `--token`, else GRPC_PATTERNS_TOKEN (an empty value counts as none);
- * - none: fail before any call with {@link NO_TOKEN_MESSAGE}.
- *
- * @throws ConfigError (bad target), CliError (no token, or conflicting/incomplete
- *   credentials), grpc.ServiceError from Login (UNAUTHENTICATED for a wrong password).
+ * Clients whose calls carry an access token: `--username` logs in first, else `--token`, else GRPC_PATTERNS_TOKEN
+ * (README "Access tokens"); none fails before any call with {@link NO_TOKEN_MESSAGE}.
+ * @throws ConfigError (bad target), CliError (no token, or conflicting/incomplete credentials), grpc.ServiceError from Login.
  */
 export async function authenticatedClientsFor(command: Command, ctx: CliContext): Promise<Clients> {
   const clients = clientsFor(command, ctx);
@@ -140,12 +131,8 @@ export async function authenticatedClientsFor(command: Command, ctx: CliContext)
 }
 
 /**
- * Makes the TLS settings of the command's global options and the environment ({@link resolveTls})
- * the credentials of every channel the command opens: grpc-kit's default, which createClient()
- * and `defaultChannelCredentials()` use. program.ts runs it before every command's action, so no
- * command builds credentials itself. Plaintext (the default) when no TLS setting is given.
- *
- * @returns the mode in force.
+ * Makes the command's TLS settings ({@link resolveTls}) grpc-kit's default credentials for every channel it
+ * opens (program.ts runs it before each action); plaintext without any, and returns the mode in force.
  * @throws ConfigError naming the bad variable/option (exit 78).
  */
 export function useTlsFor(command: Command, ctx: CliContext): TlsMode {

@@ -24,10 +24,8 @@ export class CliError extends Error {
 }
 
 /**
- * One line for anything a command threw:
- * - gRPC status: `error: UNAUTHENTICATED: invalid username or password`
- * - bad target: `error: config: AUTH_TARGET: must be a gRPC target URI ... (got "x")`
- * - anything else: `error: <message>`.
+ * One line for anything a command threw: `error: UNAUTHENTICATED: invalid username or password` (a gRPC
+ * status), `error: config: AUTH_TARGET: must be a gRPC target URI ... (got "x")`, else `error: <message>`.
  */
 export function formatError(error: unknown): string {
   if (isServiceError(error)) return `error: ${statusName(error.code)}: ${error.details}`;

@@ -54,14 +54,9 @@ export function point(name: string, value: number, time: Date | undefined, label
 }
 
 /**
- * Points of a file, in file order.
- * - csv: a header row naming `time` and `value`, optionally `name`; every other column is a
- *   label (`host`, `region` ...). Quoting as RFC 4180 (csv-parse).
- * - jsonl: one object per line, `{"time": ..., "value": ..., "name"?: ..., "labels"?: {...}}`.
- * `defaultName` is used where a point has no name.
- *
- * @throws CliError for a file that cannot be read as the format (missing columns, bad JSON),
- *   naming the line.
+ * Points of a CSV (RFC 4180, csv-parse) or JSON-lines file, in file order (the formats: README "Try it",
+ * "Files:"); `defaultName` where a point has no name.
+ * @throws CliError naming the line of a file that cannot be read as the format (missing columns, bad JSON).
  */
 export async function* pointsFromFile(file: string, format: PointsFormat, defaultName: string): AsyncGenerator<metricsV1.UploadMetricsRequest> {
   if (format === 'csv') {
@@ -101,12 +96,9 @@ export async function* pointsFromFile(file: string, format: PointsFormat, defaul
 }
 
 /**
- * Which time a flight's delay point carries:
- * - `received`: when the CLI received the flight from analytics (the default). The data set is
- *   from 2001, and the metrics service rejects points older than MAX_POINT_AGE_MS (7 days by
- *   default, at most 3650 days), so this is the only stamping the service accepts.
- * - `departure`: the flight's departure time (local, no zone, read as UTC); every point is then
- *   rejected as "time too old", which shows per-point rejection without failing the call.
+ * Which time a flight's delay point carries: `received` (default; when the CLI received the flight) or
+ * `departure` (local, read as UTC: every point is rejected as "time too old").
+ * See README "Explanation: Real data only".
  */
 export type FlightTimestamps = 'received' | 'departure';
 

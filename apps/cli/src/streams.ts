@@ -5,10 +5,8 @@
 import type * as grpc from '@grpc/grpc-js';
 
 /**
- * Messages of a server stream, in order. grpc-js streams are object-mode Readables, so
- * `for await` pulls one message at a time: while the loop body works, grpc-js stops reading
- * and HTTP/2 flow control holds the server back (the server's writeMessage waits for 'drain').
- *
+ * Messages of a server stream, in order, pulled one at a time so HTTP/2 flow control holds the server back
+ * while the loop body works (README "Explanation: Flow control end to end").
  * @throws grpc.ServiceError with the status the stream ended with (not OK).
  */
 export async function* messages<T>(stream: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<unknown, T>): AsyncGenerator<T> {
@@ -16,10 +14,8 @@ export async function* messages<T>(stream: grpc.ClientReadableStream<T> | grpc.C
 }
 
 /**
- * Writes every item of `source` to a client stream, waiting for 'drain' whenever write()
- * returns false (the buffer is over its high-water mark), then half-closes it.
- *
- * @returns how many messages were written.
+ * Writes every item of `source` to a client stream, waiting for 'drain' whenever write() returns false, then
+ * half-closes it; returns how many messages were written.
  * @throws the call's error if it ends while writing (e.g. DEADLINE_EXCEEDED, UNAVAILABLE).
  */
 export async function writeAll<T>(call: grpc.ClientWritableStream<T>, source: Iterable<T> | AsyncIterable<T>): Promise<number> {

@@ -50,10 +50,9 @@ export interface TourResult {
 }
 
 /**
- * Runs the five steps in order against `targets` and prints each section and a final summary
- * table (pattern, RPC shape, result, time ms). A step's failure (a check or an error) is
- * reported and the tour goes on with the next step. The channels stay open (grpc-kit shares
- * them per target); the caller closes them with closeAllChannels().
+ * Runs the five steps against `targets`, printing each section and a summary table (pattern, RPC shape,
+ * result, time ms); a failed step is reported and the tour goes on. The channels stay open (grpc-kit
+ * shares them per target): the caller closes them with closeAllChannels().
  */
 export async function runTour(targets: Targets, options: TourOptions): Promise<TourResult> {
   const started = Date.now();

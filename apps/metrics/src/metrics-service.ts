@@ -47,19 +47,9 @@ export interface MetricsService {
 }
 
 /**
- * Builds the service.
- *
- * UploadMetrics reads the stream with `for await`, so grpc-js asks HTTP/2 for the next message
- * only when the previous one is processed: a fast client is slowed by flow control instead of
- * filling server memory. Status codes:
- * - OK with the summary for any stream, empty or not, whatever its bad points;
- * - RESOURCE_EXHAUSTED "more than N points in one call; split the upload" on point N + 1,
- *   N = maxPointsPerCall (MAX_POINTS_PER_CALL);
- * - RESOURCE_EXHAUSTED "request message of B bytes is over the limit of M bytes for
- *   UploadMetrics" for a point over maxPointBytes (MAX_POINT_BYTES), refused before decoding;
- * - CANCELLED / DEADLINE_EXCEEDED when the client cancels or its deadline passes: the client
- *   receives nothing; the server stops reading and logs "upload cancelled" (or, for a client
- *   cancel that grpc-js delivers as an end of stream, "upload finished").
+ * Builds the service; UploadMetrics folds each point in as it arrives (README "Explanation: Read as you go").
+ * Errors: RESOURCE_EXHAUSTED on point maxPointsPerCall + 1 or for a point over maxPointBytes (before
+ * decoding); CANCELLED / DEADLINE_EXCEEDED when the client goes; bad points are counted, not fatal.
  */
 export function createMetricsService(options: MetricsServiceOptions): MetricsService {
   const limits: MetricsLimits = { ...DEFAULT_METRICS_LIMITS, ...options.limits };

@@ -30,20 +30,17 @@ export function undecodedLabelEntries(point: metricsV1.UploadMetricsRequest): nu
 }
 
 /**
- * Entries with a value above which labels are not decoded: 4 x maxLabels. Up to it, points are
- * decoded and validated exactly (duplicate keys collapse, the last value wins, as protobuf
- * maps do); above it a point is "too many labels" unless almost all its entries repeat keys,
- * which no real client sends.
+ * Label entries with a value above which a point's labels are not decoded: 4 x maxLabels.
+ * See README "Explanation: Decode limits".
  */
 export function labelEntryLimit(maxLabels: number): number {
   return 4 * maxLabels;
 }
 
 /**
- * Decodes one UploadMetricsRequest; when more than `maxEntries` label entries have a
- * non-empty value (counted on the wire, no allocation), the labels are skipped and the point
- * is marked for {@link undecodedLabelEntries}. Malformed bytes go to the generated decoder,
- * which throws as before.
+ * Decodes one UploadMetricsRequest; over `maxEntries` label entries with a value (counted on the wire)
+ * it skips the labels and marks the point ({@link undecodedLabelEntries}).
+ * @throws the generated decoder's error for malformed bytes.
  */
 export function decodePoint(bytes: Buffer, maxEntries: number): metricsV1.UploadMetricsRequest {
   let withValue = 0;

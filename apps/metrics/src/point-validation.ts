@@ -57,21 +57,16 @@ export interface PointLimits {
 }
 
 /**
- * Defaults of the limits that are not configured from the environment. Names and label values
- * of at most 200 characters follow Datadog's metric name and tag limits; 32 labels is ample for
- * real series. With them a series key is at most ~13 KB, which keeps MAX_SERIES meaningful as
- * a memory bound (without them one label value could be 4 MiB).
+ * Limits not configured from the environment: 32 labels, names and label values of at most 200
+ * characters (Datadog's metric name and tag limits), so a series key stays under ~13 KB.
+ * See README "Explanation: Bounded state".
  */
 export const DEFAULT_POINT_SHAPE_LIMITS = { maxLabels: 32, maxNameLength: 200, maxLabelValueLength: 200 } as const;
 
 /**
- * Checks one point against `limits` at time `nowMs` (epoch ms). Checks run in the order name,
- * value, time, labels, and the first failure is the one reported.
- *
- * Labels with an empty value count as absent, as in Prometheus, so they are neither validated
- * nor counted here (and {@link seriesLabels} drops them).
- *
- * @returns undefined when the point is acceptable, else the field at fault and the reason.
+ * Checks one point against `limits` at `nowMs` (epoch ms), in the order name, value, time, labels;
+ * labels with an empty value count as absent, as in Prometheus.
+ * @returns undefined when the point is acceptable, else the first field at fault and the reason.
  */
 export function validatePoint(point: metricsV1.UploadMetricsRequest, nowMs: number, limits: PointLimits): Rejection | undefined {
   if (point.name === '') return { field: 'name', reason: RejectReason.nameMissing };

@@ -11,24 +11,14 @@ import type { metricsV1 } from '@grpc-patterns/proto';
 export const SKETCH_RELATIVE_ACCURACY = 0.01;
 
 /**
- * Bins per sign (positive and negative values are kept in separate stores), the library's
- * default. At 1% accuracy 2048 bins cover a ratio of ~5.8e17 (17 decades) between the smallest
- * and largest magnitude of one sign; past that the smallest magnitudes are merged into the
- * lowest bin, so low quantiles of such wide data lose accuracy while p50..p99 keep it. This is
- * what makes the sketch fixed-size: at most 2 x 2048 bins (8 bytes each) per series.
+ * Sketch bins per sign, the library's default: ~17 decades at 1% accuracy, so at most 2 x 2048 bins
+ * (8 bytes each) per series. See README "Explanation: Quantiles".
  */
 export const SKETCH_BIN_LIMIT = 2048;
 
 /**
- * Statistics of one series.
- *
- * Values the sketch handles specially (checked against the library's source, v2.1.1):
- * - zero, and any |value| below ~1.1e-308 (subnormals), is counted in a zero bucket and
- *   reported as exactly 0 by quantiles;
- * - negative values go to their own store of |value|, so quantiles of negative data have the
- *   same 1% relative accuracy;
- * - quantiles are clamped to [min, max]: the sketch's bin value can overshoot the extremes
- *   (up to Infinity for |value| near Number.MAX_VALUE), and the true quantile never does.
+ * Statistics of one series: exact count, min, max and mean; sketch quantiles clamped to [min, max].
+ * Zero, negative and huge values: README "Explanation: Quantiles" (checked against sketches-js v2.1.1).
  */
 export class SeriesStats {
   private readonly sketch = new LogCollapsingLowestDenseDDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY, binLimit: SKETCH_BIN_LIMIT });

@@ -112,17 +112,8 @@ const pemFile = (kind: PemKind) =>
     .optional();
 
 /**
- * TLS variables, shared by every service (docs/tls.md). They configure the server and, with the
- * same files, the service's outgoing channels (orders -> auth, token keys from auth):
- * - `TLS_MODE=off|tls|mtls` (default off: plaintext). tls: the server presents TLS_CERT_FILE;
- *   mtls: it also requires a client certificate issued by TLS_CA_FILE, and presents its own
- *   certificate when it calls another service;
- * - `TLS_CERT_FILE` (PEM certificate chain, leaf first) and `TLS_KEY_FILE` (its PEM private
- *   key): required unless off;
- * - `TLS_CA_FILE` (PEM CA certificate(s) to trust): required for mtls; for tls optional, the
- *   outgoing channels then trust Node's public roots.
- * Files are read and parsed at start-up, and the key must be the certificate's: a wrong file
- * stops the process with one line naming the variable.
+ * TLS variables of every service's server and outgoing channels: TLS_MODE (off|tls|mtls), TLS_CERT_FILE,
+ * TLS_KEY_FILE, TLS_CA_FILE (PEM files, read and parsed at start-up). Meanings: docs/tls.md "Variables".
  */
 export const tlsEnv = () => ({
   TLS_MODE: z.enum(['off', 'tls', 'mtls'], { message: 'must be one of off, tls, mtls' }).default('off'),
@@ -132,12 +123,9 @@ export const tlsEnv = () => ({
 });
 
 /**
- * What {@link tlsEnv} cannot say per variable: the files a mode needs, and a key that belongs
- * to the certificate. A server (parseConfig checks every config with TLS_MODE as one) needs
- * its certificate and key in tls and mtls, and the CA in mtls; a client needs its certificate
- * and key in mtls only (without TLS_CA_FILE it trusts Node's public roots).
- *
- * @throws ConfigError naming the variable.
+ * What {@link tlsEnv} cannot check per variable: the files TLS_MODE needs (server: certificate and key,
+ * plus the CA in mtls; client: certificate and key in mtls only) and a key that is the certificate's.
+ * @throws ConfigError naming the variable (parseConfig runs it as `server` on every config).
  */
 export function checkTlsSettings(config: Record<string, unknown>, role: 'server' | 'client' = 'server'): void {
   const mode = config['TLS_MODE'];
@@ -160,15 +148,9 @@ export function checkTlsSettings(config: Record<string, unknown>, role: 'server'
 export const authTargetEnv = () => ({ AUTH_TARGET: target('ipv4:127.0.0.1:50051') });
 
 /**
- * Service discovery variables (docs/discovery.md), shared by every service:
- * - `DISCOVERY=none|consul|etcd`: where the instance registers itself (default none: static
- *   `ipv4:` targets, nothing to register);
- * - `CONSUL_HTTP_ADDR` (default 127.0.0.1:8500, the consul CLI's default) and `ETCD_ENDPOINTS`
- *   (comma-separated URLs or host:port, default http://127.0.0.1:2379, etcdctl's default);
- * - `SERVICE_VERSION` (default v1): registered as metadata `version`, which canary routing reads;
- * - `DISCOVERY_ADVERTISE_HOST` (optional): the host registered for clients to dial, for a
- *   server bound to 0.0.0.0 (default: GRPC_HOST, else the first non-internal IPv4).
- * The same variables also configure the `consul:` and `etcd:` resolvers of `*_TARGET`s.
+ * Service discovery variables of every service (DISCOVERY, CONSUL_HTTP_ADDR, ETCD_ENDPOINTS, SERVICE_VERSION,
+ * DISCOVERY_ADVERTISE_HOST); they also configure the `consul:` and `etcd:` resolvers of `*_TARGET`s.
+ * Defaults and meanings: docs/discovery.md "Services: register when SERVING, deregister before draining".
  */
 export const discoveryEnv = () => ({
   DISCOVERY: z.enum(['none', 'consul', 'etcd'], { message: 'must be one of none, consul, etcd' }).default('none'),
@@ -210,22 +192,9 @@ export const serverUrl = (schemes: readonly string[], message: string) =>
     .optional();
 
 /**
- * Rate-limit variables (docs/interceptors.md, "Rate limits"), shared by every service:
- * - `REDIS_URL` (optional, `redis://[user:password@]host:port[/db]` or `rediss://` for TLS):
- *   set, the per-user limits are kept in Redis and shared by all replicas; unset, in memory
- *   (per process);
- * - `RATE_LIMIT_FAIL=open|closed` (default open): while Redis cannot be reached, let calls
- *   through unlimited (open) or end them with UNAVAILABLE "rate limiter unavailable" (closed);
- * - `RATE_LIMIT_RPS` (whole number 1..1,000,000, default 100): the steady budget, in calls per
- *   second, of each principal (user, or peer address for anonymous calls) on each method;
- * - `RATE_LIMIT_BURST` (whole number 0..10,000,000, default 200): calls allowed on top of it
- *   once the steady budget of a second is spent, refilled over 10 s; 0 = no burst.
- * - `AUTH_FAILURES_PER_PEER` (0..1,000,000, default 100) per `AUTH_FAILURE_WINDOW_S` (default 60):
- *   failed token checks a peer address may cause before the auth step refuses its calls with
- *   RESOURCE_EXHAUSTED, without a signature check (per process, in memory; 0 = off).
- * Together a token bucket (rate-limiter-flexible's BurstyRateLimiter: a steady limiter of
- * RATE_LIMIT_RPS per 1 s plus a burst limiter of RATE_LIMIT_BURST per 10 s), in memory or in
- * Redis alike. A call over it ends with RESOURCE_EXHAUSTED.
+ * Rate-limit variables of every service: REDIS_URL, RATE_LIMIT_FAIL, RATE_LIMIT_RPS, RATE_LIMIT_BURST (the
+ * token bucket, docs/interceptors.md "Rate limits") and AUTH_FAILURES_PER_PEER per AUTH_FAILURE_WINDOW_S
+ * (docs/interceptors.md "Pre-authentication limit"); over either, RESOURCE_EXHAUSTED.
  */
 export const rateLimitEnv = () => ({
   REDIS_URL: serverUrl(['redis', 'rediss'], 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379'),
@@ -238,8 +207,7 @@ export const rateLimitEnv = () => ({
 });
 
 /**
- * Parses `env` with a zod object shape.
- *
+ * Parses `env` with a zod object shape (an empty variable counts as unset), then {@link checkTlsSettings}.
  * @returns the typed configuration (defaults applied).
  * @throws ConfigError naming the first variable that is missing or malformed.
  */

@@ -18,14 +18,9 @@ export interface DiscoveredInstance {
 }
 
 /**
- * The resolver attribute under which resolvers put `Record<"host:port", metadata>` (keys as
- * `experimental.subchannelAddressToString` writes them: `[::1]:50051` for IPv6).
- *
- * grpc-js merges resolver attributes into the channel options the load-balancing policy gets
- * and, from there, into every subchannel's arguments. Subchannels are pooled by their
- * arguments, so a metadata object that changes on every update would create new connections
- * (a reconnect storm). The key starts with grpc-js' `SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX`
- * ("grpc.internal.no_subchannel"), which keeps it out of subchannel arguments.
+ * Resolver attribute holding `Record<"host:port", metadata>` (keys as grpc-js' `subchannelAddressToString`
+ * writes them: `[::1]:50051`); its prefix keeps it out of subchannel arguments, so an update does not
+ * reconnect (docs/discovery.md "Registries and their layout").
  */
 export const ENDPOINT_METADATA_ATTRIBUTE = `${experimental.SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX}.grpc-patterns.endpoint_metadata`;
 

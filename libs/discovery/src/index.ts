@@ -1,12 +1,6 @@
 /**
- * @grpc-patterns/discovery: service discovery for grpc-js 1.14 on its experimental API.
- *
- * - name resolvers: `etcd:///<service>` (etcd's gRPC naming layout, interoperable with
- *   grpc-go) and `consul://host:port/<service>?tag=&dc=` (health API, blocking queries);
- * - registrars for both, driven by `serve()` (register when SERVING, deregister before drain);
- * - a `canary` load-balancing policy routing by call metadata and endpoint version.
- *
- * See docs/discovery.md.
+ * @grpc-patterns/discovery: `etcd:` and `consul:` name resolvers, their registrars (driven by `serve()`)
+ * and a `canary` load-balancing policy, on grpc-js 1.14's experimental API. See docs/discovery.md.
  */
 export * from './endpoints.js';
 export * from './registrar.js';

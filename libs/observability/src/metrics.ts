@@ -45,9 +45,8 @@ export interface MetricsServer {
 }
 
 /**
- * Serves `registry` at `http://host:port/metrics` (Prometheus text format 0.0.4); any other path
- * is 404. Logs "metrics endpoint" with the URL once listening.
- *
+ * Serves `registry` at `http://host:port/metrics` (Prometheus text format 0.0.4), 404 elsewhere; logs
+ * "metrics endpoint" with the URL once listening.
  * @throws Error when the port cannot be bound (message names host:port and the cause).
  */
 export function startMetricsServer(options: { registry: Registry; port: number; host?: string; logger: Logger }): Promise<MetricsServer> {

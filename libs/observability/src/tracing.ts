@@ -55,12 +55,9 @@ export interface Tracing {
 }
 
 /**
- * Registers the global OpenTelemetry tracer provider, context manager and W3C propagator.
- * Call once per process, before loading grpc; {@link Tracing.shutdown} undoes it.
- *
- * @returns the provider and where spans are exported ("otlp" when
- *   `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set: POST
- *   `<endpoint>/v1/traces`, OTLP JSON, batched).
+ * Registers the global OpenTelemetry tracer provider, context manager and W3C propagator; call once
+ * per process, before loading grpc ({@link Tracing.shutdown} undoes it). See docs/observability.md "Tracing".
+ * @returns the provider and where spans go ("otlp" with `OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT` set).
  */
 export function setupTracing(options: TracingOptions): Tracing {
   const env = options.env ?? process.env;
@@ -103,13 +100,9 @@ export const TRACES_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'pare
 export const DEFAULT_TRACES_SAMPLER = 'parentbased_always_on';
 
 /**
- * The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` of `env` name, as the SDK
- * specification defines them (sdk-trace-base's `buildSamplerFromEnv`, which reads only
- * process.env): unset, {@link DEFAULT_TRACES_SAMPLER}; `traceidratio` and
- * `parentbased_traceidratio` take the ARG as probability (0..1; unset or out of range: 1).
- * Unsampled calls still get a trace id (propagated downstream), but no span is recorded or
- * exported: the cheap path of the tracing interceptor.
- * An unknown name falls back to the default, reported with `diag.error` (as the SDK does).
+ * The sampler that `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` of `env` name (OpenTelemetry SDK
+ * environment specification); unset: {@link DEFAULT_TRACES_SAMPLER}, unknown: the default and a `diag.error`.
+ * Ratio, fallbacks and why: docs/observability.md "Tracing".
  */
 export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): { name: string; sampler: Sampler } {
   const name = (env.OTEL_TRACES_SAMPLER || DEFAULT_TRACES_SAMPLER).trim().toLowerCase();

@@ -74,10 +74,8 @@ export interface ServiceProcess {
 }
 
 /**
- * Variables that switch a service to a shared backend or registry. spawnService does NOT pass
- * the parent's values to the child (only those given in `options.env`): CI sets them for the
- * suites that test those backends, and inheriting them would silently move every spawned service
- * of every other test onto one shared database, NATS, Redis or etcd.
+ * Variables that switch a service to a shared backend or registry; {@link spawnService} passes only those
+ * in `options.env`, not the parent's (the root README "Tests" says why).
  */
 export const BACKEND_ENV_VARIABLES = ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'ETCD_ENDPOINTS', 'DISCOVERY'] as const;
 
@@ -115,11 +113,9 @@ export interface SpawnServiceOptions {
 }
 
 /**
- * Starts `node apps/<name>/dist/main.js` and waits until it is SERVING. The child gets the
- * parent's environment except {@link BACKEND_ENV_VARIABLES}, plus `options.env`.
- *
- * @throws Error when the app is not built, exits before it is ready (with its last output), or
- *   is not SERVING within the timeout.
+ * Starts `node apps/<name>/dist/main.js` and waits until it is SERVING; the child gets the parent's
+ * environment except {@link BACKEND_ENV_VARIABLES}, plus `options.env`.
+ * @throws Error when the app is not built, exits before it is ready (with its last output), or is not SERVING in time.
  */
 export async function spawnService(options: SpawnServiceOptions): Promise<ServiceProcess> {
   const main = appMain(options.name);

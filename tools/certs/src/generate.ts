@@ -58,11 +58,9 @@ export interface Identity {
 }
 
 /**
- * The identities of the stack: each service may be dialled as its docker-compose hostname
- * (`auth`), its Kubernetes names (`auth.<ns>`, `auth.<ns>.svc`, `auth.<ns>.svc.cluster.local`)
- * or on this machine (`localhost`, 127.0.0.1, ::1), and presents the same certificate as a
- * client when it calls another service (orders -> auth, JWKS fetches), hence serverAuth and
- * clientAuth. The `client` identity is clientAuth only.
+ * The stack's identities: each service as dialled by docker-compose, Kubernetes (`auth.<ns>`, `.svc`,
+ * `.svc.cluster.local`) and this machine, with serverAuth and clientAuth (it calls other services);
+ * `client`: clientAuth only. See docs/tls.md "The certificates".
  */
 export function stackIdentities(namespace = DEFAULT_NAMESPACE): Identity[] {
   const local = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
@@ -119,9 +117,7 @@ export async function createCa(options: ValidityOptions = {}): Promise<Certifica
 }
 
 /**
- * Loads a CA written earlier by {@link createCa} (so new leaves chain to the CA clients already
- * trust).
- *
+ * Loads a CA written earlier by {@link createCa}, so new leaves chain to the CA clients already trust.
  * @throws Error when the key does not belong to the certificate or is not a P-256 PKCS#8 key.
  */
 export async function loadCa(certPem: string, keyPem: string): Promise<CertificateAuthority> {
@@ -164,9 +160,8 @@ export async function issueCertificate(ca: CertificateAuthority, identity: Ident
 }
 
 /**
- * Checks `certPem` with node:crypto (OpenSSL): issued by and signed with the CA, inside its
- * validity. Used by the tests and after writing, so a broken certificate never reaches a server.
- *
+ * Checks with node:crypto (OpenSSL) that `certPem` is issued and signed by the CA and inside its validity
+ * (the tests, and every write, so a broken certificate never reaches a server).
  * @throws Error saying what does not hold.
  */
 export function verifyChain(caPem: string, certPem: string, now = new Date()): void {

@@ -28,11 +28,9 @@ export function certificateFiles(outDir: string, name: string): { cert: string; 
 }
 
 /**
- * Makes sure `outDir` holds `ca.crt`, `ca.key` and a certificate and key per identity.
- *
- * @returns the files and what was done to each, in writing order.
- * @throws Error when certificates exist without their CA, or do not chain to the CA that is
- *   there (the message says to rerun with --force); or when ca.key does not match ca.crt.
+ * Makes sure `outDir` holds `ca.crt`, `ca.key` and a certificate and key per identity; returns each file
+ * and what was done to it, in writing order.
+ * @throws Error for certificates without their CA or chaining to another (rerun with --force), or a ca.key not ca.crt's.
  */
 export async function writeStackCertificates(options: WriteOptions): Promise<Array<{ file: string; action: FileAction }>> {
   const { outDir } = options;

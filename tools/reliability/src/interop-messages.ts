@@ -9,11 +9,8 @@ export const SPECIAL_STATUS_MESSAGE = '\t\ntest with whitespace\r\nand Unicode B
 const PADDING_FIELD = 15;
 
 /**
- * `message` (an encoded protobuf) followed by an unknown bytes field (field 15, wire type 2)
- * so the result is exactly `size` bytes. Every protobuf decoder skips unknown fields (proto3
- * forward compatibility), so the server reads the original message; the transport carries
- * `size` bytes.
- *
+ * `message` (an encoded protobuf) plus an unknown bytes field (15, wire type 2) making it exactly `size`
+ * bytes; decoders skip unknown fields, so the server reads the original message.
  * @throws Error when `size` is too small to hold the message and a field header.
  */
 export function padWithUnknownField(message: Uint8Array, size: number): Buffer {

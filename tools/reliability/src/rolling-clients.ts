@@ -41,10 +41,9 @@ type HealthWatchStub = grpc.Client & {
 let HealthClient: (new (target: string, credentials: grpc.ChannelCredentials) => HealthWatchStub) | undefined;
 
 /**
- * Opens `grpc.health.v1.Health/Watch` for `service` ("" = the whole server) on its own channel
- * to `target` (protocol: grpc/grpc `doc/health-checking.md`; a server answers with the current
- * status at once, then one message per change). The definition is grpc-health-check's, the
- * package the servers serve health with.
+ * Opens `grpc.health.v1.Health/Watch` for `service` ("" = the whole server) on its own channel to
+ * `target`: the current status at once, then one message per change (grpc/grpc
+ * `doc/health-checking.md`; the definition is grpc-health-check's, as the servers').
  */
 export function watchHealth(target: string, service: string): HealthWatch {
   const Client = (HealthClient ??= grpc.makeGenericClientConstructor(healthServiceDefinition as unknown as grpc.ServiceDefinition, 'Health') as unknown as NonNullable<typeof HealthClient>);
@@ -124,11 +123,9 @@ export interface OrderLoadStats {
 }
 
 /**
- * Steady unary load: every worker places orders one after another (at most one per `paceMs`)
- * until {@link stop}. A failed
- * attempt with UNAVAILABLE or DEADLINE_EXCEEDED is sent again with the same request id after
- * 50 ms (safe: the request id is PlaceOrder's idempotency key); any other code, or
- * `maxAttempts` failures, counts the order as lost, with the reason in {@link failures}.
+ * Steady unary load: each worker places orders one after another (one per `paceMs` at most) until
+ * {@link stop}; UNAVAILABLE or DEADLINE_EXCEEDED is resent after 50 ms with the same request id (PlaceOrder's
+ * idempotency key); any other code, or `maxAttempts` failures, loses the order ({@link failures} says why).
  */
 export class OrderLoad {
   /** Every request id sent, in the order first sent. */

@@ -47,10 +47,8 @@ export function stackBuilt(): { run: boolean; missing: string[] } {
 }
 
 /**
- * Spawns auth plus `others` (each with AUTH_TARGET pointing at it), logging at `warn` so the
- * output holds only warnings, errors and crashes. Data directories live in a temp dir removed
- * by stop().
- *
+ * Spawns auth plus `others` (each with AUTH_TARGET at it), logging at `warn` so the output holds only
+ * warnings, errors and crashes; data directories live in a temp dir that stop() removes.
  * @throws Error when a service is not built or does not become SERVING (120 s each).
  */
 export async function startStack(others: Exclude<ServiceName, 'auth'>[], env: Record<string, string> = {}): Promise<Stack> {
@@ -139,13 +137,9 @@ export async function expectAlive(service: ServiceProcess): Promise<void> {
 }
 
 /**
- * Lines of a service's output that show a crash or a swallowed failure: pino lines at level
- * error or fatal other than the logging interceptor's per-call "finished call" line (which is
- * at error for UNIMPLEMENTED and INTERNAL statuses the transport itself sends, e.g. for an
- * unparsable request), that line when its code is UNKNOWN (what grpc-js sends for a handler
- * that threw past the recovery interceptor), and any non-JSON line mentioning an unhandled
- * rejection or uncaught exception (Node's own crash report). The recovery interceptor logs
- * every handler failure, routed-back unhandled rejections included, at error ("handler failed").
+ * Lines of a service's output that show a crash or a swallowed failure: pino error/fatal lines but the
+ * logging interceptor's per-call line (unless its code is UNKNOWN), and Node's non-JSON crash reports.
+ * Which lines and why: docs/reliability.md "Hostile input".
  */
 export function crashLines(output: string): string[] {
   const found: string[] = [];

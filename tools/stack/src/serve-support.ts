@@ -36,10 +36,9 @@ export function defaultDataRoot(repoRoot: string): string {
 export type TscEvent = { kind: 'change' } | { kind: 'done'; errors: number } | { kind: 'other' };
 
 /**
- * Classifies a `tsc --watch` line: "File change detected. Starting incremental compilation..."
- * (a save), "Found N error(s). Watching for file changes." (a build finished). The
- * "Starting compilation in watch mode..." of the first build is not a change. Source: tsc's
- * diagnostic messages 6032, 6193 and 6194 (TypeScript src/compiler/diagnosticMessages.json).
+ * Classifies a `tsc --watch` line: "File change detected. Starting incremental compilation..." is a save,
+ * "Found N error(s). Watching for file changes." a finished build, the rest (the first build's "Starting
+ * compilation in watch mode...") other. Source: tsc's diagnostic messages 6032, 6193 and 6194.
  */
 export function parseTscLine(line: string): TscEvent {
   if (/File change detected\. Starting incremental compilation/.test(line)) return { kind: 'change' };

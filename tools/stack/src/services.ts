@@ -31,10 +31,8 @@ export function sharedStateVariable(service: StackService): string | undefined {
 }
 
 /**
- * Parses `--replicas analytics=3 metrics=2` into counts per service (1..9 each; default 1).
- * Services whose manifest state is `process` stay at 1, unless `env` sets the variable their
- * state is `sharedBy` (orders with DATABASE_URL).
- *
+ * Parses `--replicas analytics=3 metrics=2` into counts per service (1..9 each; default 1); a service whose
+ * manifest state is `process` stays at 1 unless `env` sets its `sharedBy` variable (orders: DATABASE_URL).
  * @throws Error naming the bad entry.
  */
 export function parseReplicas(specs: string[], services: readonly StackService[] = STACK, env: NodeJS.ProcessEnv = process.env): Map<string, number> {
@@ -67,12 +65,9 @@ export function staticTargets(instances: StackInstance[]): Map<string, string> {
 }
 
 /**
- * Environment for one instance: its ports, a data directory under `dataRoot` (one per replica:
- * PGlite is single-process), the targets of every service (so a service with a downstream finds
- * it the same way the CLI does), when `etcdEndpoints` is given etcd registration, and for a
- * service whose state is `sharedBy` a variable set in `env` that variable (orders: DATABASE_URL,
- * to every orders instance; spawnService passes none of the parent's backend variables itself),
- * and the TLS variables of `tls` ({@link tlsVariables}).
+ * Environment for one instance: its ports, a data directory per replica under `dataRoot` (PGlite is
+ * single-process), every service's target, etcd registration given `etcdEndpoints`, its `sharedBy` variable
+ * from `env` (orders: DATABASE_URL; spawnService passes none itself) and {@link tlsVariables}.
  */
 export function serviceEnv(instance: StackInstance, targets: Map<string, string>, dataRoot: string, etcdEndpoints?: string, env: NodeJS.ProcessEnv = process.env, tls: StackTls = { mode: 'off' }): Record<string, string> {
   const result: Record<string, string> = {
@@ -103,10 +98,9 @@ export interface StackTls {
 export const CLIENT_IDENTITY = 'client';
 
 /**
- * The TLS_* variables of `identity` (a service name, or {@link CLIENT_IDENTITY}): TLS_MODE, the
- * CA to trust, and the identity's certificate and key. Off, the file variables are set empty
- * (unset, for config) so a TLS_* exported in the developer's shell cannot leak into a
- * plaintext run. A `tls`-mode client gets no certificate of its own (none is asked for).
+ * The TLS_* variables of `identity` (a service, or {@link CLIENT_IDENTITY}): TLS_MODE, the CA, the identity's
+ * certificate and key (none for a `tls`-mode client). Off, the file variables are set empty, so TLS_* exported
+ * in the developer's shell cannot leak into a plaintext run.
  */
 export function tlsVariables(tls: StackTls, identity: string): Record<string, string> {
   if (tls.mode === 'off' || !tls.dir) return { TLS_MODE: 'off', TLS_CERT_FILE: '', TLS_KEY_FILE: '', TLS_CA_FILE: '' };
@@ -125,10 +119,9 @@ export function shellQuote(value: string): string {
 }
 
 /**
- * The `export NAME=value` lines that point another shell at this stack: each service's
- * `<NAME>_TARGET` (its bound addresses), then the client's non-empty TLS_* variables of `tls`
- * (none when plaintext). What the runner passes to the tour, so a copied command reaches the
- * same processes.
+ * The `export NAME=value` lines pointing another shell at this stack: each service's `<NAME>_TARGET` (bound
+ * addresses), then the client's non-empty TLS_* variables; the runner passes them to the tour too, so a
+ * copied command reaches the same processes.
  */
 export function exportLines(targets: Map<string, string>, tls: StackTls): string[] {
   const lines = [...targets].map(([name, target]) => `export ${targetVariable(name)}=${shellQuote(target)}`);
@@ -139,10 +132,9 @@ export function exportLines(targets: Map<string, string>, tls: StackTls): string
 }
 
 /**
- * The order instances start in: one wave when every port is fixed; a service that depends on one
- * binding a port from the OS (port 0) starts in a later wave than it (`dependsOn`), because it
- * reads that `<NAME>_TARGET` at start-up (every service needs auth's public keys; orders calls
- * GetUser) and the port is known only once it is bound.
+ * The order instances start in: one wave when every port is fixed; else a service starts a wave after those
+ * it `dependsOn` that bind port 0, since it reads their `<NAME>_TARGET` at start-up and the port is known
+ * only once bound.
  */
 export function startWaves(instances: StackInstance[]): StackInstance[][] {
   const present = new Set(instances.filter((i) => i.grpc === 0).map((i) => i.service.name));

@@ -49,11 +49,8 @@ export async function runRegister(clients: Clients, options: RegisterOptions, ct
 }
 
 /**
- * Login: prints the user and when the access token expires; with `json`, the LoginResponse as
- * JSON, tokens included (for scripts: `... login --json | jq -r .tokens.accessToken`); with
- * `printToken`, only the access token and a newline, for
- * `export GRPC_PATTERNS_TOKEN=$(grpc-patterns login --username ann --print-token)`.
- *
+ * Login: prints the user and when the access token expires; `json`: the LoginResponse, tokens included;
+ * `printToken`: only the access token and a newline (README "Access tokens").
  * @throws grpc.ServiceError UNAUTHENTICATED (unknown user or wrong password, same message).
  */
 export async function runLogin(clients: Clients, options: LoginOptions, ctx: Pick<CliContext, 'out'>, now: () => Date = () => new Date()): Promise<authV1.LoginResponse> {

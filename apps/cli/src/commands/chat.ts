@@ -18,13 +18,9 @@ export interface ChatOptions {
 }
 
 /**
- * Joins `room` as `user`, sends stdin lines, prints events until the stream ends. No deadline:
- * the session lasts as long as the user wants; a dead connection is still noticed by the
- * channel's keepalive pings (grpc-kit DEFAULT_CHANNEL_OPTIONS: every 5 min while a call is open).
- *
- * @returns the number of events printed.
- * @throws grpc.ServiceError INVALID_ARGUMENT (bad room or user name), PERMISSION_DENIED (a `user`
- *   other than the token's, on a CHAT_IDENTITY=token server), UNAVAILABLE (server gone or shutting down).
+ * Joins `room` as `user`, sends stdin lines and prints events until the stream ends, with no deadline
+ * (README "Explanation: A deadline on every call"); returns the number of events printed.
+ * @throws grpc.ServiceError INVALID_ARGUMENT, PERMISSION_DENIED (a `user` not the token's), UNAVAILABLE.
  */
 export async function runChat(clients: Clients, options: ChatOptions, ctx: Pick<CliContext, 'out' | 'stdin'>): Promise<number> {
   const session = ChatSession.open(clients.chat, options.room, options.user, {

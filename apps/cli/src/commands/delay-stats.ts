@@ -49,10 +49,8 @@ export interface WindowStats {
 }
 
 /**
- * Streams delay aggregates and calls `onWindow` once per window, when the next window starts
- * or the stream ends (a window's aggregates may span several messages).
- *
- * @returns the windows in the order they arrived, and the messages' scan position.
+ * Streams delay aggregates, calling `onWindow` once per window when the next starts or the stream ends (a
+ * window may span messages); returns the windows in arrival order and the scan position.
  * @throws grpc.ServiceError INVALID_ARGUMENT (e.g. group_by unspecified), DEADLINE_EXCEEDED ...
  */
 export async function streamDelayStats(

@@ -62,9 +62,7 @@ export function flightsRequest(filter: FlightFilter): analyticsV1.StreamFlightsR
 }
 
 /**
- * Streams flights matching `filter`, handing each response message to `onMessage`, under the
- * stream deadline.
- *
+ * Streams flights matching `filter`, handing each response message to `onMessage`, under the stream deadline.
  * @throws grpc.ServiceError INVALID_ARGUMENT (malformed filter), DEADLINE_EXCEEDED, UNAVAILABLE.
  */
 export async function streamFlights(clients: Clients, filter: FlightFilter, onMessage: (m: analyticsV1.StreamFlightsResponse) => void | Promise<void>): Promise<FlightsResult> {

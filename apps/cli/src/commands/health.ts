@@ -30,14 +30,9 @@ export interface HealthOptions {
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
 
 /**
- * Asks `options.target` for the health of `options.service` and prints the status
- * (`auth.v1.AuthService at 127.0.0.1:50051: SERVING`).
- *
- * @returns "SERVING".
- * @throws ConfigError for a malformed target (exit 78); CliError with the status when it is not
- *   SERVING (exit 1); grpc.ServiceError when the call fails: UNAVAILABLE (nothing listens),
- *   DEADLINE_EXCEEDED (no answer within `timeoutMs`), NOT_FOUND (the server does not know the
- *   service, per the health-checking protocol).
+ * Asks `options.target` for the health of `options.service`, prints it (`<service> at <address>: SERVING`) and returns "SERVING".
+ * @throws ConfigError for a malformed target (exit 78); CliError when not SERVING (exit 1); grpc.ServiceError
+ * UNAVAILABLE (nothing listens), DEADLINE_EXCEEDED (after `timeoutMs`), NOT_FOUND (service unknown to the server).
  */
 export async function runHealth(options: HealthOptions, ctx: Pick<CliContext, 'out'>): Promise<string> {
   const parsed = target().safeParse(options.target);
@@ -78,11 +73,9 @@ export function healthCommand(ctx: CliContext): Command {
 }
 
 /**
- * Checks every `{ service, target }` (all of them, in parallel) and prints a line each (or a
- * JSON object each with `json`).
- *
- * @throws CliError naming the checks that were not SERVING (exit 1) after printing the rest;
- *   the first ConfigError for a malformed target (exit 78).
+ * Checks every `{ service, target }` in parallel and prints a line (with `json`, an object) for each.
+ * @throws CliError naming the checks that were not SERVING (exit 1), after printing the rest; the first
+ * ConfigError for a malformed target (exit 78).
  */
 export async function runHealthAll(checks: Array<{ service: string; target: string }>, options: { timeoutMs: number; json?: boolean }, ctx: Pick<CliContext, 'out'>): Promise<void> {
   const results = await Promise.all(

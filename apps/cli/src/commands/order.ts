@@ -48,10 +48,8 @@ export function placeOrderRequest(options: OrderOptions & { userId: string; requ
 
 /**
  * One PlaceOrder call; `replayed` is read from the response headers.
- *
- * @throws grpc.ServiceError FAILED_PRECONDITION (the key was used for a different request),
- *   PERMISSION_DENIED (another user's user_id), UNAUTHENTICATED (no or a bad token),
- *   INVALID_ARGUMENT (a bad field).
+ * @throws grpc.ServiceError FAILED_PRECONDITION (key used for a different request), PERMISSION_DENIED (another
+ * user's user_id), UNAUTHENTICATED (no or a bad token), INVALID_ARGUMENT (a bad field).
  */
 export async function placeOrder(clients: Clients, request: ordersV1.PlaceOrderRequest): Promise<PlacedOrder> {
   const orders = clients.orders;
@@ -60,9 +58,7 @@ export async function placeOrder(clients: Clients, request: ordersV1.PlaceOrderR
 }
 
 /**
- * Places the order of `options` (for `--user-id`, else the token's user) and prints it with
- * whether it was replayed.
- *
+ * Places the order of `options` (for `--user-id`, else the token's user) and prints it with whether it was replayed.
  * @throws CliError when no user id is given and the token names none.
  */
 export async function runOrder(clients: Clients, options: OrderOptions, ctx: Pick<CliContext, 'out'>): Promise<PlacedOrder> {

@@ -79,11 +79,9 @@ export async function drain(reason: string, server: grpc.Server, health: HealthI
 }
 
 /**
- * After a signal, how long past `shutdownGraceMs` the process may take for its afterStop hooks
- * before it exits with code 1 anyway, ms (plus at most LOG_FLUSH_BUDGET_MS, 250, to flush the
- * log; a stdout nobody reads does not extend it). Keep `shutdownGraceMs` + this (+ any preStop delay)
- * under the orchestrator's kill timeout (Kubernetes `terminationGracePeriodSeconds`, compose
- * `stop_grace_period`) so the process, not SIGKILL, decides how it ends.
+ * How long past `shutdownGraceMs` the afterStop hooks may take before the process exits 1 anyway,
+ * ms (+ LOG_FLUSH_BUDGET_MS for the log). Keep the sum under the orchestrator's kill timeout:
+ * docs/deploy.md (Kubernetes: terminationGracePeriodSeconds).
  */
 export const SHUTDOWN_BACKSTOP_MS = 2_000;
 

@@ -54,13 +54,8 @@ export type TlsConfig = Pick<ServeConfig, 'TLS_MODE' | 'TLS_CERT_FILE' | 'TLS_KE
 let processTls: { key: string; credentials: TlsCredentials } | undefined;
 
 /**
- * The process' TLS credentials from its config, built once (the files are read once), and made
- * the default of every later `createClient()` without credentials of its own: the service's
- * outgoing channels (orders -> auth, token keys from auth) then use TLS, and in mtls present
- * the service's certificate, without each call site knowing about TLS. startService calls it
- * before the service's start() creates any client; serve() again (the same config: a no-op).
- *
- * @throws Error naming a file that cannot be read (config validation checks them first).
+ * The process' TLS credentials from its config, built once and made the default of every later
+ * `createClient()` (docs/tls.md "Where the credentials are built"). @throws Error naming an unreadable file.
  */
 export function useTlsFromConfig(config: TlsConfig): TlsCredentials {
   const files = { mode: config.TLS_MODE ?? 'off', certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, caFile: config.TLS_CA_FILE };
@@ -123,17 +118,9 @@ export interface ServeOptions extends Omit<ServerChainOptions, 'logger' | 'regis
 }
 
 /**
- * Serves `/metrics` on METRICS_PORT, then the services on GRPC_HOST:GRPC_PORT behind
- * {@link serverInterceptorChain}, with TLS or mTLS when TLS_MODE says so ({@link useTlsFromConfig}:
- * the same credentials for every outgoing channel). Unless the app passes `rateLimit` or `rateLimiter`, the rate
- * limiter comes from the config (`rateLimiterFromConfig`: a token bucket of RATE_LIMIT_RPS calls/s
- * plus RATE_LIMIT_BURST; REDIS_URL set, in Redis, waiting up to
- * {@link RATE_LIMIT_STORE_READY_TIMEOUT_MS} for the connection; else in memory). On shutdown
- * (SIGTERM/SIGINT, see startServer): the app's afterStop hooks, then the limiter's Redis client
- * closes, the metrics endpoint closes, spans are flushed, channels closed.
- *
- * @throws Error naming the address when either port cannot be bound (the metrics endpoint is
- *   closed again if the gRPC bind fails).
+ * Serves `/metrics`, then the services behind {@link serverInterceptorChain} with the config's TLS
+ * and rate limiter; shutdown order and the why: libs/runtime/README.md. @throws Error naming the
+ * address when a port cannot be bound (the metrics endpoint is closed again).
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const { config, logger } = options;

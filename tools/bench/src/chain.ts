@@ -21,10 +21,10 @@ import { fork } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { PASS_THROUGH_ROW } from './chain-rows.js';
+import { byRound, chainTable, lastLayerRow, PASS_THROUGH_ROW, SAMPLED_ROW, type ChainRow, type ChainRun } from './chain-rows.js';
 import type { ChainCommand, ChainReply } from './chain-server.js';
 import type { Floor } from './floors.js';
-import { median, nowMs, pin, round, roundOrNull, sleep } from './measure.js';
+import { nowMs, pin, round, roundOrNull, sleep } from './measure.js';
 import { attribute, type ProfileShare } from './profile.js';
 import { pairedRatio, ratioTarget, type SummaryRow } from './results.js';
 import { SERVER_CORE, type Stack } from './stack.js';
@@ -37,44 +37,11 @@ export interface ChainSettings extends H2loadSettings {
   streamMessages: number;
 }
 
-/** The extra row: the full chain in a second process started with {@link SAMPLED_ENV}. */
-export const SAMPLED_ROW = 'full, 1% sampled';
 /** Tracing's cheap path as a deployment sets it: 1% of root calls traced, callers' decisions followed. */
 export const SAMPLED_ENV = Object.freeze({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' });
 
 /** The target of the full chain: req/s as a share of bare grpc-js. */
 export const CHAIN_TARGET = 0.7;
-
-/** One server's numbers in one round. */
-export interface ChainRun {
-  server: string;
-  round: number;
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** Calls that reached the handler during the h2load run (warm-up included). */
-  handled: number;
-  /** Server process CPU time per handled call, µs. */
-  cpuUsPerCall: number;
-  /** Stream messages per second, one client reading as fast as it can. */
-  messagesPerSecond: number;
-  /** Server process CPU time per stream message, µs. */
-  cpuUsPerMessage: number;
-}
-
-/** One row of the chain table: medians over the rounds. */
-export interface ChainRow {
-  server: string;
-  requestsPerSecond: number;
-  /** Median of the rounds' own req/s ratios to bare. */
-  ratio: number | null;
-  cpuUsPerCall: number;
-  /** This row's CPU per call minus the row before's (median over rounds); null for bare. */
-  addedUsPerCall: number | null;
-  messagesPerSecond: number;
-  cpuUsPerMessage: number;
-  addedUsPerMessage: number | null;
-}
 
 interface ChainProcess {
   servers: Array<{ name: string; port: number }>;
@@ -262,42 +229,4 @@ async function profileFullChain(options: ChainOptions, server: string): Promise<
   return { requestsPerSecond: result.requestsPerSecond, shares: attribute(JSON.parse(readFileSync(profileFile, 'utf8')) as Parameters<typeof attribute>[0]) };
 }
 
-function byRound(runs: ChainRun[], server: string, key: 'requestsPerSecond' | 'messagesPerSecond' | 'cpuUsPerCall' | 'cpuUsPerMessage'): number[] {
-  return runs.filter((r) => r.server === server).sort((a, b) => a.round - b.round).map((r) => r[key]);
-}
-
-/** The full chain's row: the last "+ layer" row. */
-export function lastLayerRow(names: string[]): string {
-  return names.filter((n) => n.startsWith('+ ')).pop() ?? names[names.length - 1];
-}
-
-/**
- * The row a row's "adds" is measured against: the row before it in chain order; for
- * {@link PASS_THROUGH_ROW} startServer(), for {@link SAMPLED_ROW} the full chain.
- */
-function previousRow(names: string[], i: number): string | undefined {
-  if (names[i] === PASS_THROUGH_ROW) return 'startServer()';
-  if (names[i] === SAMPLED_ROW) return lastLayerRow(names);
-  return names[i - 1];
-}
-
-/** Medians per server in chain order, with the differences of CPU per call and per message to {@link previousRow}. */
-export function chainTable(names: string[], runs: ChainRun[], rounds: number): ChainRow[] {
-  const added = (name: string, previous: string | undefined, key: 'cpuUsPerCall' | 'cpuUsPerMessage') => {
-    if (!previous) return null;
-    const mine = byRound(runs, name, key);
-    const theirs = byRound(runs, previous, key);
-    const diffs = Array.from({ length: Math.min(rounds, mine.length, theirs.length) }, (_, i) => mine[i] - theirs[i]);
-    return diffs.length ? round(median(diffs), 2) : null;
-  };
-  return names.map((name, i) => ({
-    server: name,
-    requestsPerSecond: round(median(byRound(runs, name, 'requestsPerSecond')), 0),
-    ratio: roundOrNull(pairedRatio(byRound(runs, name, 'requestsPerSecond'), byRound(runs, 'bare', 'requestsPerSecond'))),
-    cpuUsPerCall: round(median(byRound(runs, name, 'cpuUsPerCall')), 2),
-    addedUsPerCall: added(name, previousRow(names, i), 'cpuUsPerCall'),
-    messagesPerSecond: round(median(byRound(runs, name, 'messagesPerSecond')), 0),
-    cpuUsPerMessage: round(median(byRound(runs, name, 'cpuUsPerMessage')), 2),
-    addedUsPerMessage: added(name, previousRow(names, i), 'cpuUsPerMessage'),
-  }));
-}
+export { chainTable, lastLayerRow, SAMPLED_ROW, type ChainRow, type ChainRun };

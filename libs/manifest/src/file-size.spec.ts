@@ -8,7 +8,6 @@ const MAX_LINES = 300;
 
 /** Known to be over the limit, to be split along their ideas; the size they may not exceed. */
 const TO_SPLIT: Record<string, number> = {
-  'apps/orders/src/order-store.ts': 352,
   'libs/grpc-kit/src/server.ts': 310,
   'tools/interop/go/interop.go': 413,
 };

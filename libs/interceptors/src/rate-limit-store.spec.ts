@@ -10,12 +10,13 @@ import { createMetricsRegistry, setupTracing } from '@grpc-patterns/observabilit
 import { authV1 } from '@grpc-patterns/proto';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Redis } from 'ioredis';
+import { BurstyRateLimiter, RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { staticKeySource } from './auth.js';
 import { serve } from './serve.js';
 import { captureLogger, newObserved, shapeServices, SHAPES, until, startShapeServer, type ShapeServer } from '../test/four-shapes.js';
-import { RATE_LIMITED_MESSAGE, RATE_LIMITER_UNAVAILABLE_MESSAGE } from './rate-limit.js';
-import { rateLimiterFromConfig, rateLimitInterceptorFor, tokenBucketFromConfig, type RateLimiterSetup, type TokenBucketShape } from './rate-limit-store.js';
+import { RATE_LIMITED_MESSAGE, RATE_LIMITER_UNAVAILABLE_MESSAGE, rateLimitInterceptor } from './rate-limit.js';
+import { rateLimiterFromConfig, type ConfiguredLimiter, type TokenBucketShape } from './rate-limit-store.js';
 
 const REDIS_URL = process.env['REDIS_URL'] || undefined;
 const OPEN_LINE = 'rate limiter store unavailable: calls let through (fail open)';
@@ -39,16 +40,46 @@ describe('rateLimiterFromConfig without REDIS_URL', () => {
     const setup = rateLimiterFromConfig({ RATE_LIMIT_FAIL: 'closed' }, log.logger);
     expect([setup.store, setup.failMode, setup.redis, await setup.ready()]).toEqual(['memory', 'open', undefined, true]);
     let allowed = 0;
-    for (let i = 0; i < 301; i++) allowed += await setup.limiter.consume('user:u|/m').then(() => 1, () => 0);
+    for (let i = 0; i < 301; i++) allowed += (await setup.limit({ principal: 'user:u', path: '/m' })).kind === 'allow' ? 1 : 0;
     expect(allowed).toBe(300);
     await setup.close();
   });
 });
 
+describe('the in-memory token bucket', () => {
+  it("decides as rate-limiter-flexible's BurstyRateLimiter over two RateLimiterMemory windows, call for call, synchronously", async () => {
+    let clock = 1_000_000;
+    const now = jest.spyOn(Date, 'now').mockImplementation(() => clock);
+    try {
+      const shape = { points: 3, duration: 1, burstPoints: 2, burstDuration: 3 };
+      const ours = rateLimiterFromConfig({}, captureLogger().logger, { shape });
+      const reference = new BurstyRateLimiter(
+        new RateLimiterMemory({ keyPrefix: 'ref-steady', points: shape.points, duration: shape.duration }),
+        new RateLimiterMemory({ keyPrefix: 'ref-burst', points: shape.burstPoints, duration: shape.burstDuration }),
+      );
+      const seen: Record<'ours' | 'reference', string[]> = { ours: [], reference: [] };
+      for (let i = 0; i < 80; i++) {
+        clock += [0, 0, 10, 0, 130, 0, 0, 420, 0, 1_000][i % 10] ?? 0;
+        const principal = i % 5 === 0 ? 'user:b' : 'user:a';
+        const decision = ours.limit({ principal, path: '/m' });
+        if (decision instanceof Promise) throw new Error('the in-memory bucket answered with a promise');
+        seen.ours.push(decision.kind === 'reject' ? `reject ${decision.retryAfterMs}` : decision.kind);
+        seen.reference.push(await reference.consume(`${principal}|/m`).then(() => 'allow', (r: RateLimiterRes) => `reject ${r.msBeforeNext}`));
+      }
+      expect(seen.ours).toEqual(seen.reference);
+      // Both outcomes occur, so the comparison covers the burst and the wait.
+      expect([count(seen.ours, 'allow') > 10, seen.ours.filter((o) => o.startsWith('reject ')).length > 10]).toEqual([true, true]);
+    } finally {
+      now.mockRestore();
+    }
+  });
+});
+
 describe('RATE_LIMIT_RPS and RATE_LIMIT_BURST', () => {
   it('shape the token bucket; unset they keep 100/s and 200', () => {
-    expect(tokenBucketFromConfig({})).toEqual({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
-    expect(tokenBucketFromConfig({ RATE_LIMIT_RPS: 5, RATE_LIMIT_BURST: 0 })).toEqual({ points: 5, duration: 1, burstPoints: 0, burstDuration: 10 });
+    const { logger } = captureLogger();
+    expect(rateLimiterFromConfig({}, logger).shape).toEqual({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
+    expect(rateLimiterFromConfig({ RATE_LIMIT_RPS: 5, RATE_LIMIT_BURST: 0 }, logger).shape).toEqual({ points: 5, duration: 1, burstPoints: 0, burstDuration: 10 });
   });
 
   it('a lower limit applies through serve(), in memory: RPS=5 BURST=0, the 6th call in the second is RESOURCE_EXHAUSTED', async () => {
@@ -90,7 +121,7 @@ describe('RATE_LIMIT_RPS and RATE_LIMIT_BURST', () => {
 
 describe('rateLimiterFromConfig with Redis unreachable', () => {
   let server: ShapeServer | undefined;
-  let setup: RateLimiterSetup | undefined;
+  let setup: ConfiguredLimiter | undefined;
   const log = captureLogger();
   afterEach(async () => {
     await server?.close();
@@ -105,7 +136,7 @@ describe('rateLimiterFromConfig with Redis unreachable', () => {
   const unreachable = async (failMode: 'open' | 'closed') => {
     setup = rateLimiterFromConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, RATE_LIMIT_FAIL: failMode }, log.logger, { keyPrefix: runPrefix() });
     expect(await setup.ready(5_000)).toBe(false);
-    server = await startShapeServer([rateLimitInterceptorFor(setup)]);
+    server = await startShapeServer([rateLimitInterceptor({ limiter: setup })]);
     return server;
   };
   const errorLines = () => log.lines.filter((l) => l.level === 'error').map((l) => l.msg);
@@ -146,7 +177,7 @@ describe('rateLimiterFromConfig with Redis unreachable', () => {
 });
 
 describeWithRedis('rateLimiterFromConfig with REDIS_URL (real Redis)', () => {
-  const setups: RateLimiterSetup[] = [];
+  const setups: ConfiguredLimiter[] = [];
   const servers: ShapeServer[] = [];
   const log = captureLogger();
   beforeAll(async () => {
@@ -168,7 +199,7 @@ describeWithRedis('rateLimiterFromConfig with REDIS_URL (real Redis)', () => {
     setups.push(setup);
     // Connected before serving: a call before the connection would fail open and break the count.
     expect(await setup.ready(5_000)).toBe(true);
-    const server = await startShapeServer([rateLimitInterceptorFor(setup)]);
+    const server = await startShapeServer([rateLimitInterceptor({ limiter: setup })]);
     servers.push(server);
     return { server, setup };
   };
@@ -197,7 +228,7 @@ describeWithRedis('rateLimiterFromConfig with REDIS_URL (real Redis)', () => {
     setups.push(setup);
     expect(await setup.ready(5_000)).toBe(true);
     const outcomes: string[] = [];
-    for (let i = 0; i < 6; i++) outcomes.push(await setup.limiter.consume('user:u|/m').then(() => 'allowed', () => 'rejected'));
+    for (let i = 0; i < 6; i++) outcomes.push((await setup.limit({ principal: 'user:u', path: '/m' })).kind === 'allow' ? 'allowed' : 'rejected');
     // Steady window 1 s, burst window 10 s: the six consumes are milliseconds apart on loopback.
     expect(outcomes).toEqual(['allowed', 'allowed', 'allowed', 'allowed', 'allowed', 'rejected']);
     const ttlBurst = await setup.redis?.pttl(`${keyPrefix}:burst:user:u|/m`);

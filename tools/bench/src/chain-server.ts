@@ -27,7 +27,7 @@
 import { setupTracing, createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '@grpc-patterns/grpc-kit';
-import { defaultRateLimiter, serverInterceptorLayers, staticKeySource, ValidationRegistry, ACCESS_TOKEN_TYP } from '@grpc-patterns/interceptors';
+import { rateLimiterFromConfig, serverInterceptorLayers, staticKeySource, ValidationRegistry, ACCESS_TOKEN_TYP } from '@grpc-patterns/interceptors';
 import { analyticsV1, authV1 } from '@grpc-patterns/proto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { waitDrain } from './measure.js';
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     logger,
     registry: createMetricsRegistry(),
     keySource: staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE }),
-    rateLimiter: defaultRateLimiter({ RATE_LIMIT_RPS: 1_000_000, RATE_LIMIT_BURST: 0 }),
+    limiter: rateLimiterFromConfig({ RATE_LIMIT_RPS: 1_000_000, RATE_LIMIT_BURST: 0 }, logger),
     validation,
   });
 

@@ -223,8 +223,8 @@ export const serverUrl = (schemes: readonly string[], message: string) =>
  * - `AUTH_FAILURES_PER_PEER` (0..1,000,000, default 100) per `AUTH_FAILURE_WINDOW_S` (default 60):
  *   failed token checks a peer address may cause before the auth step refuses its calls with
  *   RESOURCE_EXHAUSTED, without a signature check (per process, in memory; 0 = off).
- * Together a token bucket (rate-limiter-flexible's BurstyRateLimiter: a steady limiter of
- * RATE_LIMIT_RPS per 1 s plus a burst limiter of RATE_LIMIT_BURST per 10 s), in memory or in
+ * Together a token bucket (a steady window of RATE_LIMIT_RPS per 1 s plus a burst window of
+ * RATE_LIMIT_BURST per 10 s, as rate-limiter-flexible's BurstyRateLimiter), in memory or in
  * Redis alike. A call over it ends with RESOURCE_EXHAUSTED.
  */
 export const rateLimitEnv = () => ({

@@ -8,8 +8,9 @@
  * own orders (access.ts).
  *
  * PlaceOrder, step by step:
- * 1. validate (validation.ts: INVALID_ARGUMENT naming the field; the validation interceptor
- *    runs the same rules first), normalize, fingerprint the request;
+ * 1. take the request as the validation interceptor parsed it (validation.ts: INVALID_ARGUMENT
+ *    naming the field, checked once, there or here without the interceptor), normalize,
+ *    fingerprint it;
  * 2. the order must be for the caller itself, unless the caller is an admin (PERMISSION_DENIED);
  * 3. the key is (principal = the caller's id, request_id). Already done and unexpired? Same
  *    fingerprint: replay the stored outcome byte for byte, with the response header
@@ -28,6 +29,7 @@
  * IETF draft-ietf-httpapi-idempotency-key-header, moved to gRPC metadata and a request field.
  */
 import { GrpcError, unary } from '@grpc-patterns/grpc-kit';
+import { parsedRequest } from '@grpc-patterns/interceptors';
 import type { Logger } from '@grpc-patterns/observability';
 import { ordersV1 } from '@grpc-patterns/proto';
 import * as grpc from '@grpc/grpc-js';
@@ -37,7 +39,7 @@ import { KeyInFlightError, type IdempotencyKey, type KeyOutcome, type OrderStore
 import { encodePageToken } from './page-token.js';
 import { normalizePlaceOrder, type ValidPlaceOrder } from './place-order-request.js';
 import type { UserCheck } from './user-check.js';
-import { checkGetOrder, checkListOrders, checkPlaceOrder, valueOrThrow } from './validation.js';
+import { checkGetOrder, checkListOrders, checkPlaceOrder } from './validation.js';
 
 /** Response header (initial metadata) set on a PlaceOrder answered from a stored outcome. */
 export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed';
@@ -123,7 +125,7 @@ export function orderServiceImplementation(deps: OrderServiceDependencies): Orde
   return {
     placeOrder: unary(async (call) => {
       const caller = requireCaller();
-      const request = normalizePlaceOrder(valueOrThrow(checkPlaceOrder(call.request)));
+      const request = normalizePlaceOrder(parsedRequest(call.request, checkPlaceOrder));
       if (!mayPlaceOrderFor(caller, request.userId)) throw new GrpcError(grpc.status.PERMISSION_DENIED, 'orders can only be placed for yourself');
       const key: IdempotencyKey = { principal: caller.id, requestId: request.requestId };
       // The common retry: a committed key, read without a transaction or a lock.
@@ -179,7 +181,7 @@ export function orderServiceImplementation(deps: OrderServiceDependencies): Orde
 
     getOrder: unary(async (call) => {
       const caller = requireCaller();
-      const { orderId } = valueOrThrow(checkGetOrder(call.request));
+      const { orderId } = parsedRequest(call.request, checkGetOrder);
       const order = await store.get(orderId);
       // Another user's order answers exactly like a missing one: its existence is not revealed.
       if (!order || !mayReadOrdersOf(caller, order.userId)) throw new GrpcError(grpc.status.NOT_FOUND, `order ${call.request.orderId} not found`);
@@ -188,7 +190,7 @@ export function orderServiceImplementation(deps: OrderServiceDependencies): Orde
 
     listOrders: unary(async (call) => {
       const caller = requireCaller();
-      const { userId, limit, cursor } = valueOrThrow(checkListOrders(call.request));
+      const { userId, limit, cursor } = parsedRequest(call.request, checkListOrders);
       if (!mayReadOrdersOf(caller, userId)) throw new GrpcError(grpc.status.PERMISSION_DENIED, 'orders can only be listed for yourself');
       // One row more than the page tells whether another page follows, without a count query.
       const rows = await store.listByUser(userId, limit + 1, cursor);

@@ -1,8 +1,9 @@
 // The orders request rules as the validation interceptor sees them: one registry entry per
 // method, answering with the same violations the handlers would throw.
+import { parsedRequest } from '@grpc-patterns/interceptors';
 import { ordersV1 } from '@grpc-patterns/proto';
 import { MAX_CURSOR_TIME_MS, encodePageToken } from './page-token.js';
-import { checkListOrders, checkPlaceOrder, ordersValidation, valueOrThrow } from './validation.js';
+import { checkListOrders, checkPlaceOrder, ordersValidation } from './validation.js';
 
 describe('ordersValidation()', () => {
   const registry = ordersValidation();
@@ -40,10 +41,10 @@ describe('ordersValidation()', () => {
 
   it('is what the handlers throw: INVALID_ARGUMENT with the same violations', () => {
     const request = ordersV1.ListOrdersRequest.fromPartial({ userId: '', pageSize: 101 });
-    expect(() => valueOrThrow(checkListOrders(request))).toThrow(
+    expect(() => parsedRequest(request, checkListOrders)).toThrow(
       expect.objectContaining({ code: 3, message: 'user_id: must not be empty; page_size: must be at most 100', fieldViolations: validator('/orders.v1.OrderService/ListOrders')(request) }),
     );
-    expect(valueOrThrow(checkListOrders(ordersV1.ListOrdersRequest.fromPartial({ userId: 'u1' })))).toEqual({ userId: 'u1', limit: 20, cursor: undefined });
+    expect(parsedRequest(ordersV1.ListOrdersRequest.fromPartial({ userId: 'u1' }), checkListOrders)).toEqual({ userId: 'u1', limit: 20, cursor: undefined });
   });
 
   // Red-team finding 6 (issue 17): what the store cannot hold is refused here, not by PostgreSQL.

@@ -1,20 +1,20 @@
 /**
  * The request rules of orders.v1.OrderService, declared once. Each `check*` function checks
  * one request message and either parses it (the values the handler works with) or returns every
- * violation, so the rules and the parsing cannot drift apart:
- * - {@link ordersValidation} registers them with the validation interceptor of
+ * violation, so the rules and the parsing cannot drift apart. Each request is checked once:
+ * - {@link ordersValidation} registers them as parsers with the validation interceptor of
  *   @grpc-patterns/interceptors (service.ts returns it, the runtime's serve() installs it): a bad request ends with
  *   INVALID_ARGUMENT and a google.rpc.BadRequest before the handler runs;
- * - the handlers call the same functions for the parsed values ({@link valueOrThrow}); on a
- *   server without the interceptor that is also where a bad request is rejected, with the same
- *   status, message and details.
+ * - the handlers take the parsed value the interceptor kept (`parsedRequest(call.request,
+ *   check*)`); on a server without the interceptor `parsedRequest` runs the check there, and
+ *   rejects a bad request with the same status, message and details.
  *
  * Field paths use proto field names and the google.rpc.BadRequest `FieldViolation.field`
  * syntax (googleapis `google/rpc/error_details.proto`): `request_id`, `items`,
  * `items[2].unit_price_cents`. The message is `field: description`, joined with "; ".
  */
-import { invalidArgument, type FieldViolation } from '@grpc-patterns/grpc-kit';
-import { ValidationRegistry } from '@grpc-patterns/interceptors';
+import type { FieldViolation } from '@grpc-patterns/grpc-kit';
+import { ValidationRegistry, type Checked } from '@grpc-patterns/interceptors';
 import { ordersV1 } from '@grpc-patterns/proto';
 import { parsePageToken, type PageCursor } from './page-token.js';
 
@@ -48,9 +48,6 @@ export const CONTROL_CHARACTER = /\p{Cc}/u;
  * `grpc-message` header, and 300 of them (100 bad items) would pass grpc-js' 8 KiB metadata limit.
  */
 export const MAX_REPORTED_VIOLATIONS = 10;
-
-/** The outcome of a check: the parsed request, or its violations (never both). */
-export type Checked<T> = { value: T; violations?: undefined } | { value?: undefined; violations: FieldViolation[] };
 
 /** One line item with its price as a BigInt, so sums never touch floating point. */
 export interface ValidLineItem {
@@ -156,27 +153,12 @@ export function checkListOrders(request: ordersV1.ListOrdersRequest): Checked<Pa
   return { value: { userId, limit: pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize, cursor } };
 }
 
-/**
- * The parsed value of a check.
- *
- * @throws GrpcError INVALID_ARGUMENT naming every violation, with a google.rpc.BadRequest.
- */
-export function valueOrThrow<T>(checked: Checked<T>): T {
-  if (checked.violations) throw invalidArgument(checked.violations);
-  return checked.value;
-}
-
-const violationsOf =
-  <Req>(check: (request: Req) => Checked<unknown>) =>
-  (request: Req): FieldViolation[] =>
-    check(request).violations ?? [];
-
 /** The rules of PlaceOrder, GetOrder and ListOrders, for serve({ validation }) / serverInterceptorChain. */
 export function ordersValidation(): ValidationRegistry {
   return new ValidationRegistry()
-    .add(ordersV1.OrderServiceService.placeOrder, violationsOf(checkPlaceOrder))
-    .add(ordersV1.OrderServiceService.getOrder, violationsOf(checkGetOrder))
-    .add(ordersV1.OrderServiceService.listOrders, violationsOf(checkListOrders));
+    .addParser(ordersV1.OrderServiceService.placeOrder, checkPlaceOrder)
+    .addParser(ordersV1.OrderServiceService.getOrder, checkGetOrder)
+    .addParser(ordersV1.OrderServiceService.listOrders, checkListOrders);
 }
 
 /** An int64 as ts-proto hands it over (a decimal string), or undefined when it is not one. */

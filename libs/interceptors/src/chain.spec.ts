@@ -6,11 +6,11 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { grpc } from '@grpc-patterns/testing';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { staticKeySource } from './auth.js';
-import { defaultRateLimiter, serverInterceptorChain } from './chain.js';
+import { serverInterceptorChain } from './chain.js';
 import { decodeStatusDetails } from './error-details.js';
 import { ValidationRegistry } from './validation.js';
 import { RATE_LIMITER_UNAVAILABLE_MESSAGE } from './rate-limit.js';
-import { rateLimiterFromConfig, type RateLimiterSetup } from './rate-limit-store.js';
+import { rateLimiterFromConfig, type ConfiguredLimiter } from './rate-limit-store.js';
 import { freePort } from '@grpc-patterns/testing';
 import { captureLogger, OK_RESPONSES, PATHS, SHAPES, startShapeServer, type ShapeServer } from '../test/four-shapes.js';
 import { chatV1 } from '@grpc-patterns/proto';
@@ -94,16 +94,14 @@ describe('serverInterceptorChain (full chain, all four shapes)', () => {
   });
 
   it('the default limiter is a token bucket: 100/s steady plus a burst of 200, then RESOURCE_EXHAUSTED', async () => {
-    const limiter = defaultRateLimiter();
+    // What the chain runs without a `limiter` option.
+    const limiter = rateLimiterFromConfig({}, log.logger);
     let allowed = 0;
     let retryMs = 0;
     for (let i = 0; i < 301; i++) {
-      try {
-        await limiter.consume('user:u|/m');
-        allowed++;
-      } catch (rejection) {
-        retryMs = (rejection as { msBeforeNext: number }).msBeforeNext;
-      }
+      const decision = await limiter.limit({ principal: 'user:u', path: '/m' });
+      if (decision.kind === 'allow') allowed++;
+      else if (decision.kind === 'reject') retryMs = decision.retryAfterMs;
     }
     expect(allowed).toBe(300);
     expect(retryMs).toBeGreaterThan(0);
@@ -124,9 +122,9 @@ describe('serverInterceptorChain (full chain, all four shapes)', () => {
   });
 });
 
-describe('serverInterceptorChain with a configured limiter (rateLimit: rateLimiterFromConfig)', () => {
+describe('serverInterceptorChain with a configured limiter (limiter: rateLimiterFromConfig)', () => {
   let server: ShapeServer | undefined;
-  let setup: RateLimiterSetup | undefined;
+  let setup: ConfiguredLimiter | undefined;
   let privateKey: CryptoKey;
   let jwk: Record<string, unknown>;
   beforeAll(async () => {
@@ -156,7 +154,7 @@ describe('serverInterceptorChain with a configured limiter (rateLimit: rateLimit
     setup = rateLimiterFromConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, RATE_LIMIT_FAIL: failMode }, log.logger);
     await setup.ready(5_000);
     server = await startShapeServer(
-      serverInterceptorChain({ logger: log.logger, registry: createMetricsRegistry(), keySource: staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE }), rateLimit: setup }),
+      serverInterceptorChain({ logger: log.logger, registry: createMetricsRegistry(), keySource: staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE }), limiter: setup }),
     );
     return { server, log };
   };

@@ -19,8 +19,8 @@
  *                    count calls that have no user yet, and a forged token must not cost a check;
  *  8. authz          may they call this method (gRFC A43-shaped policy over token roles);
  *  9. rate limit     after auth so the bucket is per user, before validation so floods of bad
- *                    requests are limited too; in memory, or in Redis shared by the replicas
- *                    (rate-limit-store.ts). One interceptor: over the limit RESOURCE_EXHAUSTED,
+ *                    requests are limited too; one Limiter, in memory, or in Redis shared by
+ *                    the replicas (rate-limit-store.ts). Over the limit RESOURCE_EXHAUSTED,
  *                    store down: fail open, or closed with UNAVAILABLE;
  *  9b. decode limit  a message a method's decode limit refused (grpc-kit withDecodeLimit: over
  *                    its bytes, or a field-count precheck) ends the call here, after auth and
@@ -40,8 +40,8 @@ import { clientMetricsInterceptor } from './client-metrics.js';
 import { clientPropagationInterceptor } from './client-propagation.js';
 import { deadlineInterceptor, type DeadlineOptions } from './deadline.js';
 import { loggingInterceptor } from './logging.js';
-import { rateLimitInterceptor, type ConsumingLimiter } from './rate-limit.js';
-import { rateLimitInterceptorFor, tokenBucketFromConfig, tokenBucketLimiter, type RateLimiterSetup, type RateLimitStoreConfig } from './rate-limit-store.js';
+import { rateLimitInterceptor, type Limiter } from './rate-limit.js';
+import { rateLimiterFromConfig } from './rate-limit-store.js';
 import { recoveryInterceptor } from './recovery.js';
 import { requestIdInterceptor } from './request-id.js';
 import { serverMetricsInterceptor } from './server-metrics.js';
@@ -69,19 +69,6 @@ export const DEFAULT_POLICY: AuthorizationPolicy = {
   ],
 };
 
-/**
- * The default limit per principal (user, or peer for anonymous calls) and method, in memory:
- * a token bucket refilled at `RATE_LIMIT_RPS` calls/s (default 100) that holds `RATE_LIMIT_BURST`
- * more for bursts (default 200, refilled over 10 s; 0 = none). rate-limiter-flexible has no
- * token-bucket class; its BurstyRateLimiter (a steady limiter plus a burst limiter consulted
- * when the steady one is empty) is its documented way to get one.
- *
- * @param limits the two variables as `rateLimitEnv()` parsed them; unset ones keep their default.
- */
-export function defaultRateLimiter(limits: Pick<RateLimitStoreConfig, 'RATE_LIMIT_RPS' | 'RATE_LIMIT_BURST'> = {}): ConsumingLimiter {
-  return tokenBucketLimiter(tokenBucketFromConfig(limits));
-}
-
 /** Options of {@link serverInterceptorChain}. */
 export interface ServerChainOptions {
   logger: Logger;
@@ -91,14 +78,13 @@ export interface ServerChainOptions {
   keySource: KeySource;
   /** Default {@link DEFAULT_POLICY}. */
   policy?: AuthorizationPolicy;
-  /** Default {@link defaultRateLimiter}. Ignored when {@link rateLimit} is given. */
-  rateLimiter?: ConsumingLimiter;
   /**
-   * A limiter built from configuration (`rateLimiterFromConfig`: memory, or Redis shared by
-   * the replicas, failing open or closed). Takes precedence over {@link rateLimiter}; the
-   * caller closes it (serve() does, after the server stopped).
+   * Decides the rate limit of every call; default the in-memory token bucket of the defaults
+   * (100 calls/s plus a burst of 200 per principal and method). `rateLimiterFromConfig()`
+   * builds one from the variables (memory or Redis, failing open or closed); the caller
+   * closes a limiter it passes (serve() closes the one it builds).
    */
-  rateLimit?: RateLimiterSetup;
+  limiter?: Limiter;
   /** Request rules per method; default none. */
   validation?: ValidationRegistry;
   /** Default: unary 10 s / max 30 s, streams 1 h. */
@@ -139,12 +125,7 @@ export function serverInterceptorLayers(options: ServerChainOptions): NamedServe
       policy: options.policy ?? DEFAULT_POLICY,
       onDenied: (decision, path, user) => logger.warn({ decision, path, user: user?.id }, 'permission denied'),
     }),
-    options.rateLimit
-      ? rateLimitInterceptorFor(options.rateLimit)
-      : rateLimitInterceptor({
-          limiter: options.rateLimiter ?? defaultRateLimiter(),
-          onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
-        }),
+    rateLimitInterceptor({ limiter: options.limiter ?? rateLimiterFromConfig({}, logger), report }),
     decodeLimitInterceptor(),
     validationInterceptor(options.validation ?? new ValidationRegistry(), { report }),
   ];

@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { memoryLimiter } from '../test/four-shapes.js';
 import { rateLimitInterceptor } from './rate-limit.js';
 import { ValidationRegistry, validationInterceptor } from './validation.js';
 
@@ -64,7 +64,7 @@ describeInterop('rich errors read by the Python grpcio client', () => {
     server = await startTestServer({
       services: [{ name: 'auth.v1.AuthService', definition: authV1.AuthServiceService, implementation: auth }],
       // the documented order: rate limit before validation (a flood of bad requests is limited too)
-      interceptors: [rateLimitInterceptor({ limiter: new RateLimiterMemory({ points: 2, duration: 60 }) }), validationInterceptor(rules)],
+      interceptors: [rateLimitInterceptor({ limiter: memoryLimiter(2) }), validationInterceptor(rules)],
     });
   });
   afterAll(async () => {

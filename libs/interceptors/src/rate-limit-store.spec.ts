@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, Socket, type Server } from 'node:net';
 import { authV1 } from '@grpc-patterns/proto';
 import { captureLogger, SHAPES, until, startShapeServer, type ShapeServer } from '../test/four-shapes.js';
-import { RATE_LIMITED_MESSAGE, RATE_LIMITER_UNAVAILABLE_MESSAGE } from './rate-limit.js';
-import { rateLimiterFromConfig, rateLimitInterceptorFor, tokenBucketFromConfig, type RateLimiterSetup, type TokenBucketShape } from './rate-limit-store.js';
+import { RATE_LIMITED_MESSAGE, RATE_LIMITER_UNAVAILABLE_MESSAGE, rateLimitInterceptor } from './rate-limit.js';
+import { rateLimiterFromConfig, type ConfiguredLimiter, type TokenBucketShape } from './rate-limit-store.js';
 
 const REDIS_URL = process.env['REDIS_URL'] || undefined;
 const OPEN_LINE = 'rate limiter store unavailable: calls let through (fail open)';
@@ -33,7 +33,7 @@ describe('rateLimiterFromConfig without REDIS_URL', () => {
     const setup = rateLimiterFromConfig({ RATE_LIMIT_FAIL: 'closed' }, log.logger);
     expect([setup.store, setup.failMode, setup.redis, await setup.ready()]).toEqual(['memory', 'open', undefined, true]);
     let allowed = 0;
-    for (let i = 0; i < 301; i++) allowed += await setup.limiter.consume('user:u|/m').then(() => 1, () => 0);
+    for (let i = 0; i < 301; i++) allowed += (await setup.limit({ principal: 'user:u', path: '/m' })).kind === 'allow' ? 1 : 0;
     expect(allowed).toBe(300);
     await setup.close();
   });
@@ -41,14 +41,15 @@ describe('rateLimiterFromConfig without REDIS_URL', () => {
 
 describe('RATE_LIMIT_RPS and RATE_LIMIT_BURST', () => {
   it('shape the token bucket; unset they keep 100/s and 200', () => {
-    expect(tokenBucketFromConfig({})).toEqual({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
-    expect(tokenBucketFromConfig({ RATE_LIMIT_RPS: 5, RATE_LIMIT_BURST: 0 })).toEqual({ points: 5, duration: 1, burstPoints: 0, burstDuration: 10 });
+    const { logger } = captureLogger();
+    expect(rateLimiterFromConfig({}, logger).shape).toEqual({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
+    expect(rateLimiterFromConfig({ RATE_LIMIT_RPS: 5, RATE_LIMIT_BURST: 0 }, logger).shape).toEqual({ points: 5, duration: 1, burstPoints: 0, burstDuration: 10 });
   });
 });
 
 describe('rateLimiterFromConfig with Redis unreachable', () => {
   let server: ShapeServer | undefined;
-  let setup: RateLimiterSetup | undefined;
+  let setup: ConfiguredLimiter | undefined;
   const log = captureLogger();
   afterEach(async () => {
     await server?.close();
@@ -63,7 +64,7 @@ describe('rateLimiterFromConfig with Redis unreachable', () => {
   const unreachable = async (failMode: 'open' | 'closed') => {
     setup = rateLimiterFromConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, RATE_LIMIT_FAIL: failMode }, log.logger, { keyPrefix: runPrefix() });
     expect(await setup.ready(5_000)).toBe(false);
-    server = await startShapeServer([rateLimitInterceptorFor(setup)]);
+    server = await startShapeServer([rateLimitInterceptor({ limiter: setup })]);
     return server;
   };
   const errorLines = () => log.lines.filter((l) => l.level === 'error').map((l) => l.msg);
@@ -104,7 +105,7 @@ describe('rateLimiterFromConfig with Redis unreachable', () => {
 });
 
 describeWithRedis('rateLimiterFromConfig with REDIS_URL (real Redis)', () => {
-  const setups: RateLimiterSetup[] = [];
+  const setups: ConfiguredLimiter[] = [];
   const servers: ShapeServer[] = [];
   const log = captureLogger();
   beforeAll(async () => {
@@ -126,7 +127,7 @@ describeWithRedis('rateLimiterFromConfig with REDIS_URL (real Redis)', () => {
     setups.push(setup);
     // Connected before serving: a call before the connection would fail open and break the count.
     expect(await setup.ready(5_000)).toBe(true);
-    const server = await startShapeServer([rateLimitInterceptorFor(setup)]);
+    const server = await startShapeServer([rateLimitInterceptor({ limiter: setup })]);
     servers.push(server);
     return { server, setup };
   };
@@ -155,7 +156,7 @@ describeWithRedis('rateLimiterFromConfig with REDIS_URL (real Redis)', () => {
     setups.push(setup);
     expect(await setup.ready(5_000)).toBe(true);
     const outcomes: string[] = [];
-    for (let i = 0; i < 6; i++) outcomes.push(await setup.limiter.consume('user:u|/m').then(() => 'allowed', () => 'rejected'));
+    for (let i = 0; i < 6; i++) outcomes.push((await setup.limit({ principal: 'user:u', path: '/m' })).kind === 'allow' ? 'allowed' : 'rejected');
     // Steady window 1 s, burst window 10 s: the six consumes are milliseconds apart on loopback.
     expect(outcomes).toEqual(['allowed', 'allowed', 'allowed', 'allowed', 'allowed', 'rejected']);
     const ttlBurst = await setup.redis?.pttl(`${keyPrefix}:burst:user:u|/m`);

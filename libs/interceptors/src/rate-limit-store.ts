@@ -1,29 +1,26 @@
 /**
- * Where the rate limit lives, chosen by configuration: in this process (rate-limiter-flexible's
- * RateLimiterMemory, the default) or in Redis (RateLimiterRedis on an ioredis client), so that
- * every replica consumes from the same budget and a limit of N/s holds for the service, not
- * N/s per replica.
+ * The {@link Limiter} configuration asks for: a token bucket per (principal, method), kept in
+ * this process (the default) or in Redis (rate-limiter-flexible's RateLimiterRedis on an
+ * ioredis client), so that every replica consumes from the same budget and a limit of N/s
+ * holds for the service, not N/s per replica.
  *
- * Both stores give the same shape: a token bucket per key, i.e. a steady limiter (`RATE_LIMIT_RPS`
- * points per 1 s, default 100) plus a burst limiter consulted when the steady one is empty
- * (`RATE_LIMIT_BURST` points per 10 s, default 200), combined with rate-limiter-flexible's
- * BurstyRateLimiter.
+ * Both stores give the same shape: a steady fixed window (`RATE_LIMIT_RPS` points per 1 s,
+ * default 100) plus a burst window consulted when the steady one is empty (`RATE_LIMIT_BURST`
+ * points per 10 s, default 200): rate-limiter-flexible's BurstyRateLimiter over two
+ * RateLimiterRedis, or two RateLimiterMemory.
  *
  * Redis down (connection refused, lost, or a command slower than {@link REDIS_COMMAND_TIMEOUT_MS}):
- * - `RATE_LIMIT_FAIL=open` (default): calls are let through unlimited;
- * - `RATE_LIMIT_FAIL=closed`: calls end with UNAVAILABLE "rate limiter unavailable" before the
- *   handler runs (UNAVAILABLE: the condition is transient and the call safe to retry).
- * The rate-limit interceptor itself applies the mode ({@link rateLimitInterceptorFor}); this
- * file only builds the limiter and tracks outages.
+ * - `RATE_LIMIT_FAIL=open` (default): the limiter allows the call (unlimited);
+ * - `RATE_LIMIT_FAIL=closed`: it answers `unavailable`, and the interceptor ends the call with
+ *   UNAVAILABLE "rate limiter unavailable" before the handler runs.
  * Either way one line is logged at error when an outage starts and one at info when Redis
  * answers again, not one per call. The ioredis client reconnects on its own (its default
  * backoff, at most 2 s apart), so the service recovers without a restart.
  */
-import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@grpc-patterns/observability';
 import { Redis, type RedisOptions } from 'ioredis';
-import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { rateLimitInterceptor, type ConsumingLimiter, type RateLimitFailMode } from './rate-limit.js';
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { LIMIT_ALLOW, LIMIT_UNAVAILABLE, type LimitDecision, type Limiter, type RateLimitFailMode } from './rate-limit.js';
 
 export type { RateLimitFailMode } from './rate-limit.js';
 
@@ -39,7 +36,7 @@ export interface RateLimitStoreConfig {
   RATE_LIMIT_BURST?: number | undefined;
 }
 
-/** A token bucket as rate-limiter-flexible limiters: `points` per `duration` s, plus `burstPoints` per `burstDuration` s. */
+/** A token bucket as two fixed windows: `points` per `duration` s, plus `burstPoints` per `burstDuration` s. */
 export interface TokenBucketShape {
   /** Steady calls per `duration`. */
   points: number;
@@ -54,40 +51,14 @@ export interface TokenBucketShape {
 /** The default limit per principal and method: 100 calls/s plus a burst of 200 per 10 s. */
 export const DEFAULT_TOKEN_BUCKET: Readonly<TokenBucketShape> = Object.freeze({ points: 100, duration: 1, burstPoints: 200, burstDuration: 10 });
 
-/**
- * The token bucket the variables ask for: `RATE_LIMIT_RPS` points per 1 s plus `RATE_LIMIT_BURST`
- * per {@link DEFAULT_TOKEN_BUCKET}'s 10 s burst window; an unset variable keeps its default.
- */
-export function tokenBucketFromConfig(config: Pick<RateLimitStoreConfig, 'RATE_LIMIT_RPS' | 'RATE_LIMIT_BURST'>): TokenBucketShape {
-  return {
-    ...DEFAULT_TOKEN_BUCKET,
-    points: config.RATE_LIMIT_RPS ?? DEFAULT_TOKEN_BUCKET.points,
-    burstPoints: config.RATE_LIMIT_BURST ?? DEFAULT_TOKEN_BUCKET.burstPoints,
-  };
-}
-
 /** Default Redis key prefix; keys are `<prefix>:steady:<principal>|<method path>` (and `:burst:`). */
 export const DEFAULT_REDIS_KEY_PREFIX = 'grpc-rl';
 /** A Redis command slower than this (ms) counts as a store failure instead of holding the call. */
 export const REDIS_COMMAND_TIMEOUT_MS = 1_000;
 
-/**
- * The token bucket over a store: `redis` undefined keeps it in this process (key prefixes
- * `grpc-steady` / `grpc-burst`, as before), else in Redis under `<keyPrefix>:steady` and
- * `<keyPrefix>:burst`. `rejectIfRedisNotReady` makes a disconnected client fail at once.
- */
-export function tokenBucketLimiter(shape: TokenBucketShape = DEFAULT_TOKEN_BUCKET, redis?: Redis, keyPrefix = DEFAULT_REDIS_KEY_PREFIX): ConsumingLimiter {
-  const make = (prefix: string, points: number, duration: number) =>
-    redis
-      ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `${keyPrefix}:${prefix}`, points, duration, rejectIfRedisNotReady: true })
-      : new RateLimiterMemory({ keyPrefix: `grpc-${prefix}`, points, duration });
-  const steady = make('steady', shape.points, shape.duration);
-  return shape.burstPoints > 0 ? new BurstyRateLimiter(steady, make('burst', shape.burstPoints, shape.burstDuration)) : steady;
-}
-
 /** Options of {@link rateLimiterFromConfig} beyond the environment (tests, tuning). */
 export interface RateLimiterFromConfigOptions {
-  /** Overrides the variables' shape ({@link tokenBucketFromConfig}); tests use windows other than 1 s / 10 s. */
+  /** Overrides the variables' shape; tests use windows other than 1 s / 10 s. */
   shape?: TokenBucketShape;
   /** Redis key prefix; default {@link DEFAULT_REDIS_KEY_PREFIX}. Replicas sharing a limit use the same one. */
   keyPrefix?: string;
@@ -95,20 +66,18 @@ export interface RateLimiterFromConfigOptions {
   redisOptions?: RedisOptions;
 }
 
-/** A configured limiter and what the chain needs to run it; {@link close} it on shutdown. */
-export interface RateLimiterSetup {
+/** The limiter configuration built, and what serve() and tests read of it; {@link close} it on shutdown. */
+export interface ConfiguredLimiter extends Limiter {
   /** Where the buckets are. */
   readonly store: 'memory' | 'redis';
-  /** What happens to calls while the store is down (always `open` for memory, which cannot fail). */
+  /** What the limiter answers while the store is down (always `open` for memory, which cannot fail). */
   readonly failMode: RateLimitFailMode;
-  /** The token bucket, wrapped to track outages. */
-  readonly limiter: ConsumingLimiter;
+  /** The token bucket's windows. */
+  readonly shape: TokenBucketShape;
   /** The ioredis client (undefined for memory). */
   readonly redis?: Redis;
   /** Whether an outage is in progress (the last store operation failed). */
   storeDown(): boolean;
-  /** For rateLimitInterceptor's onStoreError: notes the failure (logged once per outage). */
-  onStoreError(error: unknown): void;
   /**
    * Resolves true once the client is connected, false on its first connection error or after
    * `timeoutMs`; memory: true at once. serve() awaits it so the first calls do not fail open
@@ -126,26 +95,33 @@ function maskUrl(url: string): string {
 
 /**
  * Builds the limiter the environment asks for: a token bucket of `RATE_LIMIT_RPS` calls/s plus a
- * burst of `RATE_LIMIT_BURST` (defaults 100 and 200). No `REDIS_URL`: in memory (per process, as
- * `defaultRateLimiter()`). With it: the same shape in Redis, on an ioredis
- * client with `enableOfflineQueue: false` (rate-limiter-flexible's advice: a command sent while
+ * burst of `RATE_LIMIT_BURST` (defaults 100 and 200). No `REDIS_URL`: in memory (per process,
+ * synchronous answers). With it: the same shape in Redis, on an ioredis client with
+ * `enableOfflineQueue: false` (rate-limiter-flexible's advice: a command sent while
  * disconnected fails at once instead of waiting in a queue), `maxRetriesPerRequest: 0` (a
  * command cut by a lost connection fails at once) and a {@link REDIS_COMMAND_TIMEOUT_MS} command
- * timeout. The client connects in the background; see {@link RateLimiterSetup.ready}.
+ * timeout, answering per `RATE_LIMIT_FAIL` while Redis is down. The client connects in the
+ * background; see {@link ConfiguredLimiter.ready}.
  *
  * @param logger receives the outage lines: error when the store fails (once per outage), info
  *   when it answers again; the URL is logged with its password masked.
  */
-export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logger, options: RateLimiterFromConfigOptions = {}): RateLimiterSetup {
-  const shape = options.shape ?? tokenBucketFromConfig(config);
+export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logger, options: RateLimiterFromConfigOptions = {}): ConfiguredLimiter {
+  const shape = options.shape ?? {
+    ...DEFAULT_TOKEN_BUCKET,
+    points: config.RATE_LIMIT_RPS ?? DEFAULT_TOKEN_BUCKET.points,
+    burstPoints: config.RATE_LIMIT_BURST ?? DEFAULT_TOKEN_BUCKET.burstPoints,
+  };
   if (!config.REDIS_URL) {
-    const limiter = tokenBucketLimiter(shape);
+    const memory = (name: string, points: number, duration: number) => new RateLimiterMemory({ keyPrefix: name, points, duration });
+    const bucket = tokenBucket(shape, memory);
     return {
       store: 'memory',
       failMode: 'open',
-      limiter,
+      shape,
+      // rate-limiter-flexible answers with a promise even in memory (its API); a store error cannot happen here.
+      limit: ({ principal, path }) => bucket.consume(`${principal}|${path}`, 1).then(() => LIMIT_ALLOW, rejected),
       storeDown: () => false,
-      onStoreError: (error) => logger.error({ err: error }, 'rate limiter store failed: call let through (fail open)'),
       ready: async () => true,
       close: async () => undefined,
     };
@@ -177,29 +153,32 @@ export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logg
   // Without an 'error' listener ioredis prints every failed reconnect to the console.
   redis.on('error', noteFailure);
   redis.on('ready', noteRecovery);
-  const bucket = tokenBucketLimiter(shape, redis, options.keyPrefix);
-  const limiter: ConsumingLimiter = {
-    consume: (key, points, consumeOptions) =>
-      bucket.consume(key, points, consumeOptions).then(
-        (res) => {
-          noteRecovery();
-          return res;
-        },
-        (rejection: unknown) => {
-          // Over the limit is an answer from Redis; anything else is the store failing.
-          if (rejection instanceof RateLimiterRes) noteRecovery();
-          else noteFailure(rejection);
-          throw rejection;
-        },
-      ),
-  };
+  const keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
+  // `rejectIfRedisNotReady` makes a disconnected client fail at once.
+  const window = (name: string, points: number, duration: number) => new RateLimiterRedis({ storeClient: redis, keyPrefix: `${keyPrefix}:${name}`, points, duration, rejectIfRedisNotReady: true });
+  const bucket = tokenBucket(shape, window);
   return {
     store: 'redis',
     failMode,
-    limiter,
+    shape,
     redis,
+    limit: ({ principal, path }) =>
+      bucket.consume(`${principal}|${path}`, 1).then(
+        (): LimitDecision => {
+          noteRecovery();
+          return LIMIT_ALLOW;
+        },
+        (rejection: unknown): LimitDecision => {
+          // Over the limit is an answer from Redis; anything else is the store failing.
+          if (rejection instanceof RateLimiterRes) {
+            noteRecovery();
+            return { kind: 'reject', retryAfterMs: rejection.msBeforeNext };
+          }
+          noteFailure(rejection);
+          return failMode === 'open' ? LIMIT_ALLOW : LIMIT_UNAVAILABLE;
+        },
+      ),
     storeDown: () => down,
-    onStoreError: noteFailure,
     ready(timeoutMs = 2_000) {
       if (redis.status === 'ready') return Promise.resolve(true);
       return new Promise<boolean>((resolve) => {
@@ -226,11 +205,14 @@ export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logg
   };
 }
 
-/**
- * The rate-limit interceptor for a setup: {@link rateLimitInterceptor} on its limiter, with its
- * fail mode (store down: `open` lets calls through, `closed` ends them with UNAVAILABLE
- * "rate limiter unavailable") and its once-per-outage logging.
- */
-export function rateLimitInterceptorFor(setup: RateLimiterSetup): grpc.ServerInterceptor {
-  return rateLimitInterceptor({ limiter: setup.limiter, failMode: setup.failMode, onStoreError: (error) => setup.onStoreError(error) });
+/** rate-limiter-flexible has no token-bucket class: its documented way is BurstyRateLimiter, a steady window plus a burst window. */
+function tokenBucket(shape: TokenBucketShape, window: (name: string, points: number, duration: number) => RateLimiterAbstract): Pick<RateLimiterAbstract, 'consume'> {
+  const steady = window('steady', shape.points, shape.duration);
+  return shape.burstPoints > 0 ? new BurstyRateLimiter(steady, window('burst', shape.burstPoints, shape.burstDuration)) : steady;
+}
+
+/** A consume() rejection over the limit as a decision; anything else is a store failure (rethrown). */
+function rejected(rejection: unknown): LimitDecision {
+  if (rejection instanceof RateLimiterRes) return { kind: 'reject', retryAfterMs: rejection.msBeforeNext };
+  throw rejection;
 }

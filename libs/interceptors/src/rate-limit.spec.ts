@@ -3,11 +3,21 @@
 import { checkHealth, closeAllChannels } from '@grpc-patterns/grpc-kit';
 import { grpc } from '@grpc-patterns/testing';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { SHAPES, startShapeServer, type CallResult, type ShapeServer } from '../test/four-shapes.js';
+import { memoryLimiter, SHAPES, startShapeServer, type CallResult, type ShapeServer } from '../test/four-shapes.js';
 import { authInterceptor, createTokenVerifier, staticKeySource } from './auth.js';
 import { decodeStatusDetails } from './error-details.js';
-import { RATE_LIMITED_MESSAGE, RATE_LIMITER_UNAVAILABLE_MESSAGE, rateLimitInterceptor, rateLimitPrincipal, RETRY_PUSHBACK_KEY } from './rate-limit.js';
+import { matchesMethodPattern } from './public-methods.js';
+import {
+  LIMIT_ALLOW,
+  LIMIT_UNAVAILABLE,
+  RATE_LIMITED_MESSAGE,
+  RATE_LIMITER_UNAVAILABLE_MESSAGE,
+  rateLimitInterceptor,
+  rateLimitPrincipal,
+  RETRY_PUSHBACK_KEY,
+  type LimitDecision,
+  type Limiter,
+} from './rate-limit.js';
 
 /** What a client reads from a call: OK, or the code, message, RetryInfo delay and pushback trailer. */
 function outcome(result: CallResult) {
@@ -33,7 +43,7 @@ describe('rateLimitInterceptor', () => {
   afterAll(() => closeAllChannels());
 
   it('allows exactly N calls per window, then RESOURCE_EXHAUSTED with RetryInfo and grpc-retry-pushback-ms', async () => {
-    const s = await start([rateLimitInterceptor({ limiter: new RateLimiterMemory({ points: 3, duration: 60 }) })]);
+    const s = await start([rateLimitInterceptor({ limiter: memoryLimiter(3) })]);
     const results: CallResult[] = [];
     for (let i = 0; i < 5; i++) results.push(await s.call('unary'));
     expect(results.map(outcome)).toEqual(['OK', 'OK', 'OK', EXHAUSTED, EXHAUSTED]);
@@ -45,7 +55,7 @@ describe('rateLimitInterceptor', () => {
   });
 
   it.each(SHAPES)('limits %s calls, one point per call however many messages it carries', async (shape) => {
-    const s = await start([rateLimitInterceptor({ limiter: new RateLimiterMemory({ points: 1, duration: 60 }) })]);
+    const s = await start([rateLimitInterceptor({ limiter: memoryLimiter(1) })]);
     expect(outcome(await s.call(shape, { messages: 5 }))).toBe('OK');
     expect(outcome(await s.call(shape, { messages: 1 }))).toEqual(EXHAUSTED);
     expect(handled()).toBe(1);
@@ -55,7 +65,7 @@ describe('rateLimitInterceptor', () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
     const verifier = createTokenVerifier({ keySource: staticKeySource({ keys: [jwk], issuer: 'iss', audience: 'aud' }) });
-    const s = await start([authInterceptor({ verifier }), rateLimitInterceptor({ limiter: new RateLimiterMemory({ points: 2, duration: 60 }) })]);
+    const s = await start([authInterceptor({ verifier }), rateLimitInterceptor({ limiter: memoryLimiter(2) })]);
     const as = async (sub: string) => {
       const iat = Math.floor(Date.now() / 1000);
       const jwt = await new SignJWT({ roles: [], token_use: 'access' }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }).setIssuer('iss').setAudience('aud').setSubject(sub).setIssuedAt(iat).setExpirationTime(iat + 300).sign(privateKey);
@@ -69,12 +79,11 @@ describe('rateLimitInterceptor', () => {
   });
 
   it('uses per-method limiters and never limits health checks', async () => {
-    const s = await start([
-      rateLimitInterceptor({
-        limiter: new RateLimiterMemory({ points: 1, duration: 60 }),
-        methodLimiters: [{ paths: ['/auth.v1.AuthService/*'], limiter: new RateLimiterMemory({ points: 4, duration: 60 }) }],
-      }),
-    ]);
+    // Per-method limits are a Limiter of their own: the call names its method path.
+    const fallback = memoryLimiter(1);
+    const auth = memoryLimiter(4);
+    const byMethod: Limiter = { limit: (c) => (matchesMethodPattern(c.path, '/auth.v1.AuthService/*') ? auth : fallback).limit(c) };
+    const s = await start([rateLimitInterceptor({ limiter: byMethod })]);
     const codes: string[] = [];
     for (let i = 0; i < 5; i++) codes.push(grpc.status[(await s.call('unary')).code] ?? '');
     expect(codes).toEqual(['OK', 'OK', 'OK', 'OK', 'RESOURCE_EXHAUSTED']);
@@ -83,8 +92,14 @@ describe('rateLimitInterceptor', () => {
 
   it('lets calls through when the limiter store fails (fail open) and reports it', async () => {
     const storeErrors: unknown[] = [];
-    const broken = { consume: () => Promise.reject(new Error('redis down')) } as unknown as RateLimiterAbstract;
-    const s = await start([rateLimitInterceptor({ limiter: broken, onStoreError: (e) => storeErrors.push(e) })]);
+    // A store failure is the limiter's decision (rate-limit-store.ts): failing open, it allows.
+    const broken: Limiter = {
+      limit: () => {
+        storeErrors.push(new Error('redis down'));
+        return LIMIT_ALLOW;
+      },
+    };
+    const s = await start([rateLimitInterceptor({ limiter: broken })]);
     expect(outcome(await s.call('unary'))).toBe('OK');
     expect(storeErrors.map((e) => (e as Error).message)).toEqual(['redis down']);
   });
@@ -92,9 +107,16 @@ describe('rateLimitInterceptor', () => {
   it.each(SHAPES)('fail closed: a %s call whose store fails ends UNAVAILABLE before the handler; over the limit is still RESOURCE_EXHAUSTED', async (shape) => {
     const storeErrors: unknown[] = [];
     let storeUp = true;
-    const memory = new RateLimiterMemory({ points: 1, duration: 60 });
-    const flaky = { consume: (key: string, points?: number) => (storeUp ? memory.consume(key, points) : Promise.reject(new Error('redis down'))) } as unknown as RateLimiterAbstract;
-    const s = await start([rateLimitInterceptor({ limiter: flaky, failMode: 'closed', onStoreError: (e) => storeErrors.push(e) })]);
+    const memory = memoryLimiter(1);
+    // Answers asynchronously, as the Redis limiter does; failing closed, a store failure is `unavailable`.
+    const flaky: Limiter = {
+      limit: async (c): Promise<LimitDecision> => {
+        if (storeUp) return memory.limit(c);
+        storeErrors.push(new Error('redis down'));
+        return LIMIT_UNAVAILABLE;
+      },
+    };
+    const s = await start([rateLimitInterceptor({ limiter: flaky })]);
     const first = outcome(await s.call(shape, { messages: 2 }));
     storeUp = false;
     const down = await s.call(shape, { messages: 2 });
@@ -104,6 +126,25 @@ describe('rateLimitInterceptor', () => {
     // No RetryInfo on UNAVAILABLE: how long the store stays down is unknown.
     expect(decodeStatusDetails(down.trailers)).toBeUndefined();
     expect([handled(), storeErrors.length]).toEqual([1, 1]);
+  });
+});
+
+describe('rateLimitInterceptor with a limiter that fails', () => {
+  afterAll(() => closeAllChannels());
+
+  it.each([
+    ['throws', (): LimitDecision => { throw new Error('limiter bug'); }],
+    ['rejects', (): Promise<LimitDecision> => Promise.reject(new Error('limiter bug'))],
+  ])('a limiter that %s ends the call INTERNAL "internal error" before the handler, and is reported', async (_how, limit) => {
+    const reported: string[] = [];
+    const server = await startShapeServer([rateLimitInterceptor({ limiter: { limit }, report: (e, path) => reported.push(`${path}: ${(e as Error).message}`) })]);
+    try {
+      const result = await server.call('unary');
+      expect([grpc.status[result.code], result.details, server.observed.contexts.length]).toEqual(['INTERNAL', 'internal error', 0]);
+      expect(reported).toEqual(['/auth.v1.AuthService/GetUser: limiter bug']);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -1,31 +1,27 @@
 /**
- * Rate limiting per principal and method with rate-limiter-flexible: each (principal, method)
- * key gets `points` calls per `duration` seconds. The default store is RateLimiterMemory (one
- * process); any limiter with the same `consume()` (RateLimiterRedis, BurstyRateLimiter for a
- * steady rate plus a burst allowance, the token bucket's two parameters) plugs in unchanged.
+ * Rate limiting per principal and method behind one small interface, {@link Limiter}: given
+ * who calls and which method, it answers allow, reject (with the wait) or store unavailable,
+ * synchronously or as a promise. The shape is go-grpc-middleware's ratelimit `Limiter`
+ * (`Limit(ctx) error`, interceptors/ratelimit/ratelimit.go) with the decision spelled out.
+ * `rateLimiterFromConfig()` (rate-limit-store.ts) builds the token bucket, in memory or Redis.
  *
- * One interceptor decides every outcome of the limit:
- * - under the limit: the call goes on;
- * - over the limit: RESOURCE_EXHAUSTED carrying the wait twice:
+ * One interceptor turns every decision into the call's outcome:
+ * - allow: the call goes on;
+ * - reject: RESOURCE_EXHAUSTED carrying the wait twice:
  *   - `google.rpc.RetryInfo { retry_delay }` in `grpc-status-details-bin` (grpc's richer error
  *     model): what application code and Google-style client libraries read;
  *   - the `grpc-retry-pushback-ms` trailer (gRFC A6): what gRPC libraries' built-in retries read
  *     (grpc-js `retrying-call.ts`, grpc-go, grpc-java), but only when the channel's service
  *     config has a retryPolicy listing RESOURCE_EXHAUSTED; otherwise they ignore it;
- * - the limiter's store failed (Redis down): `failMode` `open` lets the call through, `closed`
- *   ends it with UNAVAILABLE "rate limiter unavailable" (transient, safe to retry); either way
- *   `onStoreError` is told (rate-limit-store.ts logs once per outage).
+ * - unavailable (the limiter's store failed and it fails closed): UNAVAILABLE "rate limiter
+ *   unavailable" (transient, safe to retry). Failing open is the limiter's own answer: allow.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { toStatus } from '@grpc-patterns/grpc-kit';
 import type { AuthUser } from './auth.js';
 import { callContext, recordStatus, runInCallContext } from './call-context.js';
 import { richStatus, type InterceptorStatus } from './error-details.js';
 import { matchesMethodPattern } from './public-methods.js';
-
-/** The part of a rate-limiter-flexible limiter this interceptor uses (RateLimiterAbstract and the wrappers have it). */
-export type ConsumingLimiter = Pick<RateLimiterAbstract, 'consume'>;
 
 /** The gRFC A6 trailer: how long the client's retry should wait, integer ms as ASCII. */
 export const RETRY_PUSHBACK_KEY = 'grpc-retry-pushback-ms';
@@ -38,22 +34,44 @@ export type RateLimitFailMode = 'open' | 'closed';
 /** Status message of a call rejected because the store is down and the fail mode is `closed`. */
 export const RATE_LIMITER_UNAVAILABLE_MESSAGE = 'rate limiter unavailable';
 
+/** The call a {@link Limiter} decides on. */
+export interface LimitedCall {
+  /** Who calls: {@link rateLimitPrincipal}, `user:<id>` or `peer:<ip>`. */
+  readonly principal: string;
+  /** Full method path, "/auth.v1.AuthService/GetUser". */
+  readonly path: string;
+}
+
+/**
+ * A limiter's answer: `allow`; `reject` when over the limit, `retryAfterMs` until a call may
+ * pass (ms); `unavailable` when its store failed and it fails closed.
+ */
+export type LimitDecision = { readonly kind: 'allow' } | { readonly kind: 'reject'; readonly retryAfterMs: number } | { readonly kind: 'unavailable' };
+
+/** The `allow` decision (one shared object: answering costs no allocation). */
+export const LIMIT_ALLOW: LimitDecision = Object.freeze({ kind: 'allow' });
+/** The `unavailable` decision. */
+export const LIMIT_UNAVAILABLE: LimitDecision = Object.freeze({ kind: 'unavailable' });
+
+/**
+ * Decides whether a call may pass (go-grpc-middleware ratelimit's `Limiter`). A store failure
+ * is a decision (`allow` failing open, `unavailable` failing closed), never a throw.
+ */
+export interface Limiter {
+  /** Counts the call; answers synchronously when it can (the in-memory bucket does). */
+  limit(call: LimitedCall): LimitDecision | Promise<LimitDecision>;
+  /** Releases the store (a Redis client); idempotent. */
+  close?(): Promise<void>;
+}
+
 /** Options of {@link rateLimitInterceptor}. */
 export interface RateLimitInterceptorOptions {
-  /** The default limiter (default: RateLimiterMemory, 100 points per 1 s). */
-  limiter?: ConsumingLimiter;
-  /** Other limiters for some methods (first match of A43-style path patterns wins). */
-  methodLimiters?: Array<{ paths: string[]; limiter: ConsumingLimiter }>;
+  /** Decides every call that is not exempt. */
+  limiter: Limiter;
   /** Methods never limited (default: grpc.health.v1.Health, so probes never fail for load). */
   exempt?: readonly string[];
-  /**
-   * When the limiter's store fails (consume() rejects with an Error, e.g. Redis down):
-   * `open` (default) lets the call through unlimited; `closed` ends it with UNAVAILABLE
-   * {@link RATE_LIMITER_UNAVAILABLE_MESSAGE} before any message is read or the handler runs.
-   */
-  failMode?: RateLimitFailMode;
-  /** Called on every store failure, before the fail mode applies (the caller decides how often to log). */
-  onStoreError?: (error: unknown) => void;
+  /** Where a limiter that throws or rejects is reported (a bug: the call ends INTERNAL "internal error"). */
+  report?: (error: unknown, path: string) => void;
 }
 
 /** Health checks are exempt by default: a probe failing under load would restart a busy server. */
@@ -71,52 +89,54 @@ export function rateLimitPrincipal(user: AuthUser | undefined, peer: string): st
 }
 
 /**
- * Server interceptor: consumes one point of key `<principal>|<method path>` when a call's
- * metadata arrives, before any message is read or the handler runs (so a streaming call costs
- * one point however many messages it carries). Over the limit: RESOURCE_EXHAUSTED
- * "rate limit exceeded" with RetryInfo.retry_delay = the limiter's `msBeforeNext` and
- * `grpc-retry-pushback-ms` = the same ms. Store down: see {@link RateLimitInterceptorOptions.failMode}.
- * Runs after auth so the principal is the user.
+ * Server interceptor: asks the limiter once per call when its metadata arrives, before any
+ * message is read or the handler runs (a streaming call costs one point however many messages
+ * it carries). reject: RESOURCE_EXHAUSTED "rate limit exceeded" with RetryInfo.retry_delay and
+ * `grpc-retry-pushback-ms` both the wait in whole ms; unavailable: UNAVAILABLE "rate limiter
+ * unavailable"; a limiter that throws or rejects: INTERNAL (reported). Runs after auth so the
+ * principal is the user.
  */
-export function rateLimitInterceptor(options: RateLimitInterceptorOptions = {}): grpc.ServerInterceptor {
-  const defaultLimiter = options.limiter ?? new RateLimiterMemory({ points: 100, duration: 1 });
+export function rateLimitInterceptor(options: RateLimitInterceptorOptions): grpc.ServerInterceptor {
+  const { limiter } = options;
   const exempt = options.exempt ?? RATE_LIMIT_EXEMPT_METHODS;
-  const failClosed = options.failMode === 'closed';
-  const limiterFor = (path: string) => options.methodLimiters?.find((m) => m.paths.some((p) => matchesMethodPattern(path, p)))?.limiter ?? defaultLimiter;
+  const report = options.report ?? ((error: unknown, path: string) => console.error(`rate limiter of ${path} failed`, error));
   return (method, call) => {
     if (exempt.some((p) => matchesMethodPattern(method.path, p))) return call as grpc.ServerInterceptingCall; // nothing to do for this method: no layer of its own
     const ctx = callContext(method, call);
     let ended = false;
+    const end = (st: InterceptorStatus) => {
+      ended = true;
+      recordStatus(ctx, st);
+      call.sendStatus(st);
+    };
+    const fail = (error: unknown) => {
+      if (ended) return;
+      const st = toStatus(error, (e) => report(e, method.path));
+      end({ ...st, metadata: st.metadata ?? new grpc.Metadata() });
+    };
     return new grpc.ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, nextMetadata) => {
-            // The user is in the call context when auth ran before (the documented chain order).
-            const key = `${rateLimitPrincipal(ctx.user, call.getPeer())}|${method.path}`;
-            limiterFor(method.path)
-              .consume(key, 1)
-              .then(
-                () => {
-                  if (!ended) runInCallContext(ctx, () => nextMetadata(metadata));
-                },
-                (rejection: RateLimiterRes | Error) => {
-                  if (ended) return;
-                  const end = (st: InterceptorStatus) => {
-                    ended = true;
-                    recordStatus(ctx, st);
-                    call.sendStatus(st);
-                  };
-                  if (rejection instanceof Error) {
-                    options.onStoreError?.(rejection);
-                    if (!failClosed) return runInCallContext(ctx, () => nextMetadata(metadata));
-                    return end(richStatus(grpc.status.UNAVAILABLE, RATE_LIMITER_UNAVAILABLE_MESSAGE));
-                  }
-                  const waitMs = Math.max(0, Math.ceil(rejection.msBeforeNext));
-                  const trailers = new grpc.Metadata();
-                  trailers.set(RETRY_PUSHBACK_KEY, String(waitMs));
-                  end(richStatus(grpc.status.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE, [{ type: 'RetryInfo', retryDelayMs: waitMs }], trailers));
-                },
-              );
+            const apply = (decision: LimitDecision) => {
+              if (ended) return;
+              if (decision.kind === 'allow') return runInCallContext(ctx, () => nextMetadata(metadata));
+              if (decision.kind === 'unavailable') return end(richStatus(grpc.status.UNAVAILABLE, RATE_LIMITER_UNAVAILABLE_MESSAGE));
+              const waitMs = Math.max(0, Math.ceil(decision.retryAfterMs));
+              const trailers = new grpc.Metadata();
+              trailers.set(RETRY_PUSHBACK_KEY, String(waitMs));
+              end(richStatus(grpc.status.RESOURCE_EXHAUSTED, RATE_LIMITED_MESSAGE, [{ type: 'RetryInfo', retryDelayMs: waitMs }], trailers));
+            };
+            let decision: LimitDecision | Promise<LimitDecision>;
+            try {
+              // The user is in the call context when auth ran before (the documented chain order).
+              decision = limiter.limit({ principal: rateLimitPrincipal(ctx.user, call.getPeer()), path: method.path });
+            } catch (error) {
+              return fail(error);
+            }
+            // A synchronous answer (the in-memory bucket) is applied at once: no promise per call.
+            if (isPromiseLike(decision)) decision.then(apply, fail);
+            else apply(decision);
           },
           onCancel: () => {
             ended = true;
@@ -124,4 +144,8 @@ export function rateLimitInterceptor(options: RateLimitInterceptorOptions = {}):
         }),
     });
   };
+}
+
+function isPromiseLike(value: LimitDecision | Promise<LimitDecision>): value is Promise<LimitDecision> {
+  return typeof (value as Partial<Promise<LimitDecision>>).then === 'function';
 }

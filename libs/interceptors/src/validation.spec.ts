@@ -4,7 +4,7 @@ import { bidiStreaming, clientStreaming, closeAllChannels, GrpcError, serverStre
 import { analyticsV1, authV1, chatV1, metricsV1 } from '@grpc-patterns/proto';
 import { collect, expectStatus, grpc, startTestServer, type TestServer } from '@grpc-patterns/testing';
 import { decodeStatusDetails } from './error-details.js';
-import { ValidationRegistry, validationInterceptor } from './validation.js';
+import { parsedRequest, ValidationRegistry, validationInterceptor, type Checked } from './validation.js';
 
 const required = (field: string, value: string): FieldViolation[] => (value === '' ? [{ field, description: 'must not be empty' }] : []);
 
@@ -182,5 +182,65 @@ describe('ValidationRegistry', () => {
     const r = new ValidationRegistry().add(authV1.AuthServiceService.getUser, () => []);
     expect(() => r.add('/auth.v1.AuthService/GetUser', () => [])).toThrow('validation rules for /auth.v1.AuthService/GetUser are already registered');
     expect(r.paths()).toEqual(['/auth.v1.AuthService/GetUser']);
+  });
+});
+
+describe('ValidationRegistry.addParser and parsedRequest', () => {
+  /** user_id parsed to upper case; `runs` counts how often the rule ran. */
+  const runs = { count: 0 };
+  const parseUserId = (r: authV1.GetUserRequest): Checked<string> => {
+    runs.count++;
+    return r.userId === '' ? { violations: [{ field: 'user_id', description: 'must not be empty' }] } : { value: r.userId.toUpperCase() };
+  };
+  /** A server whose GetUser answers with the parsed user id, behind the interceptor or not. */
+  const serveGetUser = (interceptors: grpc.ServerInterceptor[]) =>
+    startTestServer({
+      services: [
+        {
+          name: 'auth.v1.AuthService',
+          definition: authV1.AuthServiceService,
+          implementation: { getUser: unary(async (call: grpc.ServerUnaryCall<authV1.GetUserRequest, authV1.GetUserResponse>) => authV1.GetUserResponse.fromPartial({ user: { id: parsedRequest(call.request, parseUserId) } })) },
+        },
+      ],
+      interceptors,
+    });
+  const getUser = (server: TestServer, userId: string) => {
+    const client = server.client(authV1.AuthServiceClient);
+    return unaryCall(client.getUser.bind(client), { userId });
+  };
+  afterAll(() => closeAllChannels());
+  beforeEach(() => {
+    runs.count = 0;
+  });
+
+  it.each([
+    ['behind the validation interceptor', true],
+    ['without it', false],
+  ])('%s: the handler gets the parsed value, the rule runs once per call, a bad request is INVALID_ARGUMENT with a BadRequest', async (_where, withInterceptor) => {
+    const rules = new ValidationRegistry().addParser(authV1.AuthServiceService.getUser, parseUserId);
+    const server = await serveGetUser(withInterceptor ? [validationInterceptor(rules)] : []);
+    try {
+      const ok = await getUser(server, 'ada');
+      expect([ok.user?.id, runs.count]).toEqual(['ADA', 1]);
+      const error = await expectStatus(getUser(server, ''));
+      expect([error.code, error.details, decodeStatusDetails(error)?.fieldViolations, runs.count]).toEqual([
+        grpc.status.INVALID_ARGUMENT,
+        'user_id: must not be empty',
+        [{ field: 'user_id', description: 'must not be empty' }],
+        2,
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('registers the parser as the method\'s validator; a kept value is only handed to the same parser', () => {
+    const rules = new ValidationRegistry().addParser(authV1.AuthServiceService.getUser, parseUserId);
+    const message = authV1.GetUserRequest.fromPartial({ userId: 'ada' });
+    expect(rules.get('/auth.v1.AuthService/GetUser')?.(message)).toEqual([]);
+    expect(parsedRequest(message, parseUserId)).toBe('ADA');
+    expect(parsedRequest(message, (r) => ({ value: r.userId.length }))).toBe(3);
+    expect(() => rules.addParser('/auth.v1.AuthService/GetUser', parseUserId)).toThrow('validation rules for /auth.v1.AuthService/GetUser are already registered');
+    expect(runs.count).toBe(1);
   });
 });

@@ -6,6 +6,10 @@
  * `field: description` joined with "; " (as grpc-kit's `invalidArgument` writes it) and a
  * google.rpc.BadRequest in `grpc-status-details-bin`.
  *
+ * A rule may also parse ({@link ValidationRegistry.addParser}): the interceptor keeps the
+ * parsed value of each message it passed, and the handler takes it with {@link parsedRequest}
+ * instead of checking the request again (validated once per call).
+ *
  * The same idea as protovalidate / protoc-gen-validate's generated `Validate()` and
  * go-grpc-middleware's `validator` interceptor, with the rules written in TypeScript next to
  * the service instead of as proto options.
@@ -16,6 +20,15 @@ import { callContext, recordStatus, runInCallContext } from './call-context.js';
 
 /** Checks one request message; returns every violation (empty: valid). Field paths use proto names ("items[0].quantity"). */
 export type MessageValidator<Req> = (message: Req) => FieldViolation[];
+
+/** The outcome of parsing a request: the parsed value, or its violations (never both). */
+export type Checked<T> = { value: T; violations?: undefined } | { value?: undefined; violations: FieldViolation[] };
+
+/** Checks and parses one request message: the value its handler works with, or every violation. */
+export type MessageParser<Req, T> = (message: Req) => Checked<T>;
+
+/** The parsed value of each message a parser passed, keyed by the message object (what the handler receives). */
+const parsedMessages = new WeakMap<object, { parse: MessageParser<never, unknown>; value: unknown }>();
 
 /** A method as generated code describes it (only `path` is read; the types give the validator its request type). */
 export interface MethodLike<Req> {
@@ -40,6 +53,21 @@ export class ValidationRegistry {
     return this;
   }
 
+  /**
+   * Registers a parser as the method's rules: its violations reject a message as
+   * {@link add}'s do; the value of a message it passes is kept for {@link parsedRequest}.
+   *
+   * @throws Error if the method already has rules.
+   */
+  addParser<Req, T>(method: MethodLike<Req> | string, parse: MessageParser<Req, T>): this {
+    return this.add(method, (message: Req) => {
+      const checked = parse(message);
+      if (checked.violations) return checked.violations;
+      if (typeof message === 'object' && message !== null) parsedMessages.set(message, { parse, value: checked.value });
+      return [];
+    });
+  }
+
   /** The validator for a full method path, if any. */
   get(path: string): MessageValidator<unknown> | undefined {
     return this.validators.get(path);
@@ -58,11 +86,9 @@ export interface ValidationInterceptorOptions {
 }
 
 /**
- * Server interceptor: validates each incoming request message of a method that has rules.
- * - unary and server-streaming: the one request, before the handler runs;
- * - client-streaming and bidi: every message as it arrives; the first bad one ends the call
- *   with INVALID_ARGUMENT (the handler sees the call cancelled and never gets the message).
- * Methods without rules pass untouched.
+ * Server interceptor checking every request message of a method with rules before the handler
+ * sees it; the first bad one ends the call INVALID_ARGUMENT with a BadRequest (a validator that
+ * throws anything but a GrpcError: INTERNAL). docs/interceptors.md "The server chain".
  */
 export function validationInterceptor(registry: ValidationRegistry, options: ValidationInterceptorOptions = {}): grpc.ServerInterceptor {
   const report = options.report ?? ((error: unknown, path: string) => console.error(`validator of ${path} threw`, error));
@@ -96,4 +122,17 @@ export function validationInterceptor(registry: ValidationRegistry, options: Val
         }),
     });
   };
+}
+
+/**
+ * The parsed value of `message`: what the interceptor's parser ({@link ValidationRegistry.addParser})
+ * returned for this very message, else `parse` run now (no interceptor ran): checked once either way.
+ * @throws GrpcError INVALID_ARGUMENT with a google.rpc.BadRequest when `parse` reports violations.
+ */
+export function parsedRequest<Req extends object, T>(message: Req, parse: MessageParser<Req, T>): T {
+  const kept = parsedMessages.get(message);
+  if (kept?.parse === parse) return kept.value as T;
+  const checked = parse(message);
+  if (checked.violations) throw invalidArgument(checked.violations);
+  return checked.value;
 }

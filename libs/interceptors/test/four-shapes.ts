@@ -8,6 +8,7 @@ import { grpc, startTestServer, type TestServer } from '@grpc-patterns/testing';
 import { createLogger, type Logger } from '@grpc-patterns/observability';
 import { Writable } from 'node:stream';
 import { currentCallContext, type CallContext } from '../src/call-context.js';
+import { rateLimiterFromConfig, type ConfiguredLimiter } from '../src/rate-limit-store.js';
 
 export type Shape = 'unary' | 'server_stream' | 'client_stream' | 'bidi_stream';
 export const SHAPES: Shape[] = ['unary', 'server_stream', 'client_stream', 'bidi_stream'];
@@ -280,4 +281,9 @@ export async function until(predicate: () => boolean, what: string, tries = 200)
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The in-memory limiter of rateLimiterFromConfig with `points` calls per `durationS` s per principal and method, no burst. */
+export function memoryLimiter(points: number, durationS = 60): ConfiguredLimiter {
+  return rateLimiterFromConfig({}, captureLogger().logger, { shape: { points, duration: durationS, burstPoints: 0, burstDuration: 1 } });
 }

@@ -130,12 +130,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   registerLogMetrics(options.registry, logger);
   const metrics = await startMetricsServer({ registry: options.registry, port: config.METRICS_PORT, host: config.GRPC_HOST, logger });
   // Built here (and closed here) only when the app brought no limiter of its own.
-  const ownLimiter = options.rateLimit || options.rateLimiter ? undefined : rateLimiterFromConfig(config, logger);
+  const ownLimiter = options.limiter ? undefined : rateLimiterFromConfig(config, logger);
   try {
     if (ownLimiter && !(await ownLimiter.ready(RATE_LIMIT_STORE_READY_TIMEOUT_MS))) {
       logger.warn({ failMode: ownLimiter.failMode }, 'rate limiter store not reachable yet: serving anyway');
     }
-    const rateLimit = options.rateLimit ?? ownLimiter;
     const { registrar } = options;
     const deregister = async () => {
       await registrar?.deregister();
@@ -152,7 +151,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       interceptors: serverInterceptorChain({
         ...options,
         keySource: keySourceFor(options),
-        rateLimit,
+        limiter: options.limiter ?? ownLimiter,
         logger,
         registry: options.registry,
         authFailureBudget: options.authFailureBudget ?? { failures: config.AUTH_FAILURES_PER_PEER, windowS: config.AUTH_FAILURE_WINDOW_S },

@@ -28,7 +28,7 @@
 import { setupTracing, createLogger, createMetricsRegistry } from '@grpc-patterns/observability';
 import * as grpc from '@grpc/grpc-js';
 import { startServer, type RunningServer } from '@grpc-patterns/grpc-kit';
-import { defaultRateLimiter, serverInterceptorLayers, staticKeySource, ValidationRegistry, ACCESS_TOKEN_TYP } from '@grpc-patterns/interceptors';
+import { rateLimiterFromConfig, serverInterceptorLayers, staticKeySource, ValidationRegistry, ACCESS_TOKEN_TYP } from '@grpc-patterns/interceptors';
 import { analyticsV1, authV1 } from '@grpc-patterns/proto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { PASS_THROUGH_ROW } from './chain-rows.js';
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   const validation = new ValidationRegistry().add(authV1.AuthServiceService.getUser, (request) => (request.userId ? [] : [{ field: 'user_id', description: 'must not be empty' }]));
   const keySource = staticKeySource({ keys: [jwk], issuer: ISSUER, audience: AUDIENCE });
   const limits = { RATE_LIMIT_RPS: 1_000_000, RATE_LIMIT_BURST: 0 };
-  const layers = serverInterceptorLayers({ logger, registry: createMetricsRegistry(), keySource, rateLimiter: defaultRateLimiter(limits), validation });
+  const layers = serverInterceptorLayers({ logger, registry: createMetricsRegistry(), keySource, limiter: rateLimiterFromConfig(limits, logger), validation });
 
   const handled: Record<string, number> = {};
   const servers: Array<{ name: string; port: number }> = [];
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       const usage = process.cpuUsage();
       send({ type: 'usage', cpuUs: usage.user + usage.system, handled: { ...handled } });
     } else if (command.type === 'floors') {
-      const deps = { logger, tracing, keySource, token, limiter: defaultRateLimiter(limits), validation, getUserPath: authV1.AuthServiceService.getUser.path, userId: USER_ID, jwk, issuer: ISSUER, audience: AUDIENCE };
+      const deps = { logger, tracing, keySource, token, limiter: rateLimiterFromConfig(limits, logger), validation, getUserPath: authV1.AuthServiceService.getUser.path, userId: USER_ID, jwk, issuer: ISSUER, audience: AUDIENCE };
       measureFloors(deps).then(
         (floors) => send({ type: 'floors', floors }),
         (error: unknown) => {

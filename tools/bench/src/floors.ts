@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
-import { ACCESS_TOKEN_TYP, DEFAULT_HANDLING_BUCKETS, DEFAULT_POLICY, evaluatePolicy, metadataGetter, createTokenVerifier, type ConsumingLimiter, type KeySource, type ValidationRegistry } from '@grpc-patterns/interceptors';
+import { ACCESS_TOKEN_TYP, DEFAULT_HANDLING_BUCKETS, DEFAULT_POLICY, evaluatePolicy, metadataGetter, createTokenVerifier, type KeySource, type Limiter, type ValidationRegistry } from '@grpc-patterns/interceptors';
 import type { Logger, Tracing } from '@grpc-patterns/observability';
 import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
 import { Counter, Histogram, Registry } from 'prom-client';
@@ -29,7 +29,7 @@ export interface FloorDeps {
   /** The key source of the chain's auth layer (a verifier of its own is built on it). */
   keySource: KeySource;
   token: string;
-  limiter: ConsumingLimiter;
+  limiter: Limiter;
   validation: ValidationRegistry;
   getUserPath: string;
   userId: string;
@@ -122,7 +122,7 @@ export async function measureFloors(deps: FloorDeps): Promise<Floor[]> {
 
   const user = { id: deps.userId, roles: ['user'] };
   await add('authz', 'evaluating the default policy (A43 shape) for one path', cpuPerOp(() => evaluatePolicy(DEFAULT_POLICY, user, deps.getUserPath)));
-  await add('rate limit', 'rate-limiter-flexible: one consume from the in-memory token bucket (a promise)', cpuPerOp(() => deps.limiter.consume(`user:${deps.userId}|${deps.getUserPath}`, 1)));
+  await add('rate limit', 'rate-limiter-flexible: one consume from the in-memory token bucket (a promise)', cpuPerOp(() => deps.limiter.limit({ principal: `user:${deps.userId}`, path: deps.getUserPath })));
   const validate = deps.validation.get(deps.getUserPath);
   await add('validation', 'the registry lookup and the GetUser validator', cpuPerOp(() => deps.validation.get(deps.getUserPath) === validate && validate?.({ userId: deps.userId })));
   return floors;

@@ -10,14 +10,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeGrpcServices, loadCompose } from './compose';
-import { DOCKERFILE, execForm, healthcheckParts, parseStages } from './dockerfile';
+import { DOCKERFILE, execForm, healthcheckParts, IMAGE_APPS, parseStages } from './dockerfile';
 import type { Environment } from './env-check';
 import { deployService } from './services';
 
 const compose = loadCompose();
 const services = composeGrpcServices(compose);
 const finalStage = parseStages(readFileSync(DOCKERFILE, 'utf8')).at(-1);
-const built = ['auth', 'analytics', 'metrics', 'chat', 'orders', 'cli'].every((app) => existsSync(join(repoRoot, 'apps', app, 'dist', 'main.js')));
+const built = IMAGE_APPS.every((app) => existsSync(join(repoRoot, 'apps', app, 'dist', 'main.js')));
 
 /**
  * What stands in on this machine for a compose-only host, by variable:

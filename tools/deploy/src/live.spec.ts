@@ -12,11 +12,12 @@ import { PROMETHEUS, PYTHON } from './binaries';
 import { runTour, startLiveSetup, waitForScrapesAfter, type LiveSetup } from './live';
 import { panelSeries, plotPanels } from './render';
 import { alertRules, dashboardPanels, GRAFANA_VALUES, resolveGrafanaVariables } from './queries';
+import { DEPLOY_SERVICES } from './services';
 
 const panels = dashboardPanels();
 const queries = panels.flatMap((p) => p.queries.map((q) => ({ name: `${p.title} [${q.refId}]`, expr: resolveGrafanaVariables(q.expr, GRAFANA_VALUES.check) })));
 const alerts = alertRules();
-const built = ['auth', 'analytics', 'metrics', 'chat', 'orders', 'cli'].every((app) => existsSync(join(repoRoot, 'apps', app, 'dist', 'main.js')));
+const built = [...DEPLOY_SERVICES.map((s) => s.name), 'cli'].every((app) => existsSync(join(repoRoot, 'apps', app, 'dist', 'main.js')));
 // Under CI nx builds first; elsewhere a missing build skips with the reason.
 const maybe = built || process.env['CI'] === 'true' ? describeWithTools : (name: string) => describe.skip(`${name} (build first: npx nx run-many -t build)`, () => undefined);
 
@@ -47,7 +48,7 @@ maybe('dashboard and alert queries against a live Prometheus scraping the stack'
 
   it('has every service of the stack as a Prometheus target, scraped successfully in the last minute', async () => {
     const up = await live().prometheus.query('max_over_time(up{job="grpc-patterns"}[1m])');
-    expect(up.map((s) => s.metric['service']).sort()).toEqual(['analytics', 'auth', 'chat', 'metrics', 'orders']);
+    expect(up.map((s) => s.metric['service']).sort()).toEqual(DEPLOY_SERVICES.map((s) => s.name).sort());
     expect(up.every((s) => s.value === 1)).toBe(true);
   });
 

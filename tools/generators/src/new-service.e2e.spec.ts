@@ -1,6 +1,7 @@
 // `npm run new-service -- inventory` in a temp copy of this checkout, as a user runs it: the
 // scaffolded service builds, passes lint, typecheck and its tests, the manifest's checks still
-// pass, and `npm start` serves it next to the five (GetItem answered with a token from auth).
+// pass, tools/deploy's checks (all but the Docker Engine ones) pass with the deployment entries it
+// wrote, and `npm start` serves it next to the five (GetItem answered with a token from auth).
 import { repoRoot } from '@grpc-patterns/testing';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,18 +52,37 @@ describe('npm run new-service -- inventory', () => {
   });
   afterAll(() => rmSync(copy, { recursive: true, force: true }));
 
-  it('scaffolds a service that builds, lints, passes its tests and the manifest checks, and is SERVING in npm start', async () => {
+  it('scaffolds a service that builds, lints, passes its tests, the manifest and deployment checks, and is SERVING in npm start', async () => {
     await run(copy, 'npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund']);
     const generated = await run(copy, 'npm', ['run', 'new-service', '--', 'inventory']);
     expect(generated).toContain('CREATE apps/inventory/src/inventory-service.ts');
     expect(generated).toContain('CREATE proto/inventory/v1/inventory.proto');
     expect(generated).toContain('UPDATE libs/manifest/src/services.ts');
+    expect(generated).toContain('CREATE deploy/k8s/inventory.yaml');
+    for (const file of ['docker-compose.yml', 'deploy/prometheus/prometheus.yml', 'deploy/k8s/kustomization.yaml', 'Dockerfile', 'docs/deploy.md']) expect(generated).toContain(`UPDATE ${file}`);
     expect(generated).toContain('new-service: inventory on ports 50056 (gRPC) and 9106 (metrics)');
 
     const checked = await run(copy, 'npx', ['nx', 'run-many', '-t', 'build', 'lint', 'typecheck', 'test', '-p', '@grpc-patterns/inventory', '@grpc-patterns/manifest', '--outputStyle=stream']);
     expect(checked).toMatch(/inventory: .*Tests: +6 passed, 6 total/);
     expect(checked).toMatch(/Successfully ran targets build, lint, typecheck, test for 2 projects/);
     await run(copy, 'npm', ['run', 'proto:check']);
+
+    // tools/deploy's test target (its jest.config.cjs leaves out *.docker.spec.ts): compose,
+    // Dockerfile, k8s, Prometheus, the compose services as processes and the live PromQL checks,
+    // every one reading the manifest, so each per-service check runs for inventory too. Read from
+    // jest's --json report (Nx keeps --verbose for itself): every test passed, none skipped.
+    const report = join(copy, 'deploy-tests.json');
+    await run(copy, 'npx', ['nx', 'test', '@grpc-patterns/deploy', '--outputStyle=stream', '--json', `--outputFile=${report}`]);
+    const results = JSON.parse(readFileSync(report, 'utf8')) as { numTotalTests: number; numPassedTests: number; testResults: Array<{ assertionResults: Array<{ title: string; status: string }> }> };
+    expect(results.numPassedTests).toBe(results.numTotalTests);
+    const inventoryTests = results.testResults.flatMap((r) => r.assertionResults.filter((a) => a.title.startsWith('inventory: ')).map((a) => `${a.title} (${a.status})`)).sort();
+    expect(inventoryTests).toEqual([
+      'inventory: native gRPC probes: readiness on its own service name, liveness and startup on the server (passed)',
+      'inventory: one container running the app; every variable known to its config schema, valid, and every required one set (passed)',
+      'inventory: terminationGracePeriodSeconds = SHUTDOWN_GRACE_MS/1000 + preStop sleep + 5 s margin (passed)',
+      'inventory: the compose HEALTHCHECK command exits 0 and says SERVING (passed)',
+      'inventory: every variable is one its config schema knows, with a valid value, and every required one is set (passed)',
+    ].sort());
 
     // npm start, with free ports and no tour; stopped with SIGINT once GetItem answered.
     const stack = spawn('npm', ['start', '--', '--free-ports', '--no-tour', '--data-dir', join(copy, '.data')], { cwd: copy, env: ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

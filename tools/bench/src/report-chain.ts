@@ -119,6 +119,8 @@ function floorsSection(chain: ChainData): string {
     });
   const bare = chain.table.find((r) => r.server === 'bare')?.cpuUsPerCall ?? NaN;
   const floorSum = floorTotal(chain.floors);
+  const cpuOf = (name: string) => chain.table.find((r) => r.server === name)?.cpuUsPerCall ?? NaN;
+  const fullAdds = cpuOf(lastLayerRow(chain.table.map((r) => r.server))) - cpuOf('startServer()');
   return `
 What each layer's cost is made of. "floor" is the concern's own library call, measured on its own
 in the chain process after the rounds (same logger, tracer provider and exporter, key set,
@@ -131,6 +133,12 @@ alone cost more than in the chain (warmer caches, batching) or the adds were low
 | layer | adds µs/call | floor (work: µs/call) | layer µs | rest µs | tried, and what is left |
 |---|---|---|---|---|---|
 ${rows.join('\n')}
+
+In all, the full chain costs ${us(fullAdds)} µs per call more than startServer(): the floors ${us(floorSum)}, the layering
+${us(passThrough)}, the rest ${us(fullAdds - floorSum - (passThrough ?? 0))} (the interceptors' own code around those calls, and the
+async-context and promise work they cause: the profile's "other interceptors" and "other"
+shares). One row's "adds" is a difference of two measurements and moves by some 10 µs between
+runs; this sum is steadier.
 
 The floors add up to ${us(floorSum)} µs per call against bare's ${us(bare)} µs: with every concern on (each call
 traced and logged), a chain made of nothing but those library calls, no layer and no code of

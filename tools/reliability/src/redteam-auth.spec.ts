@@ -166,9 +166,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       expect(report.counts['UNAUTHENTICATED'] ?? 0).toBeLessThanOrEqual(10);
     }
     expect(percentile(floodGetUser, 90)).toBeLessThan(Math.max(100, 10 * percentile(baseGetUser, 90)));
-    // The target is < 2 s on a quiet 2-core machine; on a loaded one a Login may take up to
-    // 4 of its own baseline (the hash already running, then its own). Before the queue: 27.8 s.
-    expect(floodLogin).toBeLessThan(Math.max(2_000, 4 * baseLogin));
+    // The target is < 2 s on a quiet 2-core machine; on a loaded one a Login may take some
+    // 4 of its own baseline (the hash already running, then its own), and the baseline was taken at
+    // another moment of the load (a fresh-clone CI run saw 4.35x: 2,169 ms on a 498 ms baseline),
+    // so the bound is 6x. Before the queue: 27.8 s, 56x.
+    expect(floodLogin).toBeLessThan(Math.max(2_000, 6 * baseLogin));
     expect(peakRss - baseRss).toBeLessThan(300 * 2 ** 20);
     await expectAlive(auth);
   }, 300_000);

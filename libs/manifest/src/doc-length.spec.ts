@@ -11,15 +11,6 @@ const MAX_DOC_LINES = 3;
 /** Files whose exports still have TSDoc over the limit; how many such exports each may keep. */
 const LONG_DOCS: Record<string, number> = {
   'tools/bench/src/stack.ts': 1,
-  'tools/deploy/src/compose.ts': 2,
-  'tools/deploy/src/docker.ts': 1,
-  'tools/deploy/src/dockerfile.ts': 1,
-  'tools/deploy/src/env-check.ts': 2,
-  'tools/deploy/src/k8s.ts': 1,
-  'tools/deploy/src/live.ts': 2,
-  'tools/deploy/src/prometheus.ts': 1,
-  'tools/deploy/src/queries.ts': 2,
-  'tools/deploy/src/render.ts': 1,
 };
 
 /** Non-blank text lines of a `/** ... *\/` block, without its delimiters and leading `*`. */

@@ -83,8 +83,8 @@ export function userIdViolation(userId: string): FieldViolation | undefined {
 }
 
 /**
- * Parses a PlaceOrderRequest by README "Explanation: Validation"'s rules (request_id, user_id, 1-100 items,
- * sku, quantity, unit_price_cents, currency), with up to {@link MAX_REPORTED_VIOLATIONS} violations.
+ * Parses a PlaceOrderRequest: request_id, user_id, 1-100 items (sku, quantity, unit_price_cents), currency, by the
+ * rules of README "Explanation: Validation", with up to {@link MAX_REPORTED_VIOLATIONS} violations.
  */
 export function checkPlaceOrder(request: ordersV1.PlaceOrderRequest): Checked<ParsedPlaceOrder> {
   const violations: FieldViolation[] = [];

@@ -140,8 +140,8 @@ async function api<T>(url: string): Promise<T> {
 }
 
 /**
- * Starts /usr/bin/prometheus on a free port, temporary TSDB, with {@link localPrometheusConfig}, and waits until it
- * is ready and has scraped every service once.
+ * Starts /usr/bin/prometheus on a free port with a temporary TSDB and deploy/prometheus re-targeted at `metricsPorts`
+ * ({@link localPrometheusConfig}); waits until it is ready and has scraped every service once.
  * @throws Error with Prometheus' output when it exits or is not ready within `timeoutMs`.
  */
 export async function startPrometheus(metricsPorts: Map<string, number>, intervalS = 1, timeoutMs = 120_000): Promise<LivePrometheus> {

@@ -24,11 +24,9 @@ const CONTROL_CHARACTER = /\p{Cc}/u;
 export type ChatIdentity = 'name' | 'token';
 
 /**
- * Checks a JoinRoom and returns it. With `subject` (CHAT_IDENTITY=token: the verified token's
- * `sub`), the member is that subject: an empty `user` means it, any other value is refused.
- *
- * @throws GrpcError INVALID_ARGUMENT naming `join.room` and/or `join.user`; PERMISSION_DENIED
- *   `join.user: must be empty or your own user id "<sub>"` when `user` names someone else.
+ * Checks a JoinRoom; with `subject` (CHAT_IDENTITY=token) the member is that subject, an empty `user` meaning it.
+ * @throws GrpcError INVALID_ARGUMENT naming `join.room` and/or `join.user`; PERMISSION_DENIED when `user` names
+ *   someone else (README "Explanation: Who a member is").
  */
 export function validateJoin(join: chatV1.JoinRoom, subject?: string): { room: string; user: string } {
   if (subject !== undefined) {

@@ -34,12 +34,8 @@ export interface ChatRoomsOptions {
 }
 
 /**
- * The rooms of this process and their members.
- *
- * Membership changes and the presence event that announces them happen in one synchronous
- * step, so the `members` list of each presence event is the room's membership at exactly that
- * sequence number. Membership lives in this process; a bus across replicas must keep it where
- * it keeps the order (see README "Across replicas").
+ * The rooms of this process and their members; a membership change and its presence event happen in one
+ * synchronous step (README "Explanation: Membership next to the order", and "Across replicas").
  */
 export class ChatRooms {
   private readonly rooms = new Map<string, Set<string>>();

@@ -58,10 +58,8 @@ export const chatConfigShape = {
 export type ChatConfig = z.infer<z.ZodObject<typeof chatConfigShape>>;
 
 /**
- * Parses the chat environment ({@link chatConfigShape}) and checks what one variable alone
- * cannot: PRESENCE_HEARTBEAT_MS at most half of PRESENCE_LEASE_TTL_MS, so one late or lost
- * renewal never lets a live member's lease expire.
- *
+ * Parses {@link chatConfigShape}, plus PRESENCE_HEARTBEAT_MS at most half of PRESENCE_LEASE_TTL_MS (README
+ * "Explanation: Presence leases").
  * @throws ConfigError naming the first bad variable.
  */
 export function parseChatConfig(env: Env = process.env): ChatConfig {

@@ -58,10 +58,8 @@ const CLOSE_FLUSH_MS = 2_000;
 
 /**
  * Connects to NATS, creates (or updates) the stream and the lease bucket, and returns the bus.
- *
- * @throws ConfigError PRESENCE_LEASE_TTL_MS when the lease bucket exists with another TTL (every
- *   replica must use the same), PRESENCE_HEARTBEAT_MS when it is more than half the TTL;
- *   anything else when NATS is unreachable or JetStream is not enabled (main.ts: start-up fails).
+ * @throws ConfigError PRESENCE_LEASE_TTL_MS when the bucket exists with another TTL, PRESENCE_HEARTBEAT_MS over
+ *   half the TTL; anything else when NATS is unreachable or JetStream is off (main.ts: start-up fails).
  */
 export async function connectNatsRoomBus(options: NatsRoomBusOptions): Promise<NatsRoomBus> {
   assertLeaseTiming(options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);

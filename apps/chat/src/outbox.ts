@@ -1,8 +1,6 @@
 /**
- * A stream's bounded outgoing buffer: the events a room has delivered to a member that its
- * client has not taken yet. The room pushes without waiting (fan-out must not wait for the
- * slowest member); one writer takes and writes with flow control. A push beyond `capacity`
- * is refused, and the owner ends the stream: memory per stream stays bounded.
+ * A stream's bounded outgoing buffer: the room pushes without waiting, one writer takes; a push beyond
+ * `capacity` is refused and the owner ends the stream (README "Explanation: One stream, two loops").
  */
 export class Outbox<T> {
   private items: T[] = [];

@@ -98,13 +98,8 @@ interface RoomState {
 }
 
 /**
- * The in-process {@link RoomBus}: a Map of rooms, each with a counter and its subscribers.
- *
- * Delivery is synchronous inside `publish()`. A handler that publishes while an event is being
- * delivered (a slow client removed mid fan-out publishes its LEFT) does not deliver nested:
- * its event is numbered at once and queued behind the current one, so every subscriber still
- * sees sequence order. A room with no subscribers is forgotten, so its next event is "1" again;
- * memory grows with rooms in use, not with rooms ever used.
+ * The in-process {@link RoomBus}: per room a counter and subscribers, delivery synchronous in `publish()`, a
+ * nested publish queued behind, an empty room forgotten (README "Explanation: Where order is decided").
  */
 export class InProcessRoomBus implements RoomBus {
   private readonly rooms = new Map<string, RoomState>();

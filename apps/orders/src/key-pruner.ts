@@ -3,10 +3,8 @@ import type { Logger } from '@grpc-patterns/observability';
 import type { OrderStore } from './order-store.js';
 
 /**
- * Prunes expired idempotency keys now and every `intervalMs` (0: never again), one at a time:
- * logs `idempotency keys pruned` with the count when it deleted any, and logs a failure at warn without stopping (the
- * next run tries again). Orders are never deleted. Several replicas may prune at once (the
- * batches skip each other's locked rows).
+ * Prunes expired idempotency keys now and every `intervalMs` (0: never again), one run at a time; a failed run
+ * is logged at warn and the next one tries again (README "Explanation: Expiry").
  */
 export function startKeyPruner(store: OrderStore, options: { logger: Logger; now: () => Date; intervalMs: number }): { prune(): Promise<number>; stop(): Promise<void> } {
   let running: Promise<number> | undefined;

@@ -78,20 +78,8 @@ export interface OrderServiceDependencies {
 }
 
 /**
- * The handlers. Status codes:
- * - all three: UNAUTHENTICATED `authentication required` when the call context has no user
- *   (a server without the auth interceptor); INVALID_ARGUMENT (bad field, named, with a
- *   google.rpc.BadRequest; rules in validation.ts).
- * - PlaceOrder: PERMISSION_DENIED `orders can only be placed for yourself` (user_id is not the
- *   caller's, and the caller is no admin); FAILED_PRECONDITION (`request_id <key> was
- *   already used with a different request`, or `user <id> does not exist`, the latter stored
- *   and replayed); ABORTED `request_id <key> is already in progress; retry later` with a
- *   google.rpc.RetryInfo (a duplicate still in flight after the wait); UNAVAILABLE /
- *   DEADLINE_EXCEEDED (auth or the database unreachable / the caller's deadline ran out);
- *   UNAUTHENTICATED / PERMISSION_DENIED when auth rejects the relayed token (user-check.ts).
- * - GetOrder: NOT_FOUND `order <id> not found`, also for another user's order (its existence
- *   is not revealed).
- * - ListOrders: PERMISSION_DENIED `orders can only be listed for yourself`.
+ * The three handlers. Errors: each RPC's status codes and messages are in README's table, "PlaceOrder answers",
+ * "Authorization" and "Explanation"; UNAUTHENTICATED `authentication required` when the context has no caller.
  */
 export function orderServiceImplementation(deps: OrderServiceDependencies): OrderServiceImplementation {
   const { store, userCheck, logger, now } = deps;

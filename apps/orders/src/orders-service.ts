@@ -28,13 +28,9 @@ export const PLACE_ORDER_MAX_BYTES = 64 * 1024;
 const ITEMS_FIELD = 3;
 
 /**
- * The OrderService definition as served: the generated one, except that PlaceOrder's response
- * serializer passes a Buffer through untouched (the handler answers with the stored bytes of
- * the serialized PlaceOrderResponse, first answer and every replay alike, so a replay is the
- * first response byte for byte), and PlaceOrder has a decode limit: at most
- * {@link PLACE_ORDER_MAX_BYTES}, and more than MAX_ITEMS items counted on the wire are
- * INVALID_ARGUMENT `items: must have 1 to 100 items (got N)` (validation's own message)
- * without decoding them.
+ * The generated OrderService, but PlaceOrder's response serializer passes the stored Buffer through, and a request
+ * over {@link PLACE_ORDER_MAX_BYTES} is RESOURCE_EXHAUSTED, over MAX_ITEMS items INVALID_ARGUMENT, before decoding
+ * (README "Explanation: Replay, byte for byte" and "Decode limit").
  */
 export const orderServiceDefinition = withDecodeLimit(
   {

@@ -16,11 +16,8 @@ export interface PageCursor {
 }
 
 /**
- * The latest create_time a cursor may name: 9999-12-31T23:59:59.999Z, ms since the epoch. A JS
- * Date goes on to year 275760, but PGlite receives a later one as `toISOString()`'s
- * `+010000-01-01T...` and refuses it (SQLSTATE 22009, which came back as INTERNAL: red-team
- * finding 6 of issue 17; node-postgres writes `10000-01-01...`, which PostgreSQL reads). No
- * order is created after 9999, so such a token can only be a client's own.
+ * The latest create_time a cursor may name: 9999-12-31T23:59:59.999Z, ms since the epoch; PGlite refuses
+ * later ones (README "Explanation: Paging").
  */
 export const MAX_CURSOR_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
@@ -41,12 +38,8 @@ export function encodePageToken(cursor: PageCursor): string {
 export type ParsedPageToken = { cursor: PageCursor; violation?: undefined } | { cursor?: undefined; violation: FieldViolation };
 
 /**
- * Parses a page token from a previous ListOrders response for the same user. Never throws: the
- * ListOrders request rules (validation.ts) report the violation with the other fields'.
- *
- * @returns the cursor, or the violation `page_token: is not a valid page token` when it was not
- *   made by {@link encodePageToken}, `page_token: belongs to another user_id` when it was issued
- *   for a different user.
+ * Parses a page token of a previous ListOrders response for the same user; never throws (validation.ts reports).
+ * @returns the cursor, or the violation `page_token: is not a valid page token` / `belongs to another user_id`.
  */
 export function parsePageToken(token: string, userId: string): ParsedPageToken {
   const invalid = { violation: { field: 'page_token', description: 'is not a valid page token' } };

@@ -24,12 +24,8 @@ export function normalizePlaceOrder(parsed: ParsedPlaceOrder): ValidPlaceOrder {
 }
 
 /**
- * SHA-256 (hex) of the canonical form of a normalized request: a JSON array of a version tag,
- * user_id, the defaulted currency and the items in request order as [sku, quantity, cents as a
- * decimal string]. Arrays (not objects) keep the encoding independent of key order, and the
- * normalization makes `currency: ""` and `currency: "USD"` the same request. request_id is the
- * key itself, so it is not part of the fingerprint. Changing this encoding needs a new version
- * tag, or retries of orders placed before the change would be rejected as mismatches.
+ * SHA-256 (hex) of the canonical, versioned encoding of a normalized request; changing the encoding needs a new
+ * version tag (README "Explanation: The fingerprint").
  */
 export function requestFingerprint(order: Pick<ValidPlaceOrder, 'userId' | 'items' | 'currency'>): string {
   const canonical = JSON.stringify([

@@ -29,13 +29,8 @@ export interface SqlDatabase extends SqlExecutor {
 }
 
 /**
- * Opens (creating if needed) a PGlite database in `dataDir`.
- *
- * PGlite is one PostgreSQL backend in this process: a single connection. Its `transaction()`
- * holds a mutex for the whole transaction, and `query()` waits on the same mutex, so
- * concurrent gRPC calls are serialized correctly (no statement of another call can land inside
- * an open transaction). Every statement is synced to disk before it resolves (no
- * `relaxedDurability`), so an acknowledged order survives a crash.
+ * Opens (creating if needed) a PGlite database in `dataDir`: one connection, transactions serialized by its
+ * mutex, every statement synced to disk before it resolves (README "Explanation: Store").
  */
 export async function openPgliteDatabase(dataDir: string): Promise<SqlDatabase> {
   const dir = resolve(dataDir);
@@ -67,16 +62,9 @@ export interface PgDatabaseOptions {
 }
 
 /**
- * Opens a pool of connections to a PostgreSQL server (`postgres://user@host:port/db`).
- *
- * Every `query()` takes any free connection; `transaction()` checks one out for the whole
- * BEGIN ... COMMIT (ROLLBACK when `fn` throws) and always releases it, destroying it instead
- * when the connection itself failed, so a broken connection never goes back to the pool.
- * Nothing is opened eagerly beyond one probe (`SELECT 1`), so a wrong URL fails at start-up.
- *
- * Connection loss (server down or restarting, backend terminated, connect timeout) surfaces as
- * GrpcError UNAVAILABLE `database unavailable` (retryable) instead of INTERNAL; the pool
- * reconnects by itself on the next statement, so the service recovers without a restart.
+ * Opens a `pg.Pool` on a PostgreSQL server (`postgres://user@host:port/db`), probed once with `SELECT 1`.
+ * Errors: a lost connection is GrpcError UNAVAILABLE `database unavailable` (retryable; the pool reconnects), not
+ * INTERNAL (README "Orders on PostgreSQL").
  */
 export async function openPgDatabase(url: string, options: PgDatabaseOptions = {}): Promise<SqlDatabase> {
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5_000 });
@@ -151,10 +139,8 @@ const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
 const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 /**
- * Whether `error` says the database connection is unusable (not that a statement was wrong):
- * SQLSTATE class 08 (connection exception), 57P01..57P03 (admin/crash shutdown, cannot connect
- * now), 53300 (too many connections), socket errors, and node-postgres' own messages for a
- * connection that ended or timed out.
+ * Whether `error` says the connection is unusable, not the statement wrong: SQLSTATE class 08, 57P01..57P03,
+ * 53300, socket errors, and node-postgres' own messages for a connection that ended or timed out.
  */
 export function isConnectionError(error: unknown): boolean {
   // Duck-typed, not `instanceof Error`: socket errors are made by Node's core, which is another

@@ -38,18 +38,8 @@ export interface AuthUserCheckOptions {
 }
 
 /**
- * A {@link UserCheck} backed by auth.GetUser at `authTarget` (a gRPC target URI), on the
- * shared channel for that target, relaying the caller's `authorization` metadata.
- *
- * The returned check rejects with a GrpcError:
- * - FAILED_PRECONDITION `user <id> does not exist` (auth NOT_FOUND or INVALID_ARGUMENT: no such user can exist);
- * - UNAUTHENTICATED `caller's token was rejected by auth` (auth UNAUTHENTICATED: e.g. it expired
- *   between the orders check and auth's, or the services disagree on keys);
- * - PERMISSION_DENIED `auth does not let the caller look up user <id>` (auth PERMISSION_DENIED);
- * - UNAVAILABLE `auth service unavailable: cannot check user <id>` (auth down or unreachable);
- * - DEADLINE_EXCEEDED `deadline exceeded while checking user <id> with auth`;
- * - CANCELLED `call cancelled` (the caller went away).
- * Any other auth status is an unexpected error: it becomes INTERNAL and is logged.
+ * A {@link UserCheck} by auth.GetUser at `authTarget` (gRPC target URI), on its shared channel, relaying the
+ * caller's `authorization`. Errors: auth's status translated to a GrpcError (README "The downstream call" table).
  */
 export function authUserCheck(authTarget: string, options: AuthUserCheckOptions): UserCheck {
   const client = createClient(authV1.AuthServiceClient, authTarget, { serviceConfig: AUTH_SERVICE_CONFIG, interceptors: options.interceptors });

@@ -83,10 +83,8 @@ export function userIdViolation(userId: string): FieldViolation | undefined {
 }
 
 /**
- * PlaceOrderRequest: `request_id` (see {@link REQUEST_ID_PATTERN}), `user_id`, 1-100 `items`
- * each with a 1-64 character `sku` without control characters, `quantity` 1-1000 and `unit_price_cents` 0-10^8, and
- * `currency` of 3 upper-case letters or empty (USD). Up to {@link MAX_REPORTED_VIOLATIONS}
- * violations, e.g. `items[0].quantity: must be between 1 and 1000`.
+ * Parses a PlaceOrderRequest: request_id, user_id, 1-100 items (sku, quantity, unit_price_cents), currency, by the
+ * rules of README "Explanation: Validation", with up to {@link MAX_REPORTED_VIOLATIONS} violations.
  */
 export function checkPlaceOrder(request: ordersV1.PlaceOrderRequest): Checked<ParsedPlaceOrder> {
   const violations: FieldViolation[] = [];

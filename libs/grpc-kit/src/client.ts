@@ -79,10 +79,8 @@ export interface MethodPolicy {
 }
 
 /**
- * A service config with round_robin and one methodConfig per policy: timeout, waitForReady and
- * a retry policy with exponential backoff (0.1 s, x2, at most 1 s, jittered by grpc). Retries
- * happen inside the call's deadline and are transparent to the caller. Source: gRFC A6
- * (client retries) and grpc/grpc `doc/service_config.md`.
+ * A round_robin service config with one methodConfig per policy: timeout, waitForReady, and retries inside the
+ * call's deadline with backoff 0.1 s, x2, at most 1 s, jittered. Source: gRFC A6, grpc/grpc `doc/service_config.md`.
  */
 export function methodServiceConfig(policies: MethodPolicy[]): ServiceConfig {
   return {
@@ -133,10 +131,8 @@ const channels = new Map<string, grpc.Channel>();
 let processCredentials: grpc.ChannelCredentials | undefined;
 
 /**
- * Sets the credentials every later {@link createClient} without its own `credentials` uses, so
- * a service configures TLS for all its outgoing channels in one place (serve() and
- * `useTlsFromConfig()` of @grpc-patterns/runtime call this; docs/tls.md). `undefined`
- * goes back to plaintext. Channels made before keep the credentials they were made with.
+ * Sets the credentials of every later {@link createClient} without its own (`undefined`: plaintext); channels
+ * made before keep theirs. `useTlsFromConfig()` of @grpc-patterns/runtime calls it (docs/tls.md).
  */
 export function setDefaultChannelCredentials(credentials: grpc.ChannelCredentials | undefined): void {
   processCredentials = credentials;
@@ -148,12 +144,8 @@ export function defaultChannelCredentials(): grpc.ChannelCredentials {
 }
 
 /**
- * Do not call `close()` on a client from here: grpc-js closes the channel given as
- * `channelOverride`, which would break every other client of the target (a later
- * createClient() then makes a new channel). Use {@link closeAllChannels} at shutdown.
- *
- * Returns a client of the given generated class for `target` (a gRPC target URI such as
- * `ipv4:127.0.0.1:50051` or `dns:///auth:50051`), on the shared channel for that target.
+ * A client of the generated class for `target` (gRPC target URI: `ipv4:127.0.0.1:50051`, `dns:///auth:50051`) on
+ * the shared channel of that target. Never `close()` it: use {@link closeAllChannels} (README "createClient").
  */
 export function createClient<C extends grpc.Client>(Client: ClientConstructor<C>, target: string, options: CreateClientOptions = {}): C {
   const credentials = options.credentials ?? defaultChannelCredentials();

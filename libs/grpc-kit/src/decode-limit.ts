@@ -39,10 +39,8 @@ const DECODE_LIMITED = Symbol('grpc-patterns.decodeLimited');
 type RequestOf<M> = M extends { requestDeserialize: (bytes: Buffer) => infer Req } ? Req : never;
 
 /**
- * A copy of a generated service definition whose listed methods refuse oversize (or
- * precheck-failing) request messages without decoding them. Keys are the definition's method
- * names (`uploadMetrics`); unlisted methods are unchanged.
- *
+ * A copy of a generated definition whose listed methods (keys: `uploadMetrics`) refuse oversize or precheck-failing
+ * requests without decoding them (README "Decode limits"); unlisted methods are unchanged.
  * @throws Error when a key is not a method of the definition or maxBytes is not a positive integer.
  */
 export function withDecodeLimit<D extends Record<string, { path: string; requestDeserialize: (bytes: Buffer) => unknown }>>(
@@ -83,10 +81,8 @@ export function isDecodeLimitInterceptor(interceptor: grpc.ServerInterceptor): b
 }
 
 /**
- * Server interceptor: ends the call with the status of a {@link RefusedMessage} (the message is
- * never passed on); every other message goes through untouched. Methods whose deserializer
- * {@link withDecodeLimit} did not make get no layer at all (the call is passed on as is). Place it before anything that
- * reads request messages (validation); startServer appends one to chains that lack it.
+ * Server interceptor ending a call with its {@link RefusedMessage}'s status; other messages, and methods without
+ * {@link withDecodeLimit}, pass untouched. Place it before validation; startServer appends one to chains without it.
  */
 export function decodeLimitInterceptor(): grpc.ServerInterceptor {
   const interceptor: grpc.ServerInterceptor = (method, call) => {
@@ -120,12 +116,9 @@ const LEN = 2;
 const I32 = 5;
 
 /**
- * Calls `visit(field, wireType, start, end)` for each field of the message in `bytes[from, to)`,
- * top level only, without decoding anything (`start`/`end` bound the value; for LEN fields the
- * payload after the length). `visit` returning false stops the walk.
- *
- * @returns false when the bytes are not well-formed protobuf (the caller then lets the real
- *   decoder produce its error), true otherwise.
+ * Calls `visit(field, wireType, start, end)` for each top-level field of `bytes[from, to)` without decoding (for
+ * LEN fields `start`/`end` bound the payload); `visit` returning false stops the walk.
+ * @returns false when the bytes are not well-formed protobuf (the real decoder then reports it), true otherwise.
  */
 export function walkFields(bytes: Uint8Array, visit: (field: number, wireType: number, start: number, end: number) => boolean | void, from = 0, to = bytes.length): boolean {
   let pos = from;

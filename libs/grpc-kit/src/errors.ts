@@ -24,11 +24,9 @@ export interface FieldViolation {
 }
 
 /**
- * A google.rpc error detail (googleapis `google/rpc/error_details.proto`) in plain form; the kit
- * packs each into a google.protobuf.Any of `google.rpc.Status.details`.
- * - `BadRequest`: which request fields are wrong (INVALID_ARGUMENT).
- * - `RetryInfo`: how long to wait before retrying, ms (RESOURCE_EXHAUSTED, UNAVAILABLE).
- * - `ErrorInfo`: a machine-readable reason in a domain, with string metadata.
+ * A google.rpc error detail (googleapis `google/rpc/error_details.proto`), packed into an Any of `Status.details`:
+ * `BadRequest`, the wrong fields (INVALID_ARGUMENT); `RetryInfo`, the wait before a retry in ms (RESOURCE_EXHAUSTED,
+ * UNAVAILABLE); `ErrorInfo`, a machine-readable reason in a domain, with string metadata.
  */
 export type ErrorDetail =
   | { type: 'BadRequest'; fieldViolations: FieldViolation[] }
@@ -85,11 +83,9 @@ export function statusName(code: number): string {
 }
 
 /**
- * Maps anything a handler threw to what grpc-js sends: a GrpcError keeps its code, message and
- * metadata, plus its field violations and details encoded in `grpc-status-details-bin`
- * (a copy of its metadata is sent, the error's own is left alone); a ServiceError from a
- * downstream call is passed on as it came; anything else becomes INTERNAL "internal error"
- * and `report` is called with it.
+ * Maps what a handler threw to what grpc-js sends: a GrpcError keeps code, message and a copy of its metadata plus
+ * its details in `grpc-status-details-bin`; a downstream ServiceError passes as it came; anything else is INTERNAL
+ * "internal error", handed to `report`.
  */
 export function toStatus(error: unknown, report: (error: unknown) => void): Partial<StatusObject> & { code: status; details: string } {
   if (error instanceof GrpcError) {

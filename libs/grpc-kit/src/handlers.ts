@@ -51,16 +51,9 @@ export function endStream(call: AnyServerStream, error: GrpcError): void {
 }
 
 /**
- * Writes one message, honouring HTTP/2 flow control: when `write()` returns false the stream's
- * buffer is over its high-water mark, and this waits for 'drain' before resolving.
- *
- * With `options.stallTimeoutMs`, a wait for 'drain' longer than that (the client stopped
- * reading) rejects with {@link stalledWriteError}: the caller ends the stream with it, which
- * frees what the stream held (a scan slot) instead of waiting for the client indefinitely.
- *
- * @throws GrpcError CANCELLED (or the shutdown's UNAVAILABLE) when the call has ended or ends
- *   while waiting (client gone, deadline, shutdown); nothing is written then. RESOURCE_EXHAUSTED
- *   "client not reading for N s; stream ended" after a stall of `stallTimeoutMs`.
+ * Writes one message, waiting for 'drain' when grpc-js' buffer is full (HTTP/2 flow control; README "Handler adapters").
+ * @throws GrpcError CANCELLED (or the shutdown's UNAVAILABLE) when the call ended or ends while waiting, nothing
+ *   written; {@link stalledWriteError} (RESOURCE_EXHAUSTED) after `stallTimeoutMs` waiting: end the stream with it.
  */
 export function writeMessage<T>(call: ServerWritableStream<unknown, T> | ServerDuplexStream<unknown, T>, message: T, options: WriteOptions = {}): Promise<void> {
   const signal = callSignal(call);

@@ -75,46 +75,8 @@ export interface RunningServer {
 }
 
 /**
- * Channel arguments every server sets, and why (docs/reliability.md shows each limit tested
- * against a spawned service with hand-made HTTP/2 frames). Option names and defaults: grpc-js
- * `build/src/server.js` and `channel-options.js`; Node `http2.createServer` settings.
- *
- * - `grpc.keepalive_time_ms` 60 000 / `grpc.keepalive_timeout_ms` 20 000: the server pings each
- *   connection every 60 s and drops it after 20 s without an answer, so a client that vanished
- *   (laptop lid, dead NAT) does not hold a chat stream open forever. Client pings are not
- *   policed: grpc-js 1.14 has no ping enforcement (Node's HTTP/2 answers every PING;
- *   grpc/grpc-node#1699), so pairing is kept on the client side: DEFAULT_CHANNEL_OPTIONS pings
- *   no more often than grpc-go and C-core servers allow (docs/reliability.md "Keepalive pairing
- *   (gRFC A8)").
- * - `grpc.max_receive_message_length` 4 MiB (grpc's default, stated so it is a decision): no
- *   valid request of these APIs comes near it (the largest, a PlaceOrder with 100 line items
- *   of 64-character SKUs, is about 8 KiB, under 30 KiB even in 4-byte characters). A bigger
- *   message, or a length prefix claiming one (up to 4 GiB), ends the call with
- *   RESOURCE_EXHAUSTED before its body is buffered; a gzip or deflate message is cut off with
- *   RESOURCE_EXHAUSTED as soon as it inflates past the limit (gzip bombs).
- * - `grpc.max_concurrent_streams` 100 (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; RFC 9113 §6.5.2
- *   recommends no less than 100): one connection cannot hold more than 100 calls open at once,
- *   so a client opening idle streams without deadlines, or a flood of calls, is bounded per
- *   connection. A client's further calls wait in its own HTTP/2 stack for a free stream (they
- *   are not failed), so 1 000 parallel unary calls on one channel still all complete.
- * - `grpc-node.max_session_memory` 32 (MiB; Node's `maxSessionMemory`, whose own default is 10,
- *   which grpc-js replaces with "unlimited"): what one HTTP/2 session may buffer (header tables,
- *   queued frames and outgoing data). Above it Node refuses new streams on that connection with
- *   ENHANCE_YOUR_CALM instead of growing the heap; 32 MiB holds several full 4 MiB messages in
- *   flight, so normal use never reaches it.
- * - `grpc.max_connection_idle_ms` 300 000 (5 min): a connection with no call for 5 minutes is
- *   closed with GOAWAY; the client reconnects on its next call. Bounds sockets held by clients
- *   that connected once and left.
- * - `grpc.max_connection_age_ms` 1 800 000 (30 min, grpc-js adds ±10% jitter) and
- *   `grpc.max_connection_age_grace_ms` 3 600 000 (1 h): every connection is told to go away
- *   after about 30 minutes, so clients re-resolve and spread over new replicas (gRFC A9, "max
- *   connection age"); calls already open on it may continue for up to an hour more (a chat
- *   stream, a full flights scan) before the connection is closed and they end with UNAVAILABLE.
- *   Long-lived streams must therefore be re-opened by the client at least once every 90 minutes.
- *
- * Not set, on purpose: header limits. Node's HTTP/2 defaults already refuse oversize headers
- * per stream: more than 128 header pairs get RST_STREAM ENHANCE_YOUR_CALM, a header block over
- * 64 KiB RST_STREAM REFUSED_STREAM (the hostile-input suite asserts both).
+ * Channel arguments every server sets: keepalive, message, stream, session memory and connection age limits. Each
+ * value, grpc-js' default, the reason and its test: docs/reliability.md "Server limits" and "Keepalive pairing".
  */
 export const DEFAULT_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_time_ms': 60_000,

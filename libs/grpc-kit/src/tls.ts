@@ -39,12 +39,9 @@ export interface TlsFiles {
 }
 
 /**
- * Server credentials for `files.mode`: insecure for off; the certificate and key for tls; and
- * for mtls also the CA, with client certificates required (`checkClientCertificate`), so a
- * client without a certificate issued by that CA fails the TLS handshake.
- *
- * @throws Error naming the file that is missing or unreadable, or the setting that is absent
- *   (config validation normally catches both first).
+ * Server credentials for `files.mode`: insecure (off); certificate and key (tls); and the CA with client certificates
+ * required (mtls), so a client without one that CA issued fails the handshake (docs/tls.md).
+ * @throws Error naming the file missing or unreadable, or the setting absent (config validation catches both first).
  */
 export function serverCredentialsFromFiles(files: TlsFiles): grpc.ServerCredentials {
   if (files.mode === 'off') return grpc.ServerCredentials.createInsecure();
@@ -54,10 +51,8 @@ export function serverCredentialsFromFiles(files: TlsFiles): grpc.ServerCredenti
 }
 
 /**
- * Channel credentials for `files.mode`: insecure for off; for tls the CA to check the server
- * against (Node's public roots without `caFile`); for mtls also this process' certificate and
- * key, presented to the server.
- *
+ * Channel credentials for `files.mode`: insecure (off); the CA to check the server by, Node's public roots without
+ * `caFile` (tls); and this process' certificate and key (mtls).
  * @throws Error naming the file that is missing or unreadable, or the setting that is absent.
  */
 export function channelCredentialsFromFiles(files: TlsFiles): grpc.ChannelCredentials {
@@ -73,10 +68,8 @@ interface SecureConnectorFactory {
 }
 
 /**
- * Sends the TLS SNI server name only for host names. grpc-js sets `servername` to the target's
- * host, an IP for `ipv4:127.0.0.1:50051`, and Node then warns DEP0123 on every connection
- * (RFC 6066 section 3: "Literal IPv4 and IPv6 addresses are not permitted in HostName"). The
- * certificate is still checked against the IP (tls.connect falls back to `host`, an IP SAN).
+ * Sends the TLS SNI server name only for host names, not the IP grpc-js sets for `ipv4:` targets (RFC 6066 §3;
+ * Node's DEP0123); the certificate is still checked against the IP SAN (docs/tls.md "Names: what the client checks").
  */
 export function withoutIpServername(credentials: grpc.ChannelCredentials): grpc.ChannelCredentials {
   const factory = credentials as unknown as SecureConnectorFactory;

@@ -1,14 +1,6 @@
 /**
- * Authentication: a Bearer JWT (RFC 6750) from the `authorization` metadata, verified locally
- * with jose against auth's public keys. Auth is not on every call's path: keys come from
- * auth.v1.AuthService/GetPublicKeys (a JWKS, RFC 7517), are cached, and are fetched again when
- * a token names a `kid` the cache does not know (key rotation), at most once per cooldown, the
- * way jose's `createRemoteJWKSet` does (`cooldownDuration`, 30 s).
- *
- * Verification names everything (RFC 8725, JWT BCP, section 3): algorithms ['ES256'] only (so
- * `alg: none` and HS256 signed with the public key are refused), header `typ` "at+jwt"
- * (RFC 9068), `iss`, `aud`, a clock tolerance, and the claim `token_use: "access"` (auth's
- * refresh tokens carry "refresh"; apps/auth/src/token-issuer.ts).
+ * Authentication: a Bearer JWT (RFC 6750) from the `authorization` metadata, verified locally with jose against
+ * auth's public keys; the checks, the key cache and why: docs/interceptors.md "Token verification (step 7)".
  */
 import * as grpc from '@grpc/grpc-js';
 import { GrpcError, toStatus } from '@grpc-patterns/grpc-kit';
@@ -47,21 +39,9 @@ export interface AuthInterceptorOptions {
 }
 
 /**
- * Server interceptor: every call to a method not in `publicMethods` needs a valid access token.
- * - no `authorization: Bearer ...` metadata: UNAUTHENTICATED "missing bearer token";
- * - a token that does not verify: UNAUTHENTICATED "invalid token" (or "token expired"); the
- *   token itself is never echoed or logged;
- * - keys cannot be fetched: UNAVAILABLE "token keys unavailable";
- * - with a `failureBudget`, a peer address whose tokens failed too often in its window:
- *   RESOURCE_EXHAUSTED "too many failed authentications from this address" with RetryInfo,
- *   before any signature check (issue 17, finding 5).
- * The verified user goes into the call context (`callContext(...).user`, and
- * `currentCallContext()?.user` in handlers) before the call goes on.
- *
- * Streaming calls (client, server or bidi) are ended with UNAUTHENTICATED "token expired" when
- * the token's `exp` (+ clock tolerance) passes while they are open; the timer is cleared when
- * the call ends. Works for all four call shapes: the check runs on the request metadata, before
- * grpc-js reads any message or calls the handler.
+ * Server interceptor: a method not in `publicMethods` needs a valid Bearer access token, checked on the metadata
+ * before any message; the user goes into the call context. Errors (docs/interceptors.md "Status codes the chain adds"):
+ * UNAUTHENTICATED, also ending a stream that outlives its token; UNAVAILABLE; RESOURCE_EXHAUSTED per `failureBudget`.
  */
 export function authInterceptor(options: AuthInterceptorOptions): grpc.ServerInterceptor {
   const publicMethods = options.publicMethods ?? PUBLIC_METHODS;

@@ -84,12 +84,9 @@ export interface AuthzInterceptorOptions {
 }
 
 /**
- * Server interceptor enforcing `policy`; runs after the auth interceptor (it needs the user).
- * A denied call ends with PERMISSION_DENIED "permission denied" and a google.rpc.ErrorInfo
- * { reason: "DENIED_BY_RULE" | "NO_MATCHING_ALLOW_RULE", domain: {@link AUTHZ_ERROR_DOMAIN},
- * metadata: { method, and rule for a deny } } before any message is read; a call without an
- * authenticated user in the call context (auth interceptor missing from the chain) ends with UNAUTHENTICATED
- * "missing bearer token". All four call shapes: the decision is made on the request metadata.
+ * Server interceptor enforcing `policy` on the metadata, after auth: PERMISSION_DENIED "permission denied" with a
+ * google.rpc.ErrorInfo (docs/errors.md "The details we send"); UNAUTHENTICATED "missing bearer token" when the call
+ * context has no user (auth missing from the chain).
  */
 export function authzInterceptor(options: AuthzInterceptorOptions): grpc.ServerInterceptor {
   const publicMethods = options.publicMethods ?? PUBLIC_METHODS;

@@ -169,11 +169,9 @@ export function recordStatus(ctx: CallContext, status: { code: grpc.status; deta
 }
 
 /**
- * Marks the call over (interceptors call it from `onCancel`, which grpc-js fires once the call
- * has ended, whatever the reason) and returns its final status: the recorded one, or, when
- * the status was sent by grpc-js itself below every interceptor (its own deadline timer) or
- * the client went away, DEADLINE_EXCEEDED if the deadline has passed, else CANCELLED.
- * Aborts {@link CallContext.signal}. Idempotent: every caller gets the same answer.
+ * Marks the call over (from `onCancel`, fired once whatever the reason), aborts its signal and returns the final
+ * status: the recorded one, else DEADLINE_EXCEEDED past the deadline or CANCELLED (docs/observability.md "The
+ * per-call context"). Idempotent.
  */
 export function endCall(ctx: CallContext): FinalStatus {
   const state = (ctx as ContextRecord)[STATE];
@@ -202,11 +200,9 @@ export function deadlineMs(deadline: grpc.Deadline | undefined): number | undefi
 }
 
 /**
- * A server listener whose `next(...)` calls all run with `ctx` as the current call context,
- * so the handler (called synchronously inside the innermost `next`) and everything it starts
- * see it. Missing callbacks pass their event on. Every server interceptor of this lib starts
- * its listener through it, so any one of them alone makes the context visible; its onCancel
- * ends the call ({@link endCall}: final status, signal aborted).
+ * A server listener whose `next(...)` calls run with `ctx` current, so the handler and what it starts see it; missing
+ * callbacks pass their event on, onCancel ends the call ({@link endCall}). Every server interceptor here starts its
+ * listener through it, so any one of them makes the context visible.
  */
 export function contextListener(ctx: CallContext, listener: grpc.ServerListener = {}): grpc.ServerListener {
   return {

@@ -57,10 +57,8 @@ export interface ClientMetricsOptions {
 }
 
 /**
- * Client interceptor recording the go-grpc-prometheus client metrics above in `registry`:
- * started when the call starts, handled and handling_seconds when its status arrives,
- * msg_sent / msg_received per message. Works for unary, client-streaming, server-streaming
- * and bidi calls.
+ * Client interceptor recording the go-grpc-prometheus client metrics in `registry`: started at the start, handled
+ * and handling_seconds at the status, msg_sent / msg_received per message (docs/observability.md "Metrics").
  */
 export function clientMetricsInterceptor(options: ClientMetricsOptions): grpc.Interceptor {
   const metrics = clientMetrics(options.registry, options.buckets ?? DEFAULT_HANDLING_BUCKETS);

@@ -42,12 +42,8 @@ function parsePeer(peer: string): { address: string; port?: number } {
 }
 
 /**
- * Client interceptor doing the propagation described above. Add it to every client a service
- * uses to call other services (createClient's `interceptors`). The CLIENT span ends when the
- * call's status arrives, with `rpc.grpc.status_code`, the peer address and status ERROR for
- * any non-OK code (OTel gRPC conventions for client spans).
- *
- * Works for unary, client-streaming, server-streaming and bidi calls.
+ * Client interceptor propagating deadline, request id, trace and cancellation (docs/observability.md "Propagation to
+ * downstream calls"); its CLIENT span ends at the status with `rpc.grpc.status_code`, the peer, ERROR for any non-OK.
  */
 export function clientPropagationInterceptor(): grpc.Interceptor {
   return (options, nextCall) => {

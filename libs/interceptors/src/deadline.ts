@@ -58,11 +58,8 @@ export function effectiveDeadline(clientDeadline: number | undefined, limits: De
 }
 
 /**
- * Server interceptor applying the default deadline and the cap (see the file comment). Only
- * when the effective deadline is earlier than the client's own does it arm a timer (grpc-js
- * enforces the client's deadline itself); the timer is cleared when the call ends.
- *
- * Works for unary, client-streaming, server-streaming and bidi calls.
+ * Server interceptor applying the default deadline and the cap (docs/observability.md "Deadlines"); it arms a timer
+ * only when that deadline is earlier than the client's own (grpc-js enforces that one), cleared when the call ends.
  */
 export function deadlineInterceptor(options: DeadlineOptions = {}): grpc.ServerInterceptor {
   const unary = options.unary ?? DEFAULT_UNARY_LIMITS;

@@ -46,12 +46,8 @@ export interface DecodedStatusDetails {
 }
 
 /**
- * Decodes `grpc-status-details-bin` from a failed call's error (or its trailing metadata).
- *
- * @returns undefined when the trailer is absent.
- * @throws Error when the trailer is not a valid google.rpc.Status, or its code differs from
- *   the call's status code (the richer error model requires them to match, as Go's
- *   `status.FromError` checks).
+ * Decodes `grpc-status-details-bin` of a failed call's error (or trailing metadata); undefined without the trailer.
+ * @throws Error when it is no valid google.rpc.Status, or its code differs from the call's (as Go's `status.FromError`).
  */
 export function decodeStatusDetails(source: ServiceError | Metadata): DecodedStatusDetails | undefined {
   const metadata = source instanceof Metadata ? source : source.metadata;

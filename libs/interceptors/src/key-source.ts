@@ -1,4 +1,4 @@
-/** Where the auth interceptor's verification keys come from: static (auth itself) or auth's GetPublicKeys, cached and refetched on an unknown kid (auth.ts explains). */
+/** Where the auth interceptor's verification keys come from: static (auth itself) or auth's GetPublicKeys, cached and refetched on an unknown kid (docs/interceptors.md "Token verification"). */
 import * as grpc from '@grpc/grpc-js';
 import { createClient, GrpcError, unaryCall, type CreateClientOptions } from '@grpc-patterns/grpc-kit';
 import { authV1 } from '@grpc-patterns/proto';
@@ -65,14 +65,8 @@ export interface GrpcKeySource extends KeySource {
 }
 
 /**
- * Keys from auth.v1.AuthService/GetPublicKeys over gRPC (createClient + unaryCall):
- * - first use fetches (concurrent callers share one call);
- * - `refresh()` (an unknown `kid`) fetches again only if `cooldownMs` has passed since the last
- *   fetch, else returns the cache: a flood of tokens with made-up `kid`s costs auth one call
- *   per cooldown;
- * - a set older than `maxAgeMs` is fetched again (so a removed key stops verifying); if that
- *   fetch fails the old set is kept.
- *
+ * Keys from auth.v1.AuthService/GetPublicKeys, cached: refetched on an unknown `kid` once per `cooldownMs`, and when
+ * older than `maxAgeMs` (docs/interceptors.md "Token verification (step 7)").
  * @throws GrpcError UNAVAILABLE "token keys unavailable" when no key set could be fetched yet.
  */
 export function grpcKeySource(options: GrpcKeySourceOptions): GrpcKeySource {

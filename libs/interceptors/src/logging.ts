@@ -16,18 +16,8 @@ import { callContext, contextListener, endCall, recordStatus } from './call-cont
 export type CallLogLevel = 'info' | 'warn' | 'error';
 
 /**
- * Level of a finished call by status code. Shaped like go-grpc-middleware v2
- * `logging.DefaultServerCodeToLevel` (info for OK and caller errors, warn for transient
- * failures, error for server bugs), with one deliberate difference: PERMISSION_DENIED,
- * RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED and OUT_OF_RANGE are info here (warn there),
- * because in this system they are the expected outcome of a caller's request (a rate limit, a
- * role missing, an idempotency conflict), not something an operator must look at.
- *
- * | level | codes |
- * |---|---|
- * | info | OK, CANCELLED, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNAUTHENTICATED |
- * | warn | DEADLINE_EXCEEDED, UNAVAILABLE |
- * | error | UNKNOWN, UNIMPLEMENTED, INTERNAL, DATA_LOSS (and any unknown code) |
+ * Level of a finished call by status code: go-grpc-middleware v2 `logging.DefaultServerCodeToLevel`, but
+ * caller-caused codes at info (the table and why: docs/observability.md "Logs").
  */
 export function serverCodeToLevel(code: grpc.status): CallLogLevel {
   switch (code) {
@@ -65,11 +55,8 @@ export interface LoggingOptions {
 }
 
 /**
- * Default of {@link LoggingOptions.errorLinesPerSecond}: 10. A client can end thousands of
- * streams per second for a few bytes each (HEADERS then RST_STREAM: rapid reset), and each
- * would cost a log line; the counts stay exact in `grpc_server_handled_total`. The shape is
- * zap's sampler (first N per second per message, go.uber.org/zap `zapcore/sampler.go`), keyed
- * by method and code, plus the count of what was left out.
+ * Default of {@link LoggingOptions.errorLinesPerSecond}: non-OK lines per method and code per second, zap's sampler
+ * shape (docs/observability.md "Logs").
  */
 export const ERROR_LINES_PER_SECOND = 10;
 
@@ -120,14 +107,9 @@ function errorSampler(logger: Logger, perSecond: number) {
 }
 
 /**
- * Server interceptor writing one "finished call" line per call when it ends (non-OK calls
- * sampled: at most {@link ERROR_LINES_PER_SECOND} per method and code per second, the rest
- * counted in a "finished call lines suppressed" line) (status sent, or
- * cancelled / deadline exceeded), with the fields listed above. `request_id`, `trace_id` and
- * `user` come from the call context, filled by the request-id, tracing and auth interceptors
- * (place it outside them in the chain; it reads them at the end of the call).
- *
- * Works for unary, client-streaming, server-streaming and bidi calls.
+ * Server interceptor writing one "finished call" line per call as it ends, non-OK lines sampled (docs/observability.md
+ * "Logs"); `request_id`, `trace_id` and `user` are read from the call context at the end, so place it outside the
+ * request-id, tracing and auth interceptors.
  */
 export function loggingInterceptor(options: LoggingOptions): grpc.ServerInterceptor {
   const { logger } = options;

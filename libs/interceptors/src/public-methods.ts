@@ -11,10 +11,9 @@
 import { publicMethodPaths } from '@grpc-patterns/manifest';
 
 /**
- * - each service's manifest `publicMethods`: auth's Login, Register and Refresh (how a caller gets
- *   a token in the first place) and GetPublicKeys (the JWKS other services verify tokens with);
- * - grpc.health.v1.Health: probes from Kubernetes, load balancers and the stack runner carry no token;
- * - grpc.reflection v1 and v1alpha: lets grpcurl and `buf curl` describe the API (no data in it).
+ * The public methods: the manifest's `publicMethods` (auth's Login, Register, Refresh: how a token is got;
+ * GetPublicKeys: the JWKS others verify with), grpc.health.v1.Health (probes carry no token), and reflection
+ * v1 and v1alpha (grpcurl and `buf curl` describe the API; no data in it).
  */
 export const PUBLIC_METHODS: readonly string[] = Object.freeze([
   ...publicMethodPaths(),

@@ -94,17 +94,9 @@ function maskUrl(url: string): string {
 }
 
 /**
- * Builds the limiter the environment asks for: a token bucket of `RATE_LIMIT_RPS` calls/s plus a
- * burst of `RATE_LIMIT_BURST` (defaults 100 and 200). No `REDIS_URL`: in memory (per process,
- * synchronous answers). With it: the same shape in Redis, on an ioredis client with
- * `enableOfflineQueue: false` (rate-limiter-flexible's advice: a command sent while
- * disconnected fails at once instead of waiting in a queue), `maxRetriesPerRequest: 0` (a
- * command cut by a lost connection fails at once) and a {@link REDIS_COMMAND_TIMEOUT_MS} command
- * timeout, answering per `RATE_LIMIT_FAIL` while Redis is down. The client connects in the
- * background; see {@link ConfiguredLimiter.ready}.
- *
- * @param logger receives the outage lines: error when the store fails (once per outage), info
- *   when it answers again; the URL is logged with its password masked.
+ * The limiter the config asks for: a token bucket of `RATE_LIMIT_RPS` calls/s plus `RATE_LIMIT_BURST`, in memory, or in
+ * Redis with `REDIS_URL` (connecting in the background: {@link ConfiguredLimiter.ready}), answering per `RATE_LIMIT_FAIL`
+ * while it is down; `logger` gets the outage lines, URL password masked (docs/interceptors.md "Rate limits").
  */
 export function rateLimiterFromConfig(config: RateLimitStoreConfig, logger: Logger, options: RateLimiterFromConfigOptions = {}): ConfiguredLimiter {
   const shape = options.shape ?? {

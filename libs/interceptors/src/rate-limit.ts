@@ -89,12 +89,9 @@ export function rateLimitPrincipal(user: AuthUser | undefined, peer: string): st
 }
 
 /**
- * Server interceptor: asks the limiter once per call when its metadata arrives, before any
- * message is read or the handler runs (a streaming call costs one point however many messages
- * it carries). reject: RESOURCE_EXHAUSTED "rate limit exceeded" with RetryInfo.retry_delay and
- * `grpc-retry-pushback-ms` both the wait in whole ms; unavailable: UNAVAILABLE "rate limiter
- * unavailable"; a limiter that throws or rejects: INTERNAL (reported). Runs after auth so the
- * principal is the user.
+ * Server interceptor asking the limiter once per call, on its metadata (a stream costs one point), after auth:
+ * RESOURCE_EXHAUSTED "rate limit exceeded" with RetryInfo and `grpc-retry-pushback-ms` (whole ms); UNAVAILABLE "rate
+ * limiter unavailable"; INTERNAL, reported, when the limiter throws (docs/interceptors.md "Rate limits").
  */
 export function rateLimitInterceptor(options: RateLimitInterceptorOptions): grpc.ServerInterceptor {
   const { limiter } = options;

@@ -43,24 +43,9 @@ function listenForRejections(): void {
 }
 
 /**
- * Server interceptor that turns handler failures into INTERNAL with the generic message
- * {@link INTERNAL_MESSAGE} ("internal error") and logs the original at level error with the
- * method path ("handler failed: ..."):
- *
- * - an exception thrown synchronously by an inner interceptor or a handler (caught around
- *   every listener `next(...)`);
- * - an `async` handler whose promise rejects and that nobody awaits (grpc-js ignores handler
- *   return values; Node would otherwise crash the process on the unhandled rejection);
- * - any UNKNOWN status: grpc-js answers a handler that threw with UNKNOWN "Unknown error", and
- *   one that called back with a plain `Error` with UNKNOWN and the error's message as details
- *   (internal text leaking to the client). No UNKNOWN leaves the server: it becomes INTERNAL,
- *   the original details go to the log.
- *
- * Not recovered, on purpose: exceptions thrown from detached callbacks (a bare `setTimeout`);
- * Node documents the process state after an uncaught exception as undefined, so those still
- * crash the process (the orchestrator restarts it).
- *
- * Works for unary, client-streaming, server-streaming and bidi calls. Put it first (outermost).
+ * Server interceptor turning handler failures (a throw, an unawaited rejected promise, any UNKNOWN status) into
+ * INTERNAL {@link INTERNAL_MESSAGE}, the original logged at error; a detached callback's throw still crashes the
+ * process. Outermost in the chain (docs/observability.md "Recovery").
  */
 export function recoveryInterceptor(options: RecoveryOptions): grpc.ServerInterceptor {
   const { logger } = options;

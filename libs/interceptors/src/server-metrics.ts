@@ -65,13 +65,9 @@ export interface ServerMetricsOptions {
 }
 
 /**
- * Server interceptor recording the go-grpc-prometheus server metrics above in `registry`.
- * started_total counts a call when its metadata arrives; handled_total and handling_seconds
- * when it ends, with the status the client got (DEADLINE_EXCEEDED or CANCELLED when grpc-js
- * ended it below the interceptors); msg_received/msg_sent count request and response messages.
- * Several servers in one process may share one registry.
- *
- * Works for unary, client-streaming, server-streaming and bidi calls.
+ * Server interceptor recording the go-grpc-prometheus server metrics in `registry` (servers may share one): started at
+ * the metadata, handled and handling_seconds at the end with the status the client got (grpc-js' own DEADLINE_EXCEEDED
+ * or CANCELLED included), msg_received / msg_sent per message (docs/observability.md "Metrics").
  */
 export function serverMetricsInterceptor(options: ServerMetricsOptions): grpc.ServerInterceptor {
   const metrics = serverMetrics(options.registry, options.buckets ?? DEFAULT_HANDLING_BUCKETS);

@@ -1,4 +1,4 @@
-/** The access-token verifier: jose's jwtVerify with every claim named (auth.ts explains), behind a bounded cache of verified tokens. */
+/** The access-token verifier: jose's jwtVerify with every claim named (docs/interceptors.md "Token verification"), behind a bounded cache of verified tokens. */
 import * as grpc from '@grpc/grpc-js';
 import { GrpcError } from '@grpc-patterns/grpc-kit';
 import { createLocalJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
@@ -98,16 +98,9 @@ function keySetFingerprint(keys: VerificationKeys): string {
 }
 
 /**
- * Verifies access tokens locally: jose `jwtVerify` with a key resolver over the key source
- * (unknown `kid` -> one `refresh()`), algorithms ['ES256'], typ "at+jwt", issuer, audience,
- * clock tolerance, required claims sub/exp/iat, then `token_use === "access"` and `roles` a
- * string array.
- *
- * Verified tokens are remembered (how Envoy's jwt_authn caches them): an LRU of at most
- * `cacheMaxEntries` keyed by the token string; an entry answers until the token's `exp` and
- * never past it (a token inside its clock tolerance is verified in full on every call, never
- * cached); the whole cache is dropped when the key set the source returns changes (rotation, a
- * removed key: its tokens are then checked against the new set). Failures are never cached.
+ * Verifies access tokens locally with jose (ES256, typ "at+jwt", iss, aud, clock tolerance, sub/exp/iat, `token_use`
+ * "access", `roles`), remembering verified ones in an LRU until their `exp`, dropped when the key set changes
+ * (docs/interceptors.md "Token verification (step 7)").
  */
 export function createTokenVerifier(options: TokenVerifierOptions): CachingTokenVerifier {
   const clockToleranceS = options.clockToleranceS ?? 30;

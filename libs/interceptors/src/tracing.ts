@@ -13,10 +13,8 @@ import { ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT } from '@opentelemetr
 import { callContext, endCall, recordStatus, runInCallContext } from './call-context.js';
 
 /**
- * RPC attribute names of the OTel semantic conventions as @opentelemetry/instrumentation-grpc
- * and the other gRPC instrumentations emit them (semconv 1.x RPC spans). The newest
- * (development) conventions fold `rpc.service` into a fully-qualified `rpc.method` and rename
- * `rpc.system`; the semconv package marks these constants deprecated, hence plain strings here.
+ * RPC attribute names as @opentelemetry/instrumentation-grpc emits them (semconv 1.x RPC spans); plain strings, as the
+ * semconv package deprecates them (the development conventions rename `rpc.system`, fold `rpc.service` into `rpc.method`).
  */
 export const ATTR_RPC_SYSTEM = 'rpc.system';
 export const ATTR_RPC_SERVICE = 'rpc.service';
@@ -43,10 +41,8 @@ export const metadataSetter: TextMapSetter<grpc.Metadata> = {
 };
 
 /**
- * The status codes that make a *server* span's status ERROR, per the OpenTelemetry gRPC
- * semantic conventions: the ones that mean the server failed. Codes caused by the caller
- * (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED...) leave the span status unset. Client spans
- * mark every non-OK code ERROR.
+ * The codes that make a server span's status ERROR (OTel gRPC conventions: the server failed); caller-caused codes
+ * leave it unset (docs/observability.md "Tracing").
  */
 export const SERVER_ERROR_CODES: ReadonlySet<grpc.status> = new Set([
   grpc.status.UNKNOWN,
@@ -63,14 +59,9 @@ export function rpcAttributes(service: string, method: string): Record<string, s
 }
 
 /**
- * Server interceptor: extracts the W3C trace context from the request metadata, starts a
- * SERVER span "pkg.Service/Method" as its child (a new root without one), makes it the active
- * OpenTelemetry context around every listener `next(...)` (so the handler, and outgoing calls
- * through clientPropagationInterceptor, see it), stores the trace id in the call context
- * (`traceId`, for logs), and ends the span when the call ends with `rpc.grpc.status_code` and
- * status ERROR for {@link SERVER_ERROR_CODES} (message: the status details).
- *
- * Works for unary, client-streaming, server-streaming and bidi calls.
+ * Server interceptor: a SERVER span "pkg.Service/Method", child of the W3C trace context in the metadata (else a root),
+ * active around every listener `next(...)`, its trace id in the call context; ended with `rpc.grpc.status_code`, ERROR
+ * for {@link SERVER_ERROR_CODES} with the details as message (docs/observability.md "Tracing").
  */
 export function tracingInterceptor(): grpc.ServerInterceptor {
   return (method, call) => {

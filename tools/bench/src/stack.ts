@@ -68,10 +68,8 @@ export interface StackOptions {
 }
 
 /**
- * The rate limit auth runs with in the bench (`rateLimitEnv()` of @grpc-patterns/config): 10^6
- * calls/s per user and method, the most RATE_LIMIT_RPS takes, no burst. Far above what h2load
- * offers on this machine, so the limiter evaluates every call (a token bucket consume, in memory
- * or in Redis) and never rejects one; the default 100/s would reject almost all of them.
+ * The rate limit auth runs with in the bench: 10^6 calls/s per user and method (the most RATE_LIMIT_RPS takes), no
+ * burst, so the limiter consumes on every call and rejects none (docs/benchmarks.md; docs/interceptors.md "Rate limits").
  */
 export const BENCH_AUTH_RATE_LIMIT = Object.freeze({ RATE_LIMIT_RPS: '1000000', RATE_LIMIT_BURST: '0' });
 

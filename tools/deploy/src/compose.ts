@@ -37,10 +37,8 @@ export interface ComposeService {
 }
 
 /**
- * Parses a compose file (YAML 1.2 with merge keys) and interpolates `${VAR}`, `${VAR:-default}`,
- * `${VAR-default}`, `${VAR:?message}` and `$$` in every string as Compose does, from `env`
- * (default: none set, i.e. a fresh clone without .env: every default applies).
- *
+ * Parses a compose file (YAML 1.2, merge keys) and interpolates `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
+ * `${VAR:?message}` and `$$` as Compose does, from `env` (default none set: a fresh clone without .env).
  * @throws Error on YAML syntax errors, and naming the variable for `${VAR:?message}` when unset.
  */
 export function loadCompose(path = COMPOSE_FILE, env: Record<string, string | undefined> = {}): ComposeFile {
@@ -98,10 +96,8 @@ function withoutIdAnnotations(node: unknown): unknown {
 let validator: ReturnType<Ajv2019['compile']> | undefined;
 
 /**
- * Validates `doc` against the Compose Specification schema (draft 2019-09, Ajv) with the custom
- * formats Compose defines (as compose-go registers them in `loader/schema.go`: `duration`,
- * `ports`, `expose`, `subnet_ip_address`).
- *
+ * Validates `doc` against the Compose Specification schema (Ajv, draft 2019-09) with Compose's formats (compose-go
+ * `loader/schema.go`: `duration`, `ports`, `expose`, `subnet_ip_address`).
  * @returns one line per violation (`/services/auth/ports/0: must be string`); empty when valid.
  */
 export function composeSchemaErrors(doc: unknown): string[] {

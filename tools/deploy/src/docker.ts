@@ -94,11 +94,9 @@ export async function containerState(name: string): Promise<ContainerState> {
 }
 
 /**
- * Waits until Docker's own health status of `name` is `healthy` (its HEALTHCHECK, run by the
- * engine); resolves with the ms it took and whether it was `unhealthy` on the way (not final:
- * the engine keeps checking, and a slow start on a loaded machine can pass start_period).
- * @throws Error with the last health check output and the container's last log lines when it
- *   exits or `timeoutMs` passes.
+ * Waits until Docker's health status of `name` is `healthy`; resolves with the ms and whether it was `unhealthy` on the
+ * way (not final: the engine keeps checking, and a loaded machine can pass start_period).
+ * @throws Error with the last check's output and the container's last log lines when it exits or `timeoutMs` passes.
  */
 export async function waitHealthy(name: string, timeoutMs: number): Promise<{ ms: number; wasUnhealthy: boolean }> {
   const started = Date.now();

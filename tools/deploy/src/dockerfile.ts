@@ -78,10 +78,9 @@ export function copyParts(args: string): { flags: Record<string, string>; source
 }
 
 /**
- * Whether .dockerignore `patterns` exclude `path` (relative to the context, `/`-separated).
- * Docker's rules (Go filepath.Match plus `**`): `*` and `?` stay within one path segment,
- * `**` spans any number, a pattern also excludes everything below a directory it matches, and
- * a later `!pattern` re-includes. Leading `/` and `./` are ignored.
+ * Whether .dockerignore `patterns` exclude `path` (context-relative, `/`-separated), by Docker's rules: Go
+ * filepath.Match plus `**` spanning segments, a matched directory excludes what is below, a later `!pattern`
+ * re-includes, leading `/` and `./` ignored.
  */
 export function isIgnored(path: string, patterns: string[]): boolean {
   let ignored = false;

@@ -8,10 +8,8 @@
 import { ConfigError, parseConfig, type z } from '@grpc-patterns/config';
 
 /**
- * Variables the services read that are not in their zod shapes, because a library reads them
- * under the name its own spec gives: the OpenTelemetry exporter variables (read by
- * libs/observability `setupTracing`, names from the OpenTelemetry SDK environment variable
- * spec) and Consul's ACL token (read by libs/discovery, name from the consul CLI).
+ * Variables the services read outside their zod shapes, named by a library's own spec: the OpenTelemetry exporter
+ * variables (libs/observability `setupTracing`, OTel SDK env spec) and Consul's ACL token (libs/discovery, consul CLI).
  */
 export const LIBRARY_VARIABLES: Readonly<Record<string, string>> = {
   OTEL_EXPORTER_OTLP_ENDPOINT: 'libs/observability: OTLP/HTTP collector base URL (traces go to <url>/v1/traces)',
@@ -48,16 +46,9 @@ export function isRequired(schema: z.ZodType): boolean {
 }
 
 /**
- * Every problem of `env` against `shape`, one line each (empty when all is well):
- * - `FOO: not a variable <where> reads` (unknown name; {@link LIBRARY_VARIABLES} are known);
- * - `GRPC_PORT: must be at most 65535 (got "70000")` (the schema's own message);
- * - `AUTH_TARGET: required by <where> but not set`;
- * - when each variable is fine on its own, the first problem `parseConfig` (what main.ts runs)
- *   finds across variables: `TLS_CERT_FILE: is required when TLS_MODE=mtls`.
- * An empty value counts as unset, as `parseConfig` treats it. File variables (TLS_*_FILE) are
- * read on this machine, so a path that exists only inside a container is reported.
- *
- * @param where names the container in the messages ("docker-compose.yml service auth").
+ * Every problem of `env` against `shape`, one line each: an unknown name (not in {@link LIBRARY_VARIABLES}), the schema's
+ * message, a required variable unset, then `parseConfig`'s first cross-variable problem. Empty counts as unset;
+ * TLS_*_FILE paths are read on this machine. `where` names the container ("docker-compose.yml service auth").
  */
 export function environmentProblems(shape: z.ZodRawShape, env: Environment, where: string): string[] {
   const problems: string[] = [];

@@ -56,10 +56,8 @@ export function containersOf(deployment: K8sObject): K8sContainer[] {
 }
 
 /**
- * A container's environment as the kubelet would build it from rendered objects: `envFrom`
- * ConfigMaps and Secrets first (in order), then `env` (which wins). A missing optional source is
- * skipped (it only adds variables when someone creates it); `problems` lists a missing required
- * source and every `valueFrom` (its value is not known before the pod runs).
+ * A container's environment as the kubelet builds it: `envFrom` ConfigMaps and Secrets in order, then `env` (wins); a
+ * missing optional source is skipped, and `problems` lists a missing required source and every `valueFrom`.
  */
 export function containerEnvironment(objects: K8sObject[], container: K8sContainer): { env: Environment; problems: string[] } {
   const env: Environment = {};

@@ -72,15 +72,9 @@ export interface LiveStack {
 }
 
 /**
- * Starts the five built services the way the `npm start` runner (tools/stack) does: each with
- * libs/testing `spawnService` (its own process, `node apps/<name>/dist/main.js`), free gRPC and
- * metrics ports, its own DATA_DIR under `dataDir`, and the static `ipv4:` target of every
- * service (`AUTH_TARGET` ...), all started at once. One difference: the readiness wait is
- * `readyTimeoutMs` (default 240 s) instead of the runner's 60 s, because on a shared 2-core
- * machine PGlite start-up alone has taken longer than a minute.
- *
- * @throws Error naming every service that did not become SERVING (with its output); the others
- *   are stopped first.
+ * Starts the five built services as the `npm start` runner does (spawnService, free ports, a DATA_DIR each under
+ * `dataDir`, static `ipv4:` targets), waiting `readyTimeoutMs` for SERVING (docs/deploy.md "Dashboard and alerts").
+ * @throws Error naming every service that did not become SERVING (with its output), after stopping the others.
  */
 export async function startStack(dataDir: string, readyTimeoutMs = 240_000): Promise<LiveStack> {
   const ports = new Map<string, { grpc: number; metrics: number }>();
@@ -146,10 +140,8 @@ async function api<T>(url: string): Promise<T> {
 }
 
 /**
- * Starts /usr/bin/prometheus on a free port with a temporary TSDB and
- * deploy/prometheus/prometheus.yml re-targeted at `metricsPorts` (see localPrometheusConfig),
- * and waits until it is ready and has scraped every service successfully at least once.
- *
+ * Starts /usr/bin/prometheus on a free port with a temporary TSDB and deploy/prometheus re-targeted at `metricsPorts`
+ * ({@link localPrometheusConfig}); waits until it is ready and has scraped every service once.
  * @throws Error with Prometheus' output when it exits or is not ready within `timeoutMs`.
  */
 export async function startPrometheus(metricsPorts: Map<string, number>, intervalS = 1, timeoutMs = 120_000): Promise<LivePrometheus> {

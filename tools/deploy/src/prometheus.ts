@@ -68,12 +68,8 @@ export function serviceScrapeTargets(config: PrometheusConfig): Map<string, stri
 }
 
 /**
- * The compose config turned into one for a local stack: every service target `<host>:<port>`
- * replaced by `127.0.0.1:<metrics port>` from `metricsPorts` (by `service` label; all must be
- * given), the `prometheus` job pointed at `selfAddress`, rule files made absolute, and scrape
- * and evaluation intervals set to `intervalS`. Everything else (job names, labels, rules) stays
- * as in deploy/prometheus, so the live checks run the real config.
- *
+ * The compose config for a local stack: service targets -> `127.0.0.1:<metricsPorts port>`, the `prometheus` job ->
+ * `selfAddress`, rule files absolute, intervals `intervalS`; the rest as in deploy/prometheus (the real config).
  * @throws Error when a service of the config has no port in `metricsPorts`.
  */
 export function localPrometheusConfig(config: PrometheusConfig, metricsPorts: Map<string, number>, selfAddress: string, intervalS = 1): string {

@@ -53,10 +53,8 @@ export function dashboardPanels(path = DASHBOARD_FILE): DashboardPanel[] {
 }
 
 /**
- * Replaces the Grafana variables a panel query may use with concrete values, as Grafana does
- * before sending it (Grafana docs, "Global variables"): `$__rate_interval` (Grafana:
- * max($__interval + scrape interval, 4 x scrape interval)), `$__interval` and `$__range`.
- *
+ * Replaces `$__rate_interval` (Grafana: max($__interval + scrape interval, 4 x scrape interval)), `$__interval` and
+ * `$__range` with `values`, as Grafana does before sending a query (Grafana docs, "Global variables").
  * @throws Error when any other `$variable` is left (the dashboard defines no template variables).
  */
 export function resolveGrafanaVariables(expr: string, values: { rateInterval: string; interval: string; range: string }): string {
@@ -99,10 +97,8 @@ export interface AlertRule {
 const THRESHOLD = /\s*(==|!=|>=|<=|>|<)\s*(bool\s+)?[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
 
 /**
- * The expression an alert compares with its threshold. Alerts here are written as
- * `<base> <op> <number>`, so that the live check can show the base has data on a healthy stack
- * (where the comparison itself is rightly empty).
- *
+ * The base of an alert written `<base> <op> <number>`, which the live check shows has data (docs/deploy.md
+ * "Dashboard and alerts").
  * @throws Error when `expr` does not end in such a comparison.
  */
 export function alertBase(expr: string): string {

@@ -86,10 +86,8 @@ export interface PlotPanel {
 }
 
 /**
- * Runs every query of every dashboard panel as a query_range over [startS, endS] (unix s, 1 s
- * step, {@link GRAFANA_VALUES}.render for the Grafana variables); series named by the query's
- * legendFormat, NaN and ±Inf as gaps (null).
- *
+ * Runs every dashboard panel query as a query_range over [startS, endS] (unix s, 1 s step, {@link GRAFANA_VALUES}.render);
+ * series named by legendFormat, NaN and ±Inf as gaps (null).
  * @throws Error when a query fails or a panel has no series at all.
  */
 export async function panelSeries(prometheus: LivePrometheus, startS: number, endS: number, onPanel?: (title: string, index: number, count: number) => void): Promise<PlotPanel[]> {

@@ -25,6 +25,7 @@ export function withUserCache(store: AuthStore, maxEntries = DEFAULT_USER_CACHE_
       return user;
     },
     async updatePasswordHash(id, passwordHash) {
+      // Dropped before and after: a lookup that reads the old row during the update cannot keep it.
       users.delete(id);
       await store.updatePasswordHash(id, passwordHash);
       users.delete(id);

@@ -58,7 +58,7 @@ export const LIMIT_UNAVAILABLE: LimitDecision = Object.freeze({ kind: 'unavailab
  * is a decision (`allow` failing open, `unavailable` failing closed), never a throw.
  */
 export interface Limiter {
-  /** Counts the call; answers synchronously when it can (the in-memory bucket does). */
+  /** Counts the call; a limiter that can answer at once may return the decision itself instead of a promise. */
   limit(call: LimitedCall): LimitDecision | Promise<LimitDecision>;
   /** Releases the store (a Redis client); idempotent. */
   close?(): Promise<void>;
@@ -131,7 +131,7 @@ export function rateLimitInterceptor(options: RateLimitInterceptorOptions): grpc
             } catch (error) {
               return fail(error);
             }
-            // A synchronous answer (the in-memory bucket) is applied at once: no promise per call.
+            // A synchronous answer is applied at once (rate-limiter-flexible's limiters answer with a promise).
             if (isPromiseLike(decision)) decision.then(apply, fail);
             else apply(decision);
           },

@@ -113,7 +113,8 @@ async function main(): Promise<void> {
   const barePort = await new Promise<number>((resolve, reject) => bare.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   servers.push({ name: 'bare', port: barePort });
 
-  const rows = [...layers, undefined].map((_, k) => ({ name: k === 0 ? 'startServer()' : `+ ${layers[k - 1].name}`, interceptors: layers.slice(0, k).map((l) => l.interceptor) }));
+  // startServer() alone, then each prefix of the chain: k = 0 .. layers.length.
+  const rows = Array.from({ length: layers.length + 1 }, (_, k) => ({ name: k === 0 ? 'startServer()' : `+ ${layers[k - 1].name}`, interceptors: layers.slice(0, k).map((l) => l.interceptor) }));
   // As many as are layers for GetUser (the decode-limit layer is none for a method without a limit).
   rows.push({ name: PASS_THROUGH_ROW, interceptors: layers.filter((l) => l.name !== 'decode limit').map(() => passThrough) });
   for (const { name, interceptors } of rows) {

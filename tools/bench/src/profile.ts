@@ -20,6 +20,7 @@ const COMPONENTS: Array<[string, string[]]> = [
   ['logging (pino, info)', ['/pino', 'sonic-boom', 'interceptors/dist/logging.js']],
   ['metrics (prom-client)', ['prom-client', 'interceptors/dist/server-metrics.js']],
   ['rate limit (rate-limiter-flexible, ioredis)', ['rate-limiter-flexible', 'ioredis', 'interceptors/dist/rate-limit']],
+  ['outgoing calls (grpc-kit client, propagation)', ['grpc-kit/dist/client', 'interceptors/dist/client-']],
   ['other interceptors (recovery, request id, deadline, authz, validation, call context)', ['libs/interceptors/']],
   ['grpc-js and HTTP/2', ['@grpc/grpc-js', 'node:internal/http2']],
   ['protobuf encoding', ['protobufjs', 'libs/proto/', '@bufbuild']],
@@ -28,7 +29,6 @@ const COMPONENTS: Array<[string, string[]]> = [
   ['analytics handler (rows to messages, backpressure)', ['apps/analytics/']],
   ['PostgreSQL client (pg)', ['/pg/', 'pg-protocol', 'pg-pool']],
   ['orders handler and store', ['apps/orders/']],
-  ['outgoing calls (grpc-kit client, propagation)', ['grpc-kit/dist/client', 'interceptors/dist/client-']],
 ];
 
 /** CPU share per component, of the non-idle samples. */
